@@ -1,0 +1,30 @@
+"""[engine]: the leader loop, its safety gates and recovery pacing."""
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup('engine', title='Leader loop and safety gates',
+                     help='How often the leader looks, and when it holds '
+                          'back.')
+
+OPTS = [
+    cfg.FloatOpt('poll_interval', default=2.0, min=0.1,
+                 help='Seconds between two cycles of the leader loop.'),
+    cfg.IntOpt('max_failed_hosts', default=3, min=1,
+               help='Storm guard: if more hosts than this are down at '
+                    'once, hold them all, alert admins and fence nothing.'),
+    cfg.FloatOpt('max_failed_percent', default=30.0, min=0.0, max=100.0,
+                 help='Storm guard: if more than this percentage of the '
+                      'hosts are down at once, hold them all.'),
+    cfg.IntOpt('max_parallel_hosts', default=2, min=1,
+               help='At most this many hosts are recovered at once; the '
+                    'others wait their turn.'),
+    cfg.FloatOpt('fence_retry_initial', default=10.0, min=0.1,
+                 help='Seconds before fencing a held host again after a '
+                      'failed fence; doubles each time.'),
+    cfg.FloatOpt('fence_retry_max', default=300.0, min=1.0,
+                 help='Upper bound of the fencing retry backoff.'),
+    cfg.IntOpt('notify_attempts', default=5, min=1,
+               help='Attempts to deliver one notification before the '
+                    'recovery records it as failed.'),
+    cfg.IntOpt('history_size', default=200, min=1,
+               help='Finished recoveries kept in the history.'),
+]

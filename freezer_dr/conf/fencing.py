@@ -1,0 +1,23 @@
+"""[fencing]: the fencing inventory and BMC timing."""
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup('fencing', title='Fencing',
+                     help='How failed nodes are powered off and verified.')
+
+OPTS = [
+    cfg.StrOpt('inventory', default='/etc/freezer-dr/nodes.yaml',
+               help='Fencing inventory (YAML): per compute host, its '
+                    'fencing levels in order.'),
+    cfg.FloatOpt('timeout', default=30.0, min=1.0,
+                 help='Seconds one fencing attempt of one node may take, '
+                      'all levels together.'),
+    cfg.FloatOpt('call_timeout', default=5.0, min=0.1,
+                 help='Hard deadline in seconds around every single BMC '
+                      'or hypervisor call.'),
+    cfg.FloatOpt('power_off_timeout', default=20.0, min=0.5,
+                 help='Seconds to wait for a node to read back "off" '
+                      'after the off command.'),
+    cfg.FloatOpt('soft_shutdown_timeout', default=0.0, min=0.0,
+                 help='If above 0, ask the node for a soft shutdown and '
+                      'wait up to this long before the hard power-off.'),
+]

@@ -1,0 +1,35 @@
+"""[monitor] and [monitor_nova]: how failed hosts are detected."""
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup('monitor', title='Failure detection',
+                     help='Which monitor reports host state, and how long '
+                          'a host must look down before it counts.')
+
+OPTS = [
+    cfg.StrOpt('driver', default='nova',
+               help='Monitor plugin (entry point in freezer_dr.monitors).'),
+    cfg.FloatOpt('confirm_window', default=15.0, min=0.0,
+                 help='Seconds a host must be seen down without a break '
+                      'before it is recovered. The first sighting is '
+                      'checkpointed, so it survives a failover.'),
+]
+
+NOVA_GROUP = cfg.OptGroup('monitor_nova', title='Nova monitor',
+                          help='Evidence the nova monitor gathers.')
+
+NOVA_OPTS = [
+    cfg.BoolOpt('check_hypervisor', default=False,
+                help='Also read each hypervisor\'s state.'),
+    cfg.BoolOpt('check_network_agent', default=False,
+                help='Also read the liveness of each host\'s Neutron '
+                     'agent.'),
+    cfg.StrOpt('rule', default='service', choices=['service', 'all', 'any'],
+               help='When a host is down: "service" (nova-compute service '
+                    'down), "all" (every enabled source says down, as the '
+                    'original freezer-dr did) or "any" (one source '
+                    'suffices).'),
+    cfg.FloatOpt('stale_after', default=0.0, min=0.0,
+                 help='Also count a host down when its service heartbeat '
+                      '(updated_at) is older than this many seconds; 0 '
+                      'trusts Nova\'s own state.'),
+]

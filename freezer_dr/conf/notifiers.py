@@ -1,0 +1,46 @@
+"""[notifiers], [email], [webhook]: who hears about recoveries, and how."""
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup('notifiers', title='Notifications',
+                     help='Which notifiers run.')
+
+OPTS = [
+    cfg.ListOpt('drivers', default=['log'],
+                help='Notifier plugins (entry points in '
+                     'freezer_dr.notifiers), e.g. email,webhook,log.'),
+]
+
+EMAIL_GROUP = cfg.OptGroup('email', title='Email notifier',
+                           help='SMTP delivery to affected users and admins.')
+
+EMAIL_OPTS = [
+    cfg.HostAddressOpt('smtp_host', default='localhost',
+                       help='SMTP server.'),
+    cfg.PortOpt('smtp_port', default=25, help='SMTP port.'),
+    cfg.StrOpt('security', default='none',
+               choices=['none', 'starttls', 'ssl'],
+               help='Transport security towards the SMTP server.'),
+    cfg.StrOpt('username', help='SMTP user name (AUTH), if required.'),
+    cfg.StrOpt('password', secret=True, help='SMTP password.'),
+    cfg.StrOpt('from_address', default='freezer-dr@localhost',
+               help='Sender address.'),
+    cfg.ListOpt('admin_addresses', default=[],
+                help='Administrators who receive the summaries and '
+                     'alerts.'),
+    cfg.BoolOpt('notify_users', default=True,
+                help='Mail the users of affected projects.'),
+    cfg.StrOpt('templates_dir',
+               help='Directory with templates overriding the built-in '
+                    'ones (same file names).'),
+    cfg.FloatOpt('timeout', default=10.0, min=0.5,
+                 help='SMTP timeout in seconds.'),
+]
+
+WEBHOOK_GROUP = cfg.OptGroup('webhook', title='Webhook notifier',
+                             help='JSON POST of every event.')
+
+WEBHOOK_OPTS = [
+    cfg.URIOpt('url', help='URL the event is POSTed to.'),
+    cfg.FloatOpt('timeout', default=5.0, min=0.1,
+                 help='HTTP timeout in seconds.'),
+]

@@ -1,0 +1,156 @@
+"""Plain records shared by the engine, the store and the drivers.
+
+Records are dataclasses that round-trip through JSON (``to_dict`` /
+``from_dict``); the store adds the schema version around them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import time
+import typing as t
+
+
+def now() -> float:
+    """Wall-clock seconds; every timestamp in a record uses this."""
+    return time.time()
+
+
+class Step(str, enum.Enum):
+    """Where a host's recovery stands."""
+    CONFIRMED = 'confirmed'
+    HELD = 'held'
+    FENCING = 'fencing'
+    ISOLATING = 'isolating'
+    EVACUATING = 'evacuating'
+    NOTIFYING = 'notifying'
+    DONE = 'done'
+    FAILED = 'failed'
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Step.DONE, Step.FAILED)
+
+
+class InstanceState(str, enum.Enum):
+    """Where one instance's evacuation stands."""
+    PENDING = 'pending'
+    REQUESTED = 'requested'
+    DONE = 'done'
+    FAILED = 'failed'
+    SKIPPED = 'skipped'
+
+    @property
+    def terminal(self) -> bool:
+        return self in (InstanceState.DONE, InstanceState.FAILED,
+                        InstanceState.SKIPPED)
+
+
+class PowerState(str, enum.Enum):
+    ON = 'on'
+    OFF = 'off'
+    UNKNOWN = 'unknown'
+
+
+@dataclasses.dataclass(frozen=True)
+class HostObservation:
+    """What a monitor saw of one compute host in one look."""
+    host: str
+    state: str                    # nova service state: 'up' or 'down'
+    status: str = 'enabled'       # 'enabled' or 'disabled'
+    forced_down: bool = False
+    updated_at: str | None = None
+    disabled_reason: str | None = None
+    evidence: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    down: bool | None = None      # the monitor's verdict; None = state=='down'
+
+    @property
+    def is_down(self) -> bool:
+        if self.down is not None:
+            return self.down
+        return self.state == 'down'
+
+
+@dataclasses.dataclass
+class Instance:
+    """A server as the evacuator sees it (a snapshot, not a live object)."""
+    id: str
+    name: str
+    project_id: str
+    user_id: str | None
+    status: str                   # ACTIVE, SHUTOFF, ERROR, ...
+    host: str | None
+    task_state: str | None = None
+    metadata: dict[str, str] = dataclasses.field(default_factory=dict)
+    tags: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class FenceResult:
+    """Evidence that a node is off (or why it could not be shown)."""
+    host: str
+    success: bool
+    level: str | None = None      # the driver of the level that succeeded
+    power_state: str = PowerState.UNKNOWN.value
+    detail: str = ''
+    attempts: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+
+@dataclasses.dataclass
+class InstanceRecord:
+    """One instance inside a recovery record."""
+    id: str
+    name: str
+    project_id: str
+    user_id: str | None = None
+    original_status: str = 'ACTIVE'
+    marked: bool = False          # HA-marked by metadata/tag
+    state: str = InstanceState.PENDING.value
+    target_host: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    requested_at: float | None = None
+    finished_at: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, t.Any]) -> InstanceRecord:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclasses.dataclass
+class RecoveryRecord:
+    """The live record of one host's recovery, checkpointed in etcd."""
+    id: str
+    host: str
+    step: str = Step.CONFIRMED.value
+    epoch: int = 0                # epoch of the last leader that wrote it
+    created_at: float = dataclasses.field(default_factory=now)
+    updated_at: float = dataclasses.field(default_factory=now)
+    evidence: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    fence: dict[str, t.Any] | None = None      # FenceResult as dict
+    fence_attempts: int = 0
+    next_attempt_at: float = 0.0
+    instances: list[InstanceRecord] = dataclasses.field(default_factory=list)
+    notifications: dict[str, float] = dataclasses.field(default_factory=dict)
+    steps: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
+    reason: str | None = None     # why held / failed / done
+    failed_step: str | None = None
+    finished_at: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return Step(self.step).terminal
+
+    def to_dict(self) -> dict[str, t.Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, t.Any]) -> RecoveryRecord:
+        names = {f.name for f in dataclasses.fields(cls)}
+        fields = {k: v for k, v in data.items() if k in names}
+        fields['instances'] = [InstanceRecord.from_dict(i)
+                               for i in data.get('instances', [])]
+        return cls(**fields)

@@ -1,0 +1,43 @@
+"""The evacuator interface: isolate a host and move its instances."""
+from __future__ import annotations
+
+import abc
+
+from freezer_dr.engine.model import Instance
+
+
+class Evacuator(abc.ABC):
+    """Talks to the compute service on the engine's behalf.
+
+    Every method is idempotent against the cloud's state; errors are raised
+    as :class:`freezer_dr.exceptions.EvacuationFailed` (the request was
+    refused) or :class:`freezer_dr.exceptions.CloudUnavailable` (retry).
+    """
+
+    @abc.abstractmethod
+    def isolate(self, host: str, reason: str) -> None:
+        """Force the host's compute service down, then disable it."""
+
+    @abc.abstractmethod
+    def instances(self, host: str) -> list[Instance]:
+        """Every server on ``host``, across all projects."""
+
+    @abc.abstractmethod
+    def evacuate(self, instance_id: str) -> None:
+        """Ask the cloud to rebuild the server on another host."""
+
+    @abc.abstractmethod
+    def status(self, instance_id: str) -> Instance:
+        """The server as it is now."""
+
+    @abc.abstractmethod
+    def evacuations(self, instance_id: str, since: float) -> list[dict]:
+        """Evacuation migrations of the server created after ``since``."""
+
+    @abc.abstractmethod
+    def set_power(self, instance_id: str, on: bool) -> None:
+        """Start or stop the server (restore its original power state)."""
+
+    @abc.abstractmethod
+    def enable(self, host: str) -> None:
+        """Return a repaired host to service (clear force-down, enable)."""

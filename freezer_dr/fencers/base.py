@@ -1,0 +1,31 @@
+"""The fencer interface: power a node off and prove it is off."""
+from __future__ import annotations
+
+import abc
+import typing as t
+
+from freezer_dr.engine.model import FenceResult, PowerState
+
+
+class Fencer(abc.ABC):
+    """One fencing level of one node (one BMC, one libvirt domain...).
+
+    ``deadline`` arguments are ``time.monotonic()`` values: every call
+    returns or raises by then. Errors are raised as
+    :class:`freezer_dr.exceptions.FenceFailed`; credentials never appear
+    in messages.
+    """
+
+    #: the entry-point name of the driver (``ipmi``, ``libvirt``...)
+    driver: t.ClassVar[str] = ''
+
+    def __init__(self, host: str, params: dict[str, t.Any]) -> None:
+        self.host = host
+
+    @abc.abstractmethod
+    def power_state(self, deadline: float) -> PowerState:
+        """Read the node's power state."""
+
+    @abc.abstractmethod
+    def fence(self, deadline: float) -> FenceResult:
+        """Power the node off, then read the state back until off."""
