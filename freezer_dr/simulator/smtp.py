@@ -1,0 +1,184 @@
+"""An SMTP sink on loopback that writes every message to a maildir.
+
+Used by the simulator and the tests: aiosmtpd serves plain SMTP,
+STARTTLS (optionally with AUTH required) or SMTPS with a self-signed
+certificate made at start. Each stored message keeps aiosmtpd's
+``X-MailFrom`` / ``X-RcptTo`` headers, so the envelope can be checked.
+"""
+from __future__ import annotations
+
+import datetime
+import email.message
+import ipaddress
+import mailbox
+import os
+import socket
+import ssl
+import typing as t
+import warnings
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+SECURITY_MODES = ('none', 'starttls', 'ssl')
+
+
+def make_self_signed_cert(directory: str,
+                          host: str = '127.0.0.1') -> tuple[str, str]:
+    """Write ``cert.pem`` and ``key.pem`` for ``host`` into ``directory``.
+
+    The certificate is its own CA, so its path works as a ``cafile``.
+    Returns (cert path, key path).
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    sans: list[x509.GeneralName] = [x509.DNSName('localhost')]
+    try:
+        sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+    except ValueError:
+        sans.append(x509.DNSName(host))
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None),
+                       critical=True)
+        .add_extension(x509.KeyUsage(
+            digital_signature=True, key_cert_sign=True, crl_sign=True,
+            content_commitment=False, key_encipherment=False,
+            data_encipherment=False, key_agreement=False,
+            encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(ski, critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                ski), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = os.path.join(directory, 'cert.pem')
+    key_path = os.path.join(directory, 'key.pem')
+    with open(cert_path, 'wb') as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'wb') as f:
+        f.write(key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def free_tcp_port(host: str = '127.0.0.1') -> int:
+    """A TCP port that was free a moment ago (aiosmtpd cannot bind 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class _Credentials:
+    """aiosmtpd authenticator accepting one user name and password."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self._username = username.encode()
+        self._password = password.encode()
+
+    def __call__(self, server, session, envelope, mechanism,
+                 auth_data) -> AuthResult:
+        ok = (isinstance(auth_data, LoginPassword)
+              and auth_data.login == self._username
+              and auth_data.password == self._password)
+        return AuthResult(success=ok, handled=False)
+
+
+class SmtpSink:
+    """A running SMTP server on loopback that stores mail in a maildir.
+
+    ``security`` is ``none``, ``starttls`` or ``ssl``; with
+    ``credentials=(user, password)`` AUTH is required (after STARTTLS in
+    ``starttls`` mode). ``cert_dir`` holds the generated certificate
+    (defaults to the maildir's parent); ``ca_file`` is its path.
+    """
+
+    def __init__(self, maildir: str, security: str = 'none',
+                 credentials: tuple[str, str] | None = None,
+                 host: str = '127.0.0.1', port: int = 0,
+                 cert_dir: str | None = None) -> None:
+        if security not in SECURITY_MODES:
+            raise ValueError(f'security must be one of {SECURITY_MODES}')
+        self.maildir = maildir
+        self.security = security
+        self.credentials = credentials
+        self.host = host
+        self.port = port or free_tcp_port(host)
+        self.ca_file: str | None = None
+        self._cert_dir = cert_dir or os.path.dirname(
+            os.path.abspath(maildir))
+        self._controller: Controller | None = None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        cert, key = make_self_signed_cert(self._cert_dir, self.host)
+        self.ca_file = cert
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        return ctx
+
+    def start(self) -> SmtpSink:
+        """Start serving; returns self once the port accepts connections."""
+        os.makedirs(os.path.dirname(os.path.abspath(self.maildir)),
+                    exist_ok=True)
+        mailbox.Maildir(self.maildir, create=True)
+        kwargs: dict[str, t.Any] = {}
+        if self.credentials:
+            kwargs['authenticator'] = _Credentials(*self.credentials)
+            kwargs['auth_required'] = True
+        if self.security == 'starttls':
+            kwargs['tls_context'] = self._tls_context()
+            kwargs['require_starttls'] = True
+        elif self.security == 'ssl':
+            # The whole session is TLS; aiosmtpd only knows STARTTLS.
+            kwargs['ssl_context'] = self._tls_context()
+            kwargs['auth_require_tls'] = False
+            warnings.filterwarnings(
+                'ignore', message='Requiring AUTH while not requiring TLS',
+                category=UserWarning)
+        elif self.credentials:
+            kwargs['auth_require_tls'] = False
+        ssl_context = kwargs.pop('ssl_context', None)
+        self._controller = Controller(
+            Mailbox(self.maildir), hostname=self.host, port=self.port,
+            ssl_context=ssl_context, server_kwargs=kwargs)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (idempotent)."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def __enter__(self) -> SmtpSink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def messages(self) -> list[email.message.Message]:
+        """Every message stored so far, oldest first."""
+        box = mailbox.Maildir(self.maildir, create=True)
+        msgs = [box.get_message(k) for k in box.keys()]
+        return sorted(msgs, key=lambda m: m.get_date())
+
+    def clear(self) -> None:
+        """Delete every stored message."""
+        mailbox.Maildir(self.maildir, create=True).clear()
