@@ -1,0 +1,87 @@
+"""Start the simulated BMC process for a test and talk to its control API."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import typing as t
+import urllib.request
+
+
+class BmcProcess:
+    """``python -m freezer_dr.simulator.bmc`` in a private directory."""
+
+    def __init__(self, workdir: str, bmcs: list[dict[str, t.Any]],
+                 power_url: str | None = None,
+                 startup_timeout: float = 20.0) -> None:
+        self.workdir = workdir
+        self.log_path = os.path.join(workdir, 'bmc-log.jsonl')
+        ready_file = os.path.join(workdir, 'bmc.ready')
+        spec_path = os.path.join(workdir, 'bmc-spec.json')
+        spec = {'power_url': power_url, 'log': self.log_path,
+                'control_port': 0, 'ready_file': ready_file,
+                'bmcs': [{'address': '127.0.0.1', 'port': 0, **b}
+                         for b in bmcs]}
+        fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            json.dump(spec, f)
+        self.stderr = open(os.path.join(workdir, 'bmc.stderr'), 'wb')
+        self.proc = subprocess.Popen(
+            [sys.executable, '-m', 'freezer_dr.simulator.bmc',
+             '--spec', spec_path],
+            stdout=subprocess.DEVNULL, stderr=self.stderr)
+        deadline = time.monotonic() + startup_timeout
+        while not os.path.exists(ready_file):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError('BMC process did not start: '
+                                   + self.stderr_text())
+            time.sleep(0.05)
+        with open(ready_file) as f:
+            self.ready = json.load(f)
+        self.ports: dict[str, int] = self.ready['bmcs']
+        self.control = f'http://127.0.0.1:{self.ready["control_port"]}'
+
+    def _request(self, method: str, path: str,
+                 body: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.control + path, data=data,
+                                     method=method)
+        with urllib.request.urlopen(req, timeout=5) as rsp:
+            return json.loads(rsp.read())
+
+    def state(self) -> dict[str, t.Any]:
+        return self._request('GET', '/bmcs')['bmcs']
+
+    def fault(self, host: str, mode: str, delay: float = 0.0) -> None:
+        self._request('POST', f'/bmcs/{host}/fault',
+                      {'mode': mode, 'delay': delay})
+
+    def set_power(self, host: str, power: str) -> None:
+        self._request('POST', f'/bmcs/{host}/power', {'power': power})
+
+    def log(self) -> list[dict[str, t.Any]]:
+        if not os.path.exists(self.log_path):
+            return []
+        with open(self.log_path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def stderr_text(self) -> str:
+        if not self.stderr.closed:
+            self.stderr.flush()
+        with open(self.stderr.name, errors='replace') as f:
+            return f.read()
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after 5 s; return the exit code."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.stderr.close()
+        return self.proc.returncode
