@@ -1,26 +1,345 @@
 """The leader loop: one cycle observes, decides and dispatches.
 
-(Placeholder until the recovery pipeline lands: it cannot observe.)
+Each cycle starts from a fresh look (monitor, live records, operator
+requests), asks the gates what may start, checkpoints new recoveries and
+makes sure every live recovery has a runner thread. It returns one sentence
+that says what it saw and did; long work happens in the runners, so a cycle
+stays short.
 """
 from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import typing as t
+import uuid
+
+from oslo_log import log as logging
+
+from freezer_dr import exceptions
+from freezer_dr.engine import drivers as engine_drivers
+from freezer_dr.engine import gates
+from freezer_dr.engine.evacuation import EvacuationSettings
+from freezer_dr.engine.model import InstanceState
+from freezer_dr.engine.model import RecoveryRecord
+from freezer_dr.engine.model import Step
+from freezer_dr.engine.model import now
+from freezer_dr.engine.notify import Notification
+from freezer_dr.engine.recovery import RecoveryContext
+from freezer_dr.engine.recovery import RecoveryRunner
+from freezer_dr.engine.recovery import RecoverySettings
+
+LOG = logging.getLogger(__name__)
+
+STATE_KEY = 'state'              # suspects and episode start times
+#: consecutive errors of one step before the recovery is failed
+MAX_STEP_ERRORS = 5
+#: seconds before a runner that hit an error is started again
+ERROR_RETRY = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopSettings:
+    confirm_window: float
+    storm: gates.StormPolicy
+    max_parallel_hosts: int
+    notify_attempts: int
+    recovery: RecoverySettings
+
+
+def settings_from_conf(conf) -> LoopSettings:
+    """Read every option the engine needs, once."""
+    ev, en = conf.evacuation, conf.engine
+    return LoopSettings(
+        confirm_window=conf.monitor.confirm_window,
+        storm=gates.StormPolicy(en.max_failed_hosts, en.max_failed_percent),
+        max_parallel_hosts=en.max_parallel_hosts,
+        notify_attempts=en.notify_attempts,
+        recovery=RecoverySettings(
+            fence_timeout=conf.fencing.timeout,
+            fence_retry_initial=en.fence_retry_initial,
+            fence_retry_max=en.fence_retry_max,
+            side_effect_time=en.side_effect_time,
+            selection=ev.selection, ha_metadata_key=ev.ha_metadata_key,
+            ha_tag=ev.ha_tag, include_error=ev.include_error,
+            evacuation=EvacuationSettings(
+                max_parallel=ev.max_parallel,
+                instance_timeout=ev.instance_timeout,
+                max_attempts=ev.max_attempts,
+                poll_interval=ev.poll_interval,
+                restore_power_state=ev.restore_power_state)))
 
 
 class LeaderLoop:
     """Runs one leader cycle at a time and says what it did."""
 
-    def __init__(self, conf, lease, store) -> None:
-        self.conf = conf
+    def __init__(self, lease, store, settings: LoopSettings,
+                 load_drivers: t.Callable[[], engine_drivers.Drivers],
+                 metrics=None) -> None:
         self.lease = lease
         self.store = store
+        self.settings = settings
+        self._load_drivers = load_drivers
+        self._drivers: engine_drivers.Drivers | None = None
+        self._term = threading.Event()
+        self._runners: dict[str, threading.Thread] = {}
+        self._errors: dict[str, tuple[str, int, float]] = {}
+        self._hold: str | None = 'no look yet'
+        self.metrics = metrics
+        self.last_live: dict[str, RecoveryRecord] = {}
+        self.last_suspects: dict[str, float] = {}
+
+    # -- public ----------------------------------------------------------
+    def stop(self) -> None:
+        """Cancel in-flight work before its next side effect."""
+        self._term.set()
+
+    def busy(self) -> bool:
+        """Anything suspected, live or running (for one-shot mode)."""
+        return bool(self.last_suspects or self.last_live
+                    or any(t.is_alive() for t in self._runners.values()))
 
     def run_cycle(self) -> str:
         """One cycle; returns the sentence that describes it."""
-        return 'cannot observe: no monitor configured; taking no action'
+        if self._term.is_set():
+            self._new_term()
+        try:
+            self.lease.ensure(need=0)
+        except exceptions.LeadershipLost:
+            return 'not the leader: taking no action'
+        try:
+            drivers = self._drivers or self._load()
+        except (exceptions.ConfigError, exceptions.CloudUnavailable) as err:
+            self._hold = 'cannot observe'
+            return f'cannot observe: {err}; taking no action'
+        return self._cycle(drivers)
 
-    def stop(self) -> None:
-        """Cancel in-flight work before its next side effect."""
+    # -- the cycle -------------------------------------------------------
+    def _cycle(self, drivers: engine_drivers.Drivers) -> str:
+        live = {r.host: r for r in self.store.recoveries()}
+        self._handle_requests(live)
+        state = self.store.get(STATE_KEY) or {}
+        paused = self.store.paused()
+        try:
+            observations = drivers.monitor.hosts()
+        except exceptions.MonitorUnavailable as error:
+            return self._blind(state, live, error)
+        suspects = gates.track_suspects(
+            observations, state.get('suspects', {}), set(live), now())
+        active = sum(1 for r in live.values()
+                     if r.step not in (Step.CONFIRMED.value, Step.HELD.value))
+        decision = gates.decide(
+            observations, suspects, set(live), active, now(),
+            self.settings.confirm_window, self.settings.storm,
+            self.settings.max_parallel_hosts)
+        sentences = list(decision.sentences)
+        new_state = {'suspects': suspects,
+                     'storm_since': (state.get('storm_since') or now()
+                                     if decision.storm else None),
+                     'blind_since': None}
+        if decision.storm:
+            self._alert_storm(new_state['storm_since'], sentences[0],
+                              suspects)
+        self._hold = ('paused' if paused else
+                      'storm guard' if decision.storm else None)
+        if paused:
+            sentences = [f'paused by {paused.get("by")} '
+                         f'({paused.get("reason")}): no new recoveries']
+        else:
+            for host in decision.start:
+                obs = next(o for o in observations if o.host == host)
+                live[host] = self._open(host, suspects.pop(host), obs)
+        if new_state != state:
+            self.store.put_fenced(STATE_KEY, new_state)
+        self.last_live, self.last_suspects = live, suspects
+        sentences += self._dispatch(drivers, live)
+        if not sentences:
+            sentences.append(self._all_well(observations))
+        return '; '.join(sentences)
+
+    def _blind(self, state: dict, live: dict, error: Exception) -> str:
+        self._hold = 'monitor unavailable'
+        since = state.get('blind_since') or now()
+        if not state.get('blind_since'):
+            self.store.put_fenced(STATE_KEY, dict(state, blind_since=since))
+        elif now() - since >= self.settings.confirm_window:
+            self._notification().cluster_alert(
+                self.store, self.lease,
+                self.settings.recovery.side_effect_time, 'blind',
+                f'{since:.0f}', f'monitor unavailable since '
+                f'{time.ctime(since)}: {error}')
+        self.last_live = live
+        extra = self._dispatch(self._drivers, live) if live else []
+        return '; '.join([f'blind: monitor unavailable ({error}): '
+                          f'no new fencing'] + extra)
+
+    def _alert_storm(self, since: float, sentence: str,
+                     suspects: dict[str, float]) -> None:
+        self._notification().cluster_alert(
+            self.store, self.lease, self.settings.recovery.side_effect_time,
+            'storm', f'{since:.0f}', sentence,
+            {'hosts': sorted(suspects)})
+
+    def _open(self, host: str, first_seen: float, obs) -> RecoveryRecord:
+        record = RecoveryRecord(
+            id=f'{host}-{time.strftime("%Y%m%dT%H%M%S")}-'
+               f'{uuid.uuid4().hex[:6]}',
+            host=host,
+            evidence={'first_seen_down': first_seen, 'confirmed_at': now(),
+                      'observation': dataclasses.asdict(obs)})
+        record.steps.append({'step': Step.CONFIRMED.value, 'at': now(),
+                             'note': 'confirmed down'})
+        self.store.put_recovery(record)
+        LOG.info('recovery %s of host %s opened', record.id, host)
+        return record
+
+    def _handle_requests(self, live: dict[str, RecoveryRecord]) -> None:
+        """Operator requests: retry a recovery, manual fence confirmed."""
+        for kind in ('retry', 'fence-confirmed'):
+            for host, data in self.store.requests(kind).items():
+                running = self._runners.get(host)
+                if running is not None and running.is_alive():
+                    continue        # its runner owns the record right now
+                record = live.get(host)
+                if kind == 'retry' and record is None:
+                    record = self.store.find(data.get('recovery_id', ''))
+                    if record is not None and record.terminal:
+                        record = self._reopen(record)
+                        live[host] = record
+                if (record is not None and record.step == Step.HELD.value
+                        and record.next_attempt_at > 0):
+                    record.next_attempt_at = 0.0
+                    self.store.put_recovery(record)
+                if kind == 'retry':   # confirmations stay: the fencer reads
+                    self.store.clear_request(kind, host)
+
+    def _reopen(self, record: RecoveryRecord) -> RecoveryRecord:
+        """A failed recovery, back to fencing with its failures reset."""
+        for inst in record.instances:
+            if inst.state == InstanceState.FAILED.value:
+                inst.state, inst.attempts = InstanceState.PENDING.value, 0
+        record.step, record.finished_at = Step.HELD.value, None
+        record.failed_step, record.next_attempt_at = None, 0.0
+        record.reason = 'retry requested by operator'
+        record.notifications = {k: v for k, v in record.notifications.items()
+                                if ':recovered:' not in k}
+        record.steps.append({'step': Step.HELD.value, 'at': now(),
+                             'note': record.reason})
+        self.store.put_recovery(record)
+        return record
+
+    # -- runners ---------------------------------------------------------
+    def _dispatch(self, drivers, live: dict[str, RecoveryRecord]) -> list:
+        sentences = []
+        for host, record in sorted(live.items()):
+            running = self._runners.get(host)
+            if not (running and running.is_alive()) and self._due(record):
+                self._start_runner(drivers, record)
+            sentences.append(self._describe(record))
+        return sentences
+
+    def _due(self, record: RecoveryRecord) -> bool:
+        if record.step == Step.HELD.value and \
+                record.next_attempt_at > now():
+            return False
+        error = self._errors.get(record.host)
+        return error is None or error[2] <= now()
+
+    def _start_runner(self, drivers, record: RecoveryRecord) -> None:
+        ctx = RecoveryContext(
+            store=self.store, lease=self.lease, evacuator=drivers.evacuator,
+            fencers=drivers.fencers, notification=self._notification(),
+            settings=self.settings.recovery, hold_reason=lambda: self._hold,
+            stop=self._term)
+        runner = RecoveryRunner(ctx, record)
+        thread = threading.Thread(target=self._run, args=(runner,),
+                                  name=f'recovery-{record.host}',
+                                  daemon=True)
+        self._runners[record.host] = thread
+        thread.start()
+
+    def _run(self, runner: RecoveryRunner) -> None:
+        record = runner.record
+        try:
+            runner.run()
+            self._errors.pop(record.host, None)
+        except exceptions.LeadershipLost as error:
+            LOG.warning('recovery %s of host %s stopped: %s', record.id,
+                        record.host, error)
+        except (exceptions.CloudUnavailable, exceptions.StoreUnavailable,
+                exceptions.EvacuationFailed) as error:
+            self._step_error(runner, error)
+        except Exception as error:   # a bug: say so loudly, keep the host
+            LOG.exception('recovery %s of host %s: unexpected error',
+                          record.id, record.host)
+            self._step_error(runner, error)
+
+    def _step_error(self, runner: RecoveryRunner, error: Exception) -> None:
+        record = runner.record
+        step, count, _ = self._errors.get(record.host, (record.step, 0, 0))
+        count = count + 1 if step == record.step else 1
+        LOG.error('recovery %s of host %s: step %s failed (%d of %d): %s',
+                  record.id, record.host, record.step, count,
+                  MAX_STEP_ERRORS, error)
+        self._errors[record.host] = (record.step, count, now() + ERROR_RETRY)
+        if count < MAX_STEP_ERRORS or record.step in (
+                Step.CONFIRMED.value, Step.HELD.value, Step.FENCING.value):
+            return
+        try:    # give up on this step: fail the recovery, tell people
+            failed_step = record.step
+            runner.transition(Step.NOTIFYING, f'{failed_step}: {error}',
+                              failed_step=failed_step,
+                              reason=f'{failed_step} failed: {error}')
+            runner.run()
+            self._errors.pop(record.host, None)
+        except exceptions.FreezerDRError as again:
+            LOG.error('recovery %s: could not record failure: %s',
+                      record.id, again)
+
+    def _describe(self, record: RecoveryRecord) -> str:
+        step = record.step
+        if step == Step.EVACUATING.value:
+            total = sum(1 for i in record.instances
+                        if i.state != InstanceState.SKIPPED.value)
+            done = sum(1 for i in record.instances
+                       if i.state == InstanceState.DONE.value)
+            return f'recovering {record.host}: evacuating {done}/{total}'
+        if step == Step.HELD.value:
+            return f'host {record.host} held: {record.reason}'
+        return f'recovering {record.host}: {step}'
+
+    def _all_well(self, observations) -> str:
+        out = [o.host for o in observations if not gates.in_service(o)]
+        text = f'all {len(observations) - len(out)} hosts in service up'
+        return text + (f' ({len(out)} out of service)' if out else '')
+
+    # -- helpers ---------------------------------------------------------
+    def _load(self) -> engine_drivers.Drivers:
+        self._drivers = self._load_drivers()
+        return self._drivers
+
+    def _notification(self) -> Notification:
+        return Notification(self._drivers.notifiers if self._drivers else {},
+                            self.settings.notify_attempts, self._term)
+
+    def _new_term(self) -> None:
+        """After a lost lease: wait for old runners, start afresh."""
+        for thread in self._runners.values():
+            thread.join(timeout=5)
+        self._runners = {}
+        self._errors = {}
+        self._term = threading.Event()
 
 
-def build(conf, lease, store) -> LeaderLoop:
+def build(conf, lease, store, metrics=None) -> LeaderLoop:
     """The leader loop for this configuration."""
-    return LeaderLoop(conf, lease, store)
+    def confirmation(host: str) -> float | None:
+        request = store.requests('fence-confirmed').get(host)
+        record = store.get_recovery(host)
+        if request and record and request.get('at', 0) >= record.created_at:
+            return request['at']
+        return None
+
+    return LeaderLoop(lease, store, settings_from_conf(conf),
+                      lambda: engine_drivers.load(conf, confirmation),
+                      metrics=metrics)

@@ -1,0 +1,63 @@
+"""Load the configured plugins (stevedore) and hand them their settings."""
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+from stevedore import driver as stevedore_driver
+
+from freezer_dr import cloud
+from freezer_dr import exceptions
+from freezer_dr.evacuators.base import Evacuator
+from freezer_dr.fencers import inventory as fence_inventory
+from freezer_dr.monitors.base import Monitor
+from freezer_dr.notifiers.base import Notifier
+
+
+@dataclasses.dataclass
+class Drivers:
+    """The leader's hands and eyes."""
+    monitor: Monitor
+    evacuator: Evacuator
+    inventory: t.Any              # freezer_dr.fencers.inventory.Inventory
+    notifiers: dict[str, Notifier]
+
+    def fencers(self, host: str) -> list:
+        """Fencing levels of ``host`` in order ([] if not in inventory)."""
+        if host not in self.inventory:
+            return []
+        return self.inventory.levels(host)
+
+
+def plugin(namespace: str, name: str, option: str) -> type:
+    """The class registered as ``name`` in ``namespace``."""
+    try:
+        return stevedore_driver.DriverManager(namespace, name).driver
+    except Exception as error:   # stevedore raises several types
+        raise exceptions.ConfigError(
+            f'{option} = {name}: no such plugin in {namespace} '
+            f'({error})') from error
+
+
+def load_inventory(conf, confirmation: t.Callable[[str], float | None]):
+    """The fencing inventory named by ``[fencing] inventory``."""
+    return fence_inventory.load_inventory(
+        conf.fencing.inventory, manual_confirmation=confirmation,
+        settings=fence_inventory.FencingSettings.from_config(conf))
+
+
+def load(conf, confirmation: t.Callable[[str], float | None]) -> Drivers:
+    """Build every driver; raises ConfigError or CloudUnavailable."""
+    inventory = load_inventory(conf, confirmation)
+    connection = cloud.connect(conf)
+    monitor_cls = plugin('freezer_dr.monitors', conf.monitor.driver,
+                         '[monitor] driver')
+    evacuator_cls = plugin('freezer_dr.evacuators', conf.evacuation.driver,
+                           '[evacuation] driver')
+    notifiers = {}
+    for name in conf.notifiers.drivers:
+        cls = plugin('freezer_dr.notifiers', name, '[notifiers] drivers')
+        notifiers[name] = cls.from_config(conf, connection)
+    return Drivers(monitor=monitor_cls.from_config(conf, connection),
+                   evacuator=evacuator_cls.from_config(conf, connection),
+                   inventory=inventory, notifiers=notifiers)

@@ -1,0 +1,206 @@
+"""Evacuate the instances of a fenced host, in parallel, to completion.
+
+Each instance walks ``pending -> requested -> done | failed`` inside the
+recovery record. ``requested`` is checkpointed *before* the evacuate call,
+so after a takeover the new leader knows a request may have been sent and
+asks Nova (task state, evacuation migrations) before sending another one:
+an instance is evacuated again only when the previous attempt is known to
+have failed or never to have reached Nova (S3).
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import threading
+import typing as t
+
+from oslo_log import log as logging
+
+from freezer_dr import exceptions
+from freezer_dr.engine.model import Instance
+from freezer_dr.engine.model import InstanceRecord
+from freezer_dr.engine.model import InstanceState
+from freezer_dr.engine.model import now
+from freezer_dr.evacuators import tracking
+from freezer_dr.evacuators.base import Evacuator
+
+LOG = logging.getLogger(__name__)
+
+#: seconds of clock skew tolerated when matching migrations to a request
+MIGRATION_SLACK = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class EvacuationSettings:
+    """Pacing of one host's evacuations (from ``[evacuation]``)."""
+    max_parallel: int = 16
+    instance_timeout: float = 300.0
+    max_attempts: int = 3
+    poll_interval: float = 1.0
+    restore_power_state: bool = True
+
+
+class Evacuation:
+    """Runs every pending instance of one recovery to a terminal state.
+
+    ``save`` checkpoints the whole record (a fenced write); ``guard(need)``
+    raises :class:`~freezer_dr.exceptions.LeadershipLost` unless this
+    replica may still start a side effect expected to take ``need``
+    seconds; ``stop`` is set when the leader loses its lease.
+    """
+
+    def __init__(self, host: str, instances: list[InstanceRecord],
+                 evacuator: Evacuator, settings: EvacuationSettings,
+                 save: t.Callable[[], None], guard: t.Callable[[], None],
+                 stop: threading.Event) -> None:
+        self.host = host
+        self.instances = instances
+        self.evacuator = evacuator
+        self.settings = settings
+        self._save = save
+        self._guard = guard
+        self._stop = stop
+        self._lock = threading.Lock()
+
+    def run(self) -> None:
+        """Return when every instance is terminal; raise LeadershipLost."""
+        todo = [i for i in self.instances
+                if not InstanceState(i.state).terminal]
+        if not todo:
+            return
+        workers = min(self.settings.max_parallel, len(todo))
+        with concurrent.futures.ThreadPoolExecutor(
+                workers, thread_name_prefix=f'evacuate-{self.host}') as pool:
+            futures = [pool.submit(self._follow, inst) for inst in todo]
+            for future in concurrent.futures.as_completed(futures):
+                error = future.exception()
+                if error is not None:
+                    self._stop.set()   # wind the siblings down, then raise
+                    for other in futures:
+                        other.cancel()
+                    raise error
+
+    # -- one instance ----------------------------------------------------
+    def _follow(self, inst: InstanceRecord) -> None:
+        while not InstanceState(inst.state).terminal:
+            if self._stop.is_set():
+                raise exceptions.LeadershipLost('recovery stopped')
+            if inst.state == InstanceState.PENDING.value:
+                self._request(inst)
+            else:
+                self._track(inst)
+                if not InstanceState(inst.state).terminal:
+                    self._stop.wait(self.settings.poll_interval)
+
+    def _update(self, inst: InstanceRecord, **changes: t.Any) -> None:
+        with self._lock:
+            for name, value in changes.items():
+                setattr(inst, name, value)
+            self._save()
+
+    def _request(self, inst: InstanceRecord) -> None:
+        if inst.attempts >= self.settings.max_attempts:
+            self._update(inst, state=InstanceState.FAILED.value,
+                         finished_at=now(),
+                         error=f'gave up after {inst.attempts} attempts: '
+                               f'{inst.error}')
+            return
+        self._guard()
+        self._update(inst, state=InstanceState.REQUESTED.value,
+                     attempts=inst.attempts + 1, requested_at=now(),
+                     error=None)
+        LOG.info('host %s: evacuating instance %s (%s), attempt %d',
+                 self.host, inst.id, inst.name, inst.attempts)
+        try:
+            self.evacuator.evacuate(inst.id)
+        except exceptions.EvacuationFailed as error:
+            # Nova refused: the request is known not to have happened.
+            LOG.warning('host %s: evacuation of %s refused: %s',
+                        self.host, inst.id, error)
+            self._update(inst, state=InstanceState.PENDING.value,
+                         error=str(error))
+            self._stop.wait(self.settings.poll_interval)
+        except exceptions.CloudUnavailable as error:
+            # Unknown whether Nova took it: stay requested and reconcile.
+            LOG.warning('host %s: evacuate %s: %s (will reconcile)',
+                        self.host, inst.id, error)
+
+    def _track(self, inst: InstanceRecord) -> None:
+        try:
+            server = self.evacuator.status(inst.id)
+        except exceptions.CloudUnavailable as error:
+            LOG.warning('host %s: status of %s: %s', self.host, inst.id,
+                        error)
+            return self._check_timeout(inst)
+        except exceptions.EvacuationFailed as error:   # server gone
+            self._update(inst, state=InstanceState.FAILED.value,
+                         finished_at=now(), error=str(error))
+            return
+        verdict = tracking.classify(inst, server, self.host)
+        if verdict == 'done':
+            self._restore_power(inst, server)
+            self._update(inst, state=InstanceState.DONE.value,
+                         target_host=server.host, finished_at=now())
+            LOG.info('host %s: instance %s evacuated to %s', self.host,
+                     inst.id, server.host)
+        elif verdict == 'failed':
+            self._retry_or_fail(inst, f'evacuation failed: server is '
+                                      f'{server.status} on {server.host}')
+        elif not server.task_state and server.host == self.host:
+            self._reconcile_untouched(inst)
+        else:
+            self._check_timeout(inst)
+
+    def _reconcile_untouched(self, inst: InstanceRecord) -> None:
+        """Still on the source with no task: did Nova ever get the call?"""
+        since = (inst.requested_at or 0) - MIGRATION_SLACK
+        try:
+            migrations = [
+                m for m in self.evacuator.evacuations(inst.id, since)
+                if m.get('source_compute') in (None, self.host)]
+        except exceptions.CloudUnavailable:
+            return self._check_timeout(inst)
+        if not migrations:
+            LOG.info('host %s: no evacuation of %s reached Nova: '
+                     'requesting again', self.host, inst.id)
+            self._update(inst, state=InstanceState.PENDING.value,
+                         attempts=max(0, inst.attempts - 1))
+            return
+        status = migrations[-1].get('status')
+        if status in ('failed', 'error'):
+            self._retry_or_fail(inst, f'evacuation migration {status}')
+        else:
+            self._check_timeout(inst)
+
+    def _retry_or_fail(self, inst: InstanceRecord, error: str) -> None:
+        if inst.attempts < self.settings.max_attempts:
+            self._update(inst, state=InstanceState.PENDING.value, error=error)
+        else:
+            self._update(inst, state=InstanceState.FAILED.value,
+                         finished_at=now(), error=error)
+
+    def _check_timeout(self, inst: InstanceRecord) -> None:
+        waited = now() - (inst.requested_at or now())
+        if waited > self.settings.instance_timeout:
+            self._update(inst, state=InstanceState.FAILED.value,
+                         finished_at=now(),
+                         error=f'timed out after {waited:.0f} s')
+
+    def _restore_power(self, inst: InstanceRecord, server: Instance) -> None:
+        if not self.settings.restore_power_state:
+            return
+        want_on = inst.original_status == 'ACTIVE'
+        want_off = inst.original_status == 'SHUTOFF'
+        if (want_on and server.status == 'SHUTOFF') or (
+                want_off and server.status == 'ACTIVE'):
+            self._guard()
+            self.evacuator.set_power(inst.id, on=want_on)
+            self._wait_status(inst, 'ACTIVE' if want_on else 'SHUTOFF')
+
+    def _wait_status(self, inst: InstanceRecord, status: str) -> None:
+        deadline = (inst.requested_at or now()) + self.settings.instance_timeout
+        while now() < deadline and not self._stop.is_set():
+            server = self.evacuator.status(inst.id)
+            if server.status == status and not server.task_state:
+                return
+            self._stop.wait(self.settings.poll_interval)

@@ -1,0 +1,105 @@
+"""Deliver notifications exactly once per key, with retries.
+
+A key is recorded (in the recovery record, or in the store's ``alerts``
+map for cluster-wide alerts) only after its send succeeded, and a recorded
+key is never sent again, whoever leads. A notifier that can split one event
+into several deliveries (one mail per user) offers ``deliveries(event,
+key)``; each delivery then has a sub-key of its own, so a retry after a
+partial failure does not repeat the deliveries that went through.
+"""
+from __future__ import annotations
+
+import threading
+import typing as t
+
+from oslo_log import log as logging
+
+from freezer_dr import exceptions
+from freezer_dr.engine.model import now
+from freezer_dr.notifiers.base import Event
+from freezer_dr.notifiers.base import Notifier
+
+LOG = logging.getLogger(__name__)
+
+ALERTS_KEY = 'alerts'
+
+
+class Notification:
+    """Sends events through every configured notifier."""
+
+    def __init__(self, notifiers: dict[str, Notifier], attempts: int,
+                 stop: threading.Event, retry_delay: float = 1.0) -> None:
+        self.notifiers = notifiers
+        self.attempts = attempts
+        self.stop = stop
+        self.retry_delay = retry_delay
+
+    # -- per recovery ----------------------------------------------------
+    def recovered(self, runner) -> None:
+        """The recovery of ``runner`` ended: tell users and admins."""
+        record = runner.record
+        event = Event(kind='recovered', host=record.host,
+                      summary=f'host {record.host}: {record.reason}',
+                      recovery=record.to_dict())
+        self._deliver(event, f'{record.id}:recovered', record.notifications,
+                      runner.guard, runner.save)
+
+    def alert(self, runner, kind: str, summary: str) -> None:
+        """Admins only: something about this recovery needs a human."""
+        record = runner.record
+        event = Event(kind=kind, host=record.host,
+                      summary=f'host {record.host}: {summary}',
+                      recovery=record.to_dict())
+        self._deliver(event, f'{record.id}:{kind}', record.notifications,
+                      runner.guard, runner.save)
+
+    # -- cluster-wide ----------------------------------------------------
+    def cluster_alert(self, store, lease, guard_time: float, kind: str,
+                      episode: str, summary: str,
+                      details: dict | None = None) -> None:
+        """Storm, blindness: one alert per episode, whoever leads."""
+        sent = (store.get(ALERTS_KEY) or {}).get('sent', {})
+
+        def guard() -> None:
+            lease.ensure(need=guard_time)
+
+        def save() -> None:
+            store.put_fenced(ALERTS_KEY, {'sent': sent})
+
+        event = Event(kind=kind, summary=summary, details=details or {})
+        self._deliver(event, f'{kind}:{episode}', sent, guard, save)
+
+    # -- delivery --------------------------------------------------------
+    def _deliver(self, event: Event, key: str, sent: dict[str, float],
+                 guard: t.Callable[[], None],
+                 save: t.Callable[[], None]) -> None:
+        for name, notifier in self.notifiers.items():
+            for subkey, send in self._parts(notifier, event, f'{key}:{name}'):
+                if subkey in sent:
+                    continue
+                if self._send(subkey, send, guard):
+                    sent[subkey] = now()
+                    save()
+
+    @staticmethod
+    def _parts(notifier: Notifier, event: Event, key: str):
+        deliveries = getattr(notifier, 'deliveries', None)
+        if deliveries is None:
+            return [(key, lambda: notifier.send(event, key))]
+        return deliveries(event, key)
+
+    def _send(self, key: str, send: t.Callable[[], None],
+              guard: t.Callable[[], None]) -> bool:
+        for attempt in range(1, self.attempts + 1):
+            guard()
+            try:
+                send()
+                return True
+            except exceptions.NotifyFailed as error:
+                LOG.warning('notification %s: attempt %d of %d failed: %s',
+                            key, attempt, self.attempts, error)
+                if self.stop.wait(self.retry_delay * attempt):
+                    raise exceptions.LeadershipLost('recovery stopped')
+        LOG.error('notification %s: not delivered after %d attempts',
+                  key, self.attempts)
+        return False
