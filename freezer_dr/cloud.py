@@ -1,0 +1,141 @@
+"""The openstacksdk Connection freezer-dr acts through, and its errors.
+
+``connect(conf)`` builds a Connection from the ``[cloud]`` group
+(clouds.yaml path and cloud name, region, API timeout) with an explicit
+compute microversion, so every compute request carries the same one.
+``describe_error`` / ``http_status`` let drivers translate openstacksdk and
+keystoneauth errors into freezer-dr's own exceptions at their edge.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+
+import keystoneauth1.exceptions as ks_exc
+import openstack.config
+import openstack.connection
+import openstack.exceptions as sdk_exc
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from freezer_dr import exceptions
+
+LOG = logging.getLogger(__name__)
+
+#: Every error an openstacksdk call can raise for a cloud-side reason.
+API_ERRORS: tuple[type[BaseException], ...] = (
+    sdk_exc.SDKException, ks_exc.ClientException)
+
+
+def connect(conf: cfg.ConfigOpts, *, api_timeout: float | None = None,
+            microversion: str | None = None,
+            ) -> openstack.connection.Connection:
+    """An openstacksdk Connection built from ``conf``.
+
+    ``api_timeout`` defaults to ``[cloud] api_timeout`` and
+    ``microversion`` (compute) to ``[evacuation] microversion``. Raises
+    :class:`ConfigError` naming the option at fault when clouds.yaml, the
+    cloud or the region cannot be found.
+    """
+    group = conf.cloud
+    timeout = api_timeout if api_timeout is not None else group.api_timeout
+    version = microversion or conf.evacuation.microversion
+    return connect_to(cloud=group.cloud, clouds_yaml=group.clouds_yaml,
+                      region_name=group.region_name, api_timeout=timeout,
+                      compute_microversion=version)
+
+
+def connect_to(cloud: str, clouds_yaml: str | None, region_name: str | None,
+               api_timeout: float, compute_microversion: str,
+               ) -> openstack.connection.Connection:
+    """A Connection from explicit settings (see :func:`connect`)."""
+    if clouds_yaml and not os.path.isfile(clouds_yaml):
+        raise exceptions.ConfigError(
+            f'[cloud] clouds_yaml: {clouds_yaml} is not a readable file')
+    loader = openstack.config.OpenStackConfig(
+        config_files=[clouds_yaml] if clouds_yaml else None,
+        app_name='freezer-dr')
+    try:
+        region = loader.get_one(
+            cloud=cloud, region_name=region_name, api_timeout=api_timeout,
+            compute_api_version=compute_microversion)
+    except sdk_exc.ConfigException as exc:
+        raise exceptions.ConfigError(_config_message(
+            str(exc), cloud, clouds_yaml, region_name)) from None
+    except ks_exc.ClientException as exc:
+        # e.g. MissingRequiredOptions: the entry lacks auth settings.
+        raise exceptions.ConfigError(
+            f'[cloud] cloud: entry {cloud!r} is unusable: '
+            f'{describe_error(exc)}') from None
+    LOG.debug('Cloud %s (region %s) with compute microversion %s, API '
+              'timeout %.1f s', cloud, region_name or 'default',
+              compute_microversion, api_timeout)
+    return openstack.connection.Connection(config=region)
+
+
+def _config_message(detail: str, cloud: str, clouds_yaml: str | None,
+                    region_name: str | None) -> str:
+    where = clouds_yaml or 'the clouds.yaml search path'
+    if region_name and 'region' in detail.lower():
+        return (f'[cloud] region_name: {region_name!r} is not a region of '
+                f'cloud {cloud!r} in {where}')
+    if 'not found' in detail.lower() or 'cloud' in detail.lower():
+        return f'[cloud] cloud: {cloud!r} is not defined in {where}'
+    return f'[cloud] cloud {cloud!r} in {where}: {detail}'
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of an API error, None for transport failures."""
+    status = getattr(exc, 'status_code', None)   # openstacksdk
+    if status is None:
+        status = getattr(exc, 'http_status', None)   # keystoneauth
+    return status if isinstance(status, int) else None
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, secret-free sentence for an API error.
+
+    Prefers the service's own message (Nova's ``badRequest.message``) over
+    openstacksdk's long rendering with the URL.
+    """
+    status = http_status(exc)
+    details = getattr(exc, 'details', None)
+    if status is not None:
+        text = details or getattr(exc, 'message', None) or type(exc).__name__
+        return f'HTTP {status}: {text}'
+    if isinstance(exc, ks_exc.ConnectTimeout):
+        return 'connection timed out'
+    if isinstance(exc, ks_exc.ConnectFailure):
+        return 'connection failed (refused or unreachable)'
+    if isinstance(exc, ks_exc.ConnectionError):
+        return f'connection error ({type(exc).__name__})'
+    if isinstance(exc, ks_exc.EndpointNotFound):
+        return 'endpoint not found in the service catalog'
+    if isinstance(exc, ks_exc.DiscoveryFailure):
+        return 'API version discovery failed'
+    return f'{type(exc).__name__}: {exc}'
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """True when the cloud answered and refused the request for good.
+
+    4xx other than 401 (token), 408 (timeout) and 429 (rate limit) means
+    the request itself is wrong for the cloud's current state; everything
+    else (5xx, transport errors, expired tokens) may succeed on retry.
+    """
+    status = http_status(exc)
+    return (status is not None and 400 <= status < 500
+            and status not in (401, 408, 429))
+
+
+def parse_time(value: str | None) -> datetime.datetime | None:
+    """A Nova timestamp (ISO 8601, UTC when naive) as an aware datetime."""
+    if not value:
+        return None
+    try:
+        stamp = datetime.datetime.fromisoformat(value.replace('Z', '+00:00'))
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
+    return stamp

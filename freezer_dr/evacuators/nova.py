@@ -1,0 +1,194 @@
+"""The nova evacuator: isolate a host and move its servers with Nova.
+
+Every request carries one explicit compute microversion (2.94 by default:
+the last one where an evacuated ACTIVE server is restarted) and the
+connection's API timeout. openstacksdk and keystoneauth errors become
+``EvacuationFailed`` (Nova refused: 4xx, with Nova's message) or
+``CloudUnavailable`` (5xx, timeouts, connection failures: retry later).
+"""
+from __future__ import annotations
+
+import datetime
+import typing as t
+
+import openstack.connection
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from freezer_dr import cloud, exceptions
+from freezer_dr.engine.model import Instance
+from freezer_dr.evacuators import base
+
+LOG = logging.getLogger(__name__)
+
+COMPUTE_BINARY = 'nova-compute'
+T = t.TypeVar('T')
+
+
+def to_instance(server: t.Any) -> Instance:
+    """An openstacksdk Server as an :class:`Instance` snapshot."""
+    return Instance(
+        id=server.id, name=server.name or '',
+        project_id=server.project_id, user_id=server.user_id,
+        status=server.status, host=server.compute_host,
+        task_state=server.task_state,
+        metadata=dict(server.metadata or {}),
+        tags=list(server.tags or []))
+
+
+class NovaEvacuator(base.Evacuator):
+    """Isolates hosts and evacuates servers through the compute API."""
+
+    def __init__(self, connection: openstack.connection.Connection,
+                 microversion: str = '2.94'):
+        actual = connection.compute.default_microversion
+        if actual != microversion:
+            raise exceptions.ConfigError(
+                f'[evacuation] microversion: the connection uses compute '
+                f'microversion {actual!r}, not {microversion!r}; build it '
+                f'with freezer_dr.cloud.connect')
+        self._conn = connection
+        self._compute = connection.compute
+        self.microversion = microversion
+
+    @classmethod
+    def from_config(cls, conf: cfg.ConfigOpts,
+                    connection: openstack.connection.Connection | None = None,
+                    ) -> NovaEvacuator:
+        """From ``[evacuation]``; a connection with its API timeout is
+        built from ``[cloud]`` unless one is given."""
+        group = conf.evacuation
+        if connection is None:
+            connection = cloud.connect(conf, api_timeout=group.api_timeout,
+                                       microversion=group.microversion)
+        return cls(connection, microversion=group.microversion)
+
+    # -- hosts ----------------------------------------------------------
+
+    def isolate(self, host: str, reason: str) -> None:
+        """Force the compute service down, then disable it with ``reason``.
+
+        Forcing down first matters: disabling a service Nova still counts
+        as up makes Nova call the (dead) compute and the API call hangs.
+        A service already forced down or disabled is left as it is.
+        """
+        svc = self._service(host)
+        if not svc.is_forced_down:
+            self._call(f'force down {host}',
+                       lambda: self._compute.update_service_forced_down(
+                           svc, forced=True))
+            LOG.info('Forced down the compute service of %s', host)
+        if svc.status != 'disabled':
+            self._call(f'disable {host}',
+                       lambda: self._compute.disable_service(
+                           svc, disabled_reason=reason))
+            LOG.info('Disabled the compute service of %s: %s', host, reason)
+        else:
+            LOG.info('Compute service of %s already disabled (%s)', host,
+                     svc.disabled_reason)
+
+    def enable(self, host: str) -> None:
+        """Clear force-down, then enable the compute service of ``host``."""
+        svc = self._service(host)
+        if svc.is_forced_down:
+            self._call(f'clear force down of {host}',
+                       lambda: self._compute.update_service_forced_down(
+                           svc, forced=False))
+        if svc.status != 'enabled':
+            self._call(f'enable {host}',
+                       lambda: self._compute.enable_service(svc))
+        LOG.info('Compute service of %s returned to service', host)
+
+    def _service(self, host: str) -> t.Any:
+        services = self._call(f'read the compute service of {host}',
+                              lambda: list(self._compute.services(
+                                  binary=COMPUTE_BINARY, host=host)))
+        services = [s for s in services if s.host == host]
+        if len(services) != 1:
+            raise exceptions.EvacuationFailed(
+                f'expected one {COMPUTE_BINARY} service on {host}, '
+                f'found {len(services)}')
+        return services[0]
+
+    # -- servers --------------------------------------------------------
+
+    def instances(self, host: str) -> list[Instance]:
+        servers = self._call(f'list servers of {host}', lambda: list(
+            self._compute.servers(details=True, all_projects=True,
+                                  compute_host=host)))
+        # Guard against a filter the endpoint ignored.
+        return [to_instance(s) for s in servers if s.compute_host == host]
+
+    def status(self, instance_id: str) -> Instance:
+        return to_instance(self._call(
+            f'read server {instance_id}',
+            lambda: self._compute.get_server(instance_id)))
+
+    def evacuate(self, instance_id: str) -> None:
+        """Ask Nova to rebuild the server elsewhere (scheduler's choice)."""
+        self._call(f'evacuate {instance_id}',
+                   lambda: self._compute.evacuate_server(instance_id))
+        LOG.info('Evacuation of %s requested', instance_id)
+
+    def evacuations(self, instance_id: str, since: float) -> list[dict]:
+        """Evacuation migrations of the server created after ``since``.
+
+        Oldest first; each a dict with id, status, source_compute,
+        dest_compute, created_at (Nova's text) and created_ts (epoch s).
+        """
+        since_dt = datetime.datetime.fromtimestamp(
+            since, tz=datetime.timezone.utc)
+        migrations = self._call(
+            f'list evacuations of {instance_id}',
+            lambda: list(self._compute.migrations(
+                server_id=instance_id, migration_type='evacuation',
+                # updated_at >= created_at: a safe server-side prefilter.
+                changes_since=since_dt.strftime('%Y-%m-%dT%H:%M:%SZ'))))
+        found = []
+        for mig in migrations:
+            created = cloud.parse_time(mig.created_at)
+            if (mig.server_id != instance_id
+                    or mig.migration_type not in (None, 'evacuation')
+                    or created is None or created < since_dt):
+                continue
+            found.append({
+                'id': mig.uuid or mig.id, 'status': mig.status,
+                'source_compute': mig.source_compute,
+                'dest_compute': mig.dest_compute,
+                'created_at': mig.created_at,
+                'created_ts': created.timestamp()})
+        return sorted(found, key=lambda m: m['created_ts'])
+
+    def set_power(self, instance_id: str, on: bool) -> None:
+        """Start (``on``) or stop the server; already there is fine."""
+        wanted = 'ACTIVE' if on else 'SHUTOFF'
+        action = self._compute.start_server if on else (
+            self._compute.stop_server)
+        verb = 'start' if on else 'stop'
+        try:
+            action(instance_id)
+        except cloud.API_ERRORS as exc:
+            if cloud.http_status(exc) != 409:
+                raise self._translate(f'{verb} {instance_id}', exc) from exc
+            now = self.status(instance_id)
+            if now.status != wanted or now.task_state is not None:
+                raise self._translate(f'{verb} {instance_id}', exc) from exc
+            LOG.debug('Server %s already %s', instance_id, wanted)
+            return
+        LOG.info('Server %s: %s requested', instance_id, verb)
+
+    # -- error translation ----------------------------------------------
+
+    def _call(self, what: str, call: t.Callable[[], T]) -> T:
+        try:
+            return call()
+        except cloud.API_ERRORS as exc:
+            raise self._translate(what, exc) from exc
+
+    @staticmethod
+    def _translate(what: str, exc: BaseException,
+                   ) -> exceptions.FreezerDRError:
+        message = f'cannot {what}: {cloud.describe_error(exc)}'
+        if cloud.is_refusal(exc):
+            return exceptions.EvacuationFailed(message)
+        return exceptions.CloudUnavailable(message)

@@ -1,0 +1,150 @@
+"""The nova monitor: compute host state from Nova (and optionally Neutron).
+
+One look = one ``os-services`` call (nova-compute only), plus one
+hypervisor list and one network agent list when those checks are enabled:
+never a call per host, so a look stays cheap at thousands of hosts.
+"""
+from __future__ import annotations
+
+import datetime
+import typing as t
+
+import openstack.connection
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from freezer_dr import cloud, exceptions
+from freezer_dr.engine.model import HostObservation
+from freezer_dr.monitors import base
+
+LOG = logging.getLogger(__name__)
+
+RULES = ('service', 'all', 'any')
+COMPUTE_BINARY = 'nova-compute'
+
+
+def service_down(state: str, updated_at: str | None, stale_after: float,
+                 now: datetime.datetime) -> bool:
+    """Nova says down, or (``stale_after`` > 0) the heartbeat is too old."""
+    if state != 'up':
+        return True
+    if stale_after <= 0:
+        return False
+    stamp = cloud.parse_time(updated_at)
+    if stamp is None:
+        return False
+    return (now - stamp).total_seconds() > stale_after
+
+
+def verdict(rule: str, service_is_down: bool,
+            other_votes: t.Iterable[bool | None]) -> bool:
+    """Combine the sources' votes (None = that source has no word).
+
+    ``service``: the service alone; ``all``: the service and every other
+    source that has a word; ``any``: one source saying down suffices.
+    """
+    votes = [vote for vote in other_votes if vote is not None]
+    if rule == 'service':
+        return service_is_down
+    if rule == 'all':
+        return service_is_down and all(votes)
+    if rule == 'any':
+        return service_is_down or any(votes)
+    raise ValueError(f'unknown rule {rule!r}; expected one of '
+                     f'{", ".join(RULES)}')
+
+
+class NovaMonitor(base.Monitor):
+    """Reports every nova-compute host; raises when Nova cannot be read."""
+
+    def __init__(self, connection: openstack.connection.Connection,
+                 check_hypervisor: bool = False,
+                 check_network_agent: bool = False,
+                 rule: str = 'service', stale_after: float = 0.0,
+                 clock: t.Callable[[], datetime.datetime] | None = None):
+        if rule not in RULES:
+            raise exceptions.ConfigError(
+                f'[monitor_nova] rule: {rule!r} is not one of '
+                f'{", ".join(RULES)}')
+        self._conn = connection
+        self._check_hypervisor = check_hypervisor
+        self._check_network_agent = check_network_agent
+        self._rule = rule
+        self._stale_after = stale_after
+        self._clock = clock or (
+            lambda: datetime.datetime.now(datetime.timezone.utc))
+
+    @classmethod
+    def from_config(cls, conf: cfg.ConfigOpts,
+                    connection: openstack.connection.Connection,
+                    ) -> NovaMonitor:
+        group = conf.monitor_nova
+        return cls(connection, check_hypervisor=group.check_hypervisor,
+                   check_network_agent=group.check_network_agent,
+                   rule=group.rule, stale_after=group.stale_after)
+
+    def hosts(self) -> list[HostObservation]:
+        services = self._read('compute services', lambda: list(
+            self._conn.compute.services(binary=COMPUTE_BINARY)))
+        hypervisors = (self._read('hypervisors', self._hypervisor_states)
+                       if self._check_hypervisor else {})
+        agents = (self._read('network agents', self._agent_liveness)
+                  if self._check_network_agent else {})
+        now = self._clock()
+        observations = []
+        for svc in services:
+            if svc.binary and svc.binary != COMPUTE_BINARY:
+                continue
+            observations.append(self._observe(svc, hypervisors, agents, now))
+        return observations
+
+    def _observe(self, svc: t.Any, hypervisors: dict[str, str],
+                 agents: dict[str, bool], now: datetime.datetime,
+                 ) -> HostObservation:
+        host = svc.host
+        evidence: dict[str, t.Any] = {'service_state': svc.state,
+                                      'updated_at': svc.updated_at}
+        svc_down = service_down(svc.state, svc.updated_at,
+                                self._stale_after, now)
+        if self._stale_after > 0:
+            evidence['stale'] = svc.state == 'up' and svc_down
+        votes: list[bool | None] = []
+        if self._check_hypervisor:
+            state = hypervisors.get(host)
+            evidence['hypervisor_state'] = state
+            votes.append(None if state is None else state != 'up')
+        if self._check_network_agent:
+            alive = agents.get(host)
+            evidence['network_agent_alive'] = alive
+            votes.append(None if alive is None else not alive)
+        return HostObservation(
+            host=host, state=svc.state, status=svc.status,
+            forced_down=bool(svc.is_forced_down),
+            updated_at=svc.updated_at,
+            disabled_reason=svc.disabled_reason, evidence=evidence,
+            down=verdict(self._rule, svc_down, votes))
+
+    def _hypervisor_states(self) -> dict[str, str]:
+        states: dict[str, str] = {}
+        for hyp in self._conn.compute.hypervisors(details=True):
+            host = (hyp.service_details or {}).get('host') or hyp.name
+            # One host may carry several nodes (ironic): up if any is up.
+            if states.get(host) != 'up':
+                states[host] = hyp.state
+        return states
+
+    def _agent_liveness(self) -> dict[str, bool]:
+        """Per host: alive unless every agent on it is dead."""
+        alive: dict[str, bool] = {}
+        for agent in self._conn.network.agents():
+            alive[agent.host] = alive.get(agent.host, False) or bool(
+                agent.is_alive)
+        return alive
+
+    @staticmethod
+    def _read(what: str, call: t.Callable[[], t.Any]) -> t.Any:
+        try:
+            return call()
+        except cloud.API_ERRORS as exc:
+            raise exceptions.MonitorUnavailable(
+                f'cannot read {what}: {cloud.describe_error(exc)}') from exc
