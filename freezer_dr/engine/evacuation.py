@@ -138,9 +138,14 @@ class Evacuation:
             return
         verdict = tracking.classify(inst, server, self.host)
         if verdict == 'done':
-            self._restore_power(inst, server)
+            note = None
+            try:
+                self._restore_power(inst, server)
+            except exceptions.EvacuationFailed as error:
+                note = f'evacuated, but power state not restored: {error}'
             self._update(inst, state=InstanceState.DONE.value,
-                         target_host=server.host, finished_at=now())
+                         target_host=server.host, finished_at=now(),
+                         error=note)
             LOG.info('host %s: instance %s evacuated to %s', self.host,
                      inst.id, server.host)
         elif verdict == 'failed':
@@ -189,18 +194,18 @@ class Evacuation:
     def _restore_power(self, inst: InstanceRecord, server: Instance) -> None:
         if not self.settings.restore_power_state:
             return
-        want_on = inst.original_status == 'ACTIVE'
-        want_off = inst.original_status == 'SHUTOFF'
-        if (want_on and server.status == 'SHUTOFF') or (
-                want_off and server.status == 'ACTIVE'):
-            self._guard()
-            self.evacuator.set_power(inst.id, on=want_on)
-            self._wait_status(inst, 'ACTIVE' if want_on else 'SHUTOFF')
-
-    def _wait_status(self, inst: InstanceRecord, status: str) -> None:
-        deadline = (inst.requested_at or now()) + self.settings.instance_timeout
-        while now() < deadline and not self._stop.is_set():
+        start = tracking.power_to_restore(inst.original_status, server)
+        if start is None:
+            return
+        self._guard()
+        self.evacuator.set_power(inst.id, on=start)
+        want = 'ACTIVE' if start else 'SHUTOFF'
+        deadline = now() + self.settings.instance_timeout
+        while now() < deadline:
+            if self._stop.wait(self.settings.poll_interval):
+                raise exceptions.LeadershipLost('recovery stopped')
             server = self.evacuator.status(inst.id)
-            if server.status == status and not server.task_state:
+            if server.status == want and not server.task_state:
                 return
-            self._stop.wait(self.settings.poll_interval)
+        raise exceptions.EvacuationFailed(
+            f'instance {inst.id} did not reach {want} in time')

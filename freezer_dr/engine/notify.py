@@ -2,10 +2,10 @@
 
 A key is recorded (in the recovery record, or in the store's ``alerts``
 map for cluster-wide alerts) only after its send succeeded, and a recorded
-key is never sent again, whoever leads. A notifier that can split one event
-into several deliveries (one mail per user) offers ``deliveries(event,
-key)``; each delivery then has a sub-key of its own, so a retry after a
-partial failure does not repeat the deliveries that went through.
+key is never sent again, whoever leads. Every notifier splits an event into
+``deliveries(event, key)`` (one mail per user, say); each delivery has a
+sub-key of its own, so a retry after a partial failure does not repeat the
+deliveries that went through.
 """
 from __future__ import annotations
 
@@ -74,32 +74,29 @@ class Notification:
                  guard: t.Callable[[], None],
                  save: t.Callable[[], None]) -> None:
         for name, notifier in self.notifiers.items():
-            for subkey, send in self._parts(notifier, event, f'{key}:{name}'):
-                if subkey in sent:
+            parts = self._retry(f'{key}:{name}', guard, lambda n=notifier: (
+                n.deliveries(event, f'{key}:{name}')))
+            for delivery in parts or []:
+                if delivery.subkey in sent:
                     continue
-                if self._send(subkey, send, guard):
-                    sent[subkey] = now()
+                if self._retry(delivery.subkey, guard,
+                               lambda d=delivery: d.deliver() or True):
+                    sent[delivery.subkey] = now()
                     save()
 
-    @staticmethod
-    def _parts(notifier: Notifier, event: Event, key: str):
-        deliveries = getattr(notifier, 'deliveries', None)
-        if deliveries is None:
-            return [(key, lambda: notifier.send(event, key))]
-        return deliveries(event, key)
-
-    def _send(self, key: str, send: t.Callable[[], None],
-              guard: t.Callable[[], None]) -> bool:
+    def _retry(self, key: str, guard: t.Callable[[], None],
+               call: t.Callable[[], t.Any]) -> t.Any:
+        """``call()``'s result, retried on NotifyFailed; None if never."""
         for attempt in range(1, self.attempts + 1):
             guard()
             try:
-                send()
-                return True
+                return call()
             except exceptions.NotifyFailed as error:
                 LOG.warning('notification %s: attempt %d of %d failed: %s',
                             key, attempt, self.attempts, error)
-                if self.stop.wait(self.retry_delay * attempt):
+                if attempt < self.attempts and self.stop.wait(
+                        self.retry_delay * attempt):
                     raise exceptions.LeadershipLost('recovery stopped')
         LOG.error('notification %s: not delivered after %d attempts',
                   key, self.attempts)
-        return False
+        return None
