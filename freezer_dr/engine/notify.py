@@ -74,8 +74,9 @@ class Notification:
                  guard: t.Callable[[], None],
                  save: t.Callable[[], None]) -> None:
         for name, notifier in self.notifiers.items():
-            parts = self._retry(f'{key}:{name}', guard, lambda n=notifier: (
-                n.deliveries(event, f'{key}:{name}')))
+            base = f'{key}:{name}'
+            parts = self._retry(base, guard, lambda n=notifier, k=base: (
+                n.deliveries(event, k)))
             for delivery in parts or []:
                 if delivery.subkey in sent:
                     continue
