@@ -15,7 +15,8 @@ import openstack.connection
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from freezer_dr import cloud, exceptions
+from freezer_dr import cloud
+from freezer_dr import exceptions
 from freezer_dr.engine.model import Instance
 from freezer_dr.evacuators import base
 

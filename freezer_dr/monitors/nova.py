@@ -13,7 +13,8 @@ import openstack.connection
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from freezer_dr import cloud, exceptions
+from freezer_dr import cloud
+from freezer_dr import exceptions
 from freezer_dr.engine.model import HostObservation
 from freezer_dr.monitors import base
 
