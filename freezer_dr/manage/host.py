@@ -1,0 +1,57 @@
+"""``freezer-dr-manage host fenced|enable``: the operator's part."""
+from __future__ import annotations
+
+import time
+
+from freezer_dr import cloud
+from freezer_dr import exceptions
+from freezer_dr.engine import drivers
+from freezer_dr.manage import context
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser('host', help='Operator actions on a '
+                                   'compute host.')
+    sub = parser.add_subparsers(dest='host_command', required=True)
+    fenced = sub.add_parser('fenced', help='Confirm that HOST is powered '
+                            'off (for the manual fencing level).')
+    fenced.add_argument('host', help='Compute host, as Nova names it.')
+    fenced.set_defaults(func=confirm_fenced)
+    enable = sub.add_parser('enable', help='Return a repaired HOST to '
+                            'service: clear force-down and enable it.')
+    enable.add_argument('host', help='Compute host, as Nova names it.')
+    enable.set_defaults(func=enable_host)
+
+
+def confirm_fenced(conf, args) -> int:
+    ctx = context.from_config(conf)
+    record = ctx.store.get_recovery(args.host)
+    ctx.store.request('fence-confirmed', args.host, {
+        'by': context.operator(), 'at': time.time()})
+    if record is None:
+        print(f'confirmation recorded for {args.host}; no recovery of it '
+              'is live (it applies only to a recovery that is live now)')
+    else:
+        print(f'{args.host} confirmed fenced for recovery {record.id}; '
+              'the leader continues on its next cycle')
+    return 0
+
+
+def enable_host(conf, args) -> int:
+    ctx = context.from_config(conf)
+    record = ctx.store.get_recovery(args.host)
+    if record is not None:
+        print(f'refused: recovery {record.id} of {args.host} is live '
+              f'(step {record.step}); wait for it to end')
+        return 1
+    evacuator_cls = drivers.plugin('freezer_dr.evacuators',
+                                   conf.evacuation.driver,
+                                   '[evacuation] driver')
+    try:
+        evacuator = evacuator_cls.from_config(conf, cloud.connect(conf))
+        evacuator.enable(args.host)
+    except (exceptions.CloudUnavailable, exceptions.EvacuationFailed) as e:
+        print(f'could not enable {args.host}: {e}')
+        return 1
+    print(f'{args.host} is back in service (force-down cleared, enabled)')
+    return 0
