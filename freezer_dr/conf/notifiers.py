@@ -34,6 +34,11 @@ EMAIL_OPTS = [
                     'ones (same file names).'),
     cfg.FloatOpt('timeout', default=10.0, min=0.5,
                  help='SMTP timeout in seconds.'),
+    cfg.StrOpt('ca_file',
+               help='CA bundle to verify the SMTP server certificate '
+                    '(starttls / ssl); default: the system store.'),
+    cfg.StrOpt('subject_prefix', default='[freezer-dr]',
+               help='Text at the start of every subject line.'),
 ]
 
 WEBHOOK_GROUP = cfg.OptGroup('webhook', title='Webhook notifier',
@@ -43,4 +48,7 @@ WEBHOOK_OPTS = [
     cfg.URIOpt('url', help='URL the event is POSTed to.'),
     cfg.FloatOpt('timeout', default=5.0, min=0.1,
                  help='HTTP timeout in seconds.'),
+    cfg.StrOpt('ca_file',
+               help='CA bundle to verify an https URL; default: the '
+                    'system store.'),
 ]
