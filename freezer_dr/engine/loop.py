@@ -94,10 +94,18 @@ class LeaderLoop:
         """Cancel in-flight work before its next side effect."""
         self._term.set()
 
+    @property
+    def hold_reason(self) -> str | None:
+        """Why no new fencing may start now (None: the gates are open)."""
+        return self._hold
+
+    def running(self) -> bool:
+        """Whether any recovery runner thread is alive."""
+        return any(t.is_alive() for t in self._runners.values())
+
     def busy(self) -> bool:
         """Anything suspected, live or running (for one-shot mode)."""
-        return bool(self.last_suspects or self.last_live
-                    or any(t.is_alive() for t in self._runners.values()))
+        return bool(self.last_suspects or self.last_live or self.running())
 
     def run_cycle(self) -> str:
         """One cycle; returns the sentence that describes it."""
