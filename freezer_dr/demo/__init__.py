@@ -1,0 +1,1 @@
+"""The embedded demo: a whole deployment on one machine."""

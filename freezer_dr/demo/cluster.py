@@ -1,0 +1,236 @@
+"""A whole freezer-dr deployment on one machine: etcd, a cloud, replicas.
+
+Used by the demo, the end-to-end and chaos tests and the benchmarks. Every
+part is a real process on loopback, controlled by PID: one etcd, the
+simulated cloud (``freezer-dr-sim run``: Keystone, Nova, one IPMI BMC per
+host, an SMTP sink) and N ``freezer-dr`` replicas, each with its own
+config file, HTTP port and log file.
+"""
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import typing as t
+
+import requests
+
+from freezer_dr import cloud
+from freezer_dr.ha import etcd as ha_etcd
+from freezer_dr.ha import etcd_server
+from freezer_dr.ha import store as ha_store
+
+
+def free_port() -> int:
+    return etcd_server.free_port()
+
+
+def wait_for(predicate: t.Callable[[], t.Any], timeout: float,
+             what: str, interval: float = 0.1) -> t.Any:
+    """Poll ``predicate`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'timed out after {timeout:.0f} s waiting '
+                               f'for {what}')
+        time.sleep(interval)
+
+
+class Replica:
+    """One ``freezer-dr`` process."""
+
+    def __init__(self, index: int, config_file: str, api_port: int,
+                 log_file: str) -> None:
+        self.index = index
+        self.member_id = f'replica-{index}'
+        self.config_file = config_file
+        self.api_port = api_port
+        self.log_file = log_file
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Replica:
+        with open(self.log_file, 'ab') as log:
+            self.process = subprocess.Popen(
+                [sys.executable, '-m', 'freezer_dr.cmd.service',
+                 '--config-file', self.config_file],
+                stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL)
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive:
+            os.kill(self.process.pid, sig)
+
+    def stop(self, timeout: float = 10) -> None:
+        """SIGTERM, then SIGKILL if it does not end in time."""
+        if not self.alive:
+            return
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        if self.alive:
+            self.process.kill()
+            self.process.wait()
+
+    def is_leader(self) -> bool:
+        """Whether its ``/leader`` answers 200 right now."""
+        try:
+            return requests.get(f'http://127.0.0.1:{self.api_port}/leader',
+                                timeout=0.5).status_code == 200
+        except requests.RequestException:
+            return False
+
+
+class Cluster:
+    """etcd + simulated cloud + replicas, in a work directory."""
+
+    def __init__(self, workdir: str | None = None, hosts: int = 6,
+                 instances: int = 30, projects: int = 3, replicas: int = 3,
+                 sim_args: t.Sequence[str] = (),
+                 overrides: dict[str, dict[str, t.Any]] | None = None
+                 ) -> None:
+        self.workdir = workdir or tempfile.mkdtemp(prefix='freezer-dr-')
+        os.makedirs(self.workdir, exist_ok=True)
+        self.sim_dir = os.path.join(self.workdir, 'cloud')
+        self.hosts, self.instances, self.projects = hosts, instances, projects
+        self.replica_count = replicas
+        self.sim_args = list(sim_args)
+        self.overrides = overrides or {}
+        self.etcd: etcd_server.EtcdServer | None = None
+        self.sim: subprocess.Popen | None = None
+        self.replicas: list[Replica] = []
+        self.endpoints: dict[str, t.Any] = {}
+
+    # -- lifecycle -------------------------------------------------------
+    def start(self, timeout: float = 90) -> Cluster:
+        self.etcd = etcd_server.EtcdServer(
+            data_dir=os.path.join(self.workdir, 'etcd')).start()
+        self.start_cloud(timeout)
+        for index in range(1, self.replica_count + 1):
+            self.replicas.append(self._replica(index).start())
+        return self
+
+    def start_cloud(self, timeout: float = 90) -> None:
+        endpoints = os.path.join(self.sim_dir, 'endpoints.json')
+        if os.path.exists(endpoints):
+            os.unlink(endpoints)
+        with open(os.path.join(self.workdir, 'cloud.log'), 'ab') as log:
+            self.sim = subprocess.Popen(
+                [sys.executable, '-m', 'freezer_dr.cmd.sim', 'run',
+                 '--state-dir', self.sim_dir, '--hosts', str(self.hosts),
+                 '--instances', str(self.instances),
+                 '--projects', str(self.projects)] + self.sim_args,
+                stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL)
+
+        def ready():
+            if self.sim.poll() is not None:
+                raise RuntimeError('the simulated cloud exited: see '
+                                   + os.path.join(self.workdir, 'cloud.log'))
+            return os.path.exists(endpoints)
+        wait_for(ready, timeout, 'the simulated cloud')
+        with open(endpoints) as f:
+            self.endpoints = json.load(f)
+
+    def close(self) -> None:
+        for replica in self.replicas:
+            replica.stop()
+        if self.sim is not None and self.sim.poll() is None:
+            self.sim.terminate()
+            try:
+                self.sim.wait(15)
+            except subprocess.TimeoutExpired:
+                self.sim.kill()
+                self.sim.wait()
+        if self.etcd is not None:
+            self.etcd.close()
+
+    def __enter__(self) -> Cluster:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- replicas --------------------------------------------------------
+    def replica_config(self, index: int, api_port: int) -> str:
+        """Write replica ``index``'s config: the cloud's plus our parts."""
+        parser = configparser.RawConfigParser()
+        parser.optionxform = str
+        parser.read(os.path.join(self.sim_dir, 'freezer-dr.conf'))
+        settings = {
+            'DEFAULT': {'log_file': os.path.join(
+                self.workdir, f'replica-{index}.log'), 'debug': 'false'},
+            'coordination': {'backend_url': self.etcd.url,
+                             'cluster': 'demo',
+                             'member_id': f'replica-{index}',
+                             'lease_ttl': '5', 'http_timeout': '1',
+                             'poll_interval': '0.5'},
+            'api': {'bind_host': '127.0.0.1', 'bind_port': str(api_port)},
+            'engine': {'poll_interval': '1'},
+            'monitor': {'confirm_window': '3'},
+        }
+        for section, values in list(settings.items()) + list(
+                self.overrides.items()):
+            if section != 'DEFAULT' and not parser.has_section(section):
+                parser.add_section(section)
+            for key, value in values.items():
+                parser.set(section, key, str(value))
+        path = os.path.join(self.workdir, f'replica-{index}.conf')
+        with open(path, 'w') as f:
+            parser.write(f)
+        return path
+
+    def _replica(self, index: int) -> Replica:
+        port = free_port()
+        return Replica(index, self.replica_config(index, port), port,
+                       os.path.join(self.workdir, f'replica-{index}.out'))
+
+    def restart_replica(self, replica: Replica) -> Replica:
+        replica.stop()
+        return replica.start()
+
+    def leaders(self) -> list[Replica]:
+        return [r for r in self.replicas if r.alive and r.is_leader()]
+
+    def wait_leader(self, timeout: float = 30,
+                    exclude: Replica | None = None) -> Replica:
+        def one():
+            found = [r for r in self.leaders() if r is not exclude]
+            return found[0] if len(found) == 1 else None
+        return wait_for(one, timeout, 'a leader', interval=0.05)
+
+    # -- views -----------------------------------------------------------
+    def store(self) -> ha_store.CheckpointStore:
+        client = ha_etcd.make_client(self.etcd.url, 2.0)
+        return ha_store.CheckpointStore(client, 'demo')
+
+    def sim_cli(self, *args: str) -> str:
+        """Run ``freezer-dr-sim --state-dir D ARGS``; its stdout."""
+        return subprocess.run(
+            [sys.executable, '-m', 'freezer_dr.cmd.sim', '--state-dir',
+             self.sim_dir] + list(args), check=True, capture_output=True,
+            text=True, timeout=60).stdout
+
+    def connection(self, microversion: str = '2.94'):
+        """An admin openstacksdk Connection to the simulated cloud."""
+        return cloud.connect_to('sim', os.path.join(self.sim_dir,
+                                                    'clouds.yaml'),
+                                None, 10.0, microversion)
