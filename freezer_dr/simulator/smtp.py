@@ -19,7 +19,8 @@ import warnings
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import AuthResult
+from aiosmtpd.smtp import LoginPassword
 
 SECURITY_MODES = ('none', 'starttls', 'ssl')
 
@@ -32,7 +33,8 @@ def make_self_signed_cert(directory: str,
     Returns (cert path, key path).
     """
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
@@ -101,6 +103,22 @@ class _Credentials:
         return AuthResult(success=ok, handled=False)
 
 
+class _Maildir(Mailbox):
+    """aiosmtpd's maildir handler, refusing listed recipients."""
+
+    def __init__(self, maildir: str, refuse: dict[str, str]) -> None:
+        super().__init__(maildir)
+        self.refuse = refuse
+
+    async def handle_RCPT(self, server, session, envelope, address,
+                          rcpt_options) -> str:
+        reply = self.refuse.get(address.lower())
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return '250 OK'
+
+
 class SmtpSink:
     """A running SMTP server on loopback that stores mail in a maildir.
 
@@ -108,6 +126,8 @@ class SmtpSink:
     ``credentials=(user, password)`` AUTH is required (after STARTTLS in
     ``starttls`` mode). ``cert_dir`` holds the generated certificate
     (defaults to the maildir's parent); ``ca_file`` is its path.
+    ``refuse`` maps a recipient address (lower case) to the reply its
+    RCPT gets, e.g. ``'451 4.3.0 try later'``; change it at any time.
     """
 
     def __init__(self, maildir: str, security: str = 'none',
@@ -122,6 +142,7 @@ class SmtpSink:
         self.host = host
         self.port = port or free_tcp_port(host)
         self.ca_file: str | None = None
+        self.refuse: dict[str, str] = {}
         self._cert_dir = cert_dir or os.path.dirname(
             os.path.abspath(maildir))
         self._controller: Controller | None = None
@@ -156,8 +177,8 @@ class SmtpSink:
             kwargs['auth_require_tls'] = False
         ssl_context = kwargs.pop('ssl_context', None)
         self._controller = Controller(
-            Mailbox(self.maildir), hostname=self.host, port=self.port,
-            ssl_context=ssl_context, server_kwargs=kwargs)
+            _Maildir(self.maildir, self.refuse), hostname=self.host,
+            port=self.port, ssl_context=ssl_context, server_kwargs=kwargs)
         self._controller.start()
         return self
 
