@@ -1,0 +1,345 @@
+"""Real Nova 34 in one process: API, conductor, scheduler, fake computes.
+
+Nova's own functional-test fixtures (``nova.test.TestCase``) are driven by
+hand to build a long-lived cloud with N compute hosts on
+``fake.MediumFakeDriver``. The compute API is served on a real loopback
+port behind the real keystonemiddleware ``auth_token`` filter (only token
+validation is faked), so clients talk to it exactly as to a real Nova.
+
+Import this module only in the box's own process (``tests.realnova.serve``):
+importing nova's test tree patches process-wide state.
+"""
+
+import os
+
+# Before nova is imported: native threads, no oslotest alarms or captures.
+os.environ['OS_NOVA_DISABLE_EVENTLET_PATCHING'] = '1'
+for _name in [n for n in os.environ if n.startswith('OS_')
+              if n != 'OS_NOVA_DISABLE_EVENTLET_PATCHING']:
+    del os.environ[_name]
+
+# Nova refuses to run threaded if eventlet was imported before it decided
+# (futurist imports it when available), so let nova decide first.
+from nova import monkey_patch  # noqa: E402
+
+monkey_patch.patch()
+
+import datetime  # noqa: E402
+import logging  # noqa: E402
+import socketserver  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from dataclasses import field  # noqa: E402
+from wsgiref import simple_server  # noqa: E402
+
+import fasteners  # noqa: E402
+import fixtures  # noqa: E402
+import requests  # noqa: E402
+from keystonemiddleware import fixture as ksm_fixture  # noqa: E402
+from nova import test as nova_test  # noqa: E402
+from nova.servicegroup import api as servicegroup_api  # noqa: E402
+from nova.tests import fixtures as nova_fixtures  # noqa: E402
+from nova.tests.functional import fixtures as func_fixtures  # noqa: E402
+from oslo_utils import timeutils  # noqa: E402
+
+LOG = logging.getLogger(__name__)
+
+ADMIN_PROJECT = 'admin'
+ADMIN_USER = 'admin'
+ROLES = ['admin', 'member', 'reader']
+
+
+class ReaderPreferringLock(fasteners.ReaderWriterLock):
+    """A reader/writer lock that never makes readers queue behind writers.
+
+    Nova's ``CellDatabases`` fixture holds its read lock across whole
+    database calls and takes the write lock to retarget cells; with the
+    default writer-preferring lock a waiting writer blocks new readers
+    that the current readers depend on, and a long-running cloud
+    deadlocks after a few overlapping builds.
+    """
+
+    def _acquire_read_lock(self, me):
+        with self._cond:
+            while self._writer is not None and self._writer != me:
+                self._cond.wait()
+            self._readers[me] = self._readers.get(me, 0) + 1
+
+
+class _CellDatabases(nova_fixtures.CellDatabases):
+    """``CellDatabases`` with the reader-preferring lock."""
+
+    def __init__(self):
+        super().__init__()
+        self._cell_lock = ReaderPreferringLock()
+
+
+class _NovaCase(nova_test.TestCase):
+    """``nova.test.TestCase`` used as a fixture container, not a test."""
+
+    def _setup_cells(self):
+        with fixtures.MonkeyPatch('nova.tests.fixtures.CellDatabases',
+                                  _CellDatabases):
+            super()._setup_cells()
+
+    def _clear_attrs(self):
+        """Keep attributes: the cloud is torn down only at exit."""
+
+    def runTest(self):  # noqa: N802 - unittest's name
+        """Unused: the case only hosts fixtures."""
+
+
+class _ThreadingWSGIServer(socketserver.ThreadingMixIn,
+                           simple_server.WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(simple_server.WSGIRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - base signature
+        LOG.debug('api: ' + format, *args)
+
+
+def serve_wsgi(app, host: str = '127.0.0.1', port: int = 0):
+    """Serve ``app`` on a threaded loopback server in a daemon thread."""
+    server = simple_server.make_server(
+        host, port, app, server_class=_ThreadingWSGIServer,
+        handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True,
+                              name=f'wsgi-{server.server_port}')
+    thread.start()
+    return server
+
+
+@dataclass
+class HostState:
+    """What the box knows about one compute host besides Nova's own view."""
+
+    name: str
+    power: str = 'on'
+    service_running: bool = True
+    failure: str | None = None
+    history: list[str] = field(default_factory=list)
+
+
+class NovaBox:
+    """A running Nova cloud with fake compute hosts, served over HTTP."""
+
+    def __init__(self, hosts: list[str], service_down_time: float = 6,
+                 report_interval: float = 1, log_path: str | None = None):
+        self.host_names = list(hosts)
+        self.service_down_time = service_down_time
+        self.report_interval = report_interval
+        self.log_path = log_path
+        self.admin_token = uuid.uuid4().hex
+        self.hosts = {h: HostState(h) for h in hosts}
+        self._tokens: dict[str, str] = {}
+        self._lock = threading.RLock()
+        self._case: _NovaCase | None = None
+        self._server = None
+        self.url = ''
+
+    # -- lifecycle -------------------------------------------------------
+    def start(self) -> None:
+        """Set up nova's fixtures, start the services and the HTTP API."""
+        case = self._case = _NovaCase()
+        servicegroup_api.INITIAL_REPORTING_DELAY = 0
+        case.setUp()
+        self._redirect_logging()
+        case.flags(compute_driver='fake.MediumFakeDriver')
+        case.flags(report_interval=int(self.report_interval),
+                   service_down_time=int(self.service_down_time))
+        venv_etc = os.path.join(sys.prefix, 'etc', 'nova', 'api-paste.ini')
+        case.flags(api_paste_config=venv_etc, group='wsgi')
+        case.flags(www_authenticate_uri='http://127.0.0.1/identity',
+                   group='keystone_authtoken')
+        case.useFixture(nova_fixtures.RealPolicyFixture())
+        case.useFixture(nova_fixtures.NeutronFixture(case))
+        case.useFixture(nova_fixtures.GlanceFixture(case))
+        case.useFixture(nova_fixtures.CinderFixture(case))
+        case.useFixture(func_fixtures.PlacementFixture())
+        self._auth = case.useFixture(ksm_fixture.AuthTokenFixture())
+        self.admin_token = self.token_for(ADMIN_PROJECT)
+        api = case.useFixture(nova_fixtures.OSAPIFixture(
+            api_version='v2.1', stub_keystone=False))
+        case.flags(transport_url=case.cell_mappings['cell1'].transport_url)
+        case.start_service('conductor')
+        case.start_service('scheduler')
+        for host in self.host_names:
+            case._start_compute(host)
+        self._server = serve_wsgi(api.app())
+        self.url = f'http://127.0.0.1:{self._server.server_port}'
+
+    def stop(self) -> None:
+        """Stop the HTTP server and run nova's cleanups in reverse."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._case is not None:
+            self._case.doCleanups()
+            self._case = None
+
+    def _redirect_logging(self) -> None:
+        """Send what nova's StandardLogging captures to a file (or drop)."""
+        stream = (open(self.log_path, 'a', buffering=1)  # noqa: SIM115
+                  if self.log_path else open(os.devnull, 'w'))
+        self._log_stream = stream
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(stream)
+
+    # -- auth ------------------------------------------------------------
+    def token_for(self, project: str) -> str:
+        """A token with admin, member and reader roles on ``project``."""
+        with self._lock:
+            if project not in self._tokens:
+                token = uuid.uuid4().hex
+                self._auth.add_token_data(
+                    token_id=token, user_id=ADMIN_USER, user_name=ADMIN_USER,
+                    project_id=project, project_name=project,
+                    user_domain_id='default', project_domain_id='default',
+                    role_list=ROLES,
+                    expires=timeutils.utcnow() + _ONE_YEAR)
+                self._tokens[project] = token
+            return self._tokens[project]
+
+    # -- hosts -----------------------------------------------------------
+    def stop_compute(self, host: str) -> None:
+        """Stop the host's nova-compute service: no more heartbeats."""
+        with self._lock:
+            state = self.hosts[host]
+            if state.service_running:
+                self._case.computes[host].stop()
+                state.service_running = False
+
+    def start_compute(self, host: str) -> None:
+        """Start a new nova-compute for ``host`` keeping its guests."""
+        with self._lock:
+            state = self.hosts[host]
+            if not state.service_running:
+                old = self._case.computes[host]
+                self._case.computes[host] = (
+                    self._case.restart_compute_service(old))
+                state.service_running = True
+
+    def set_power(self, host: str, power: str) -> None:
+        """Power a host off (its compute dies) or on (compute starts)."""
+        if power not in ('on', 'off'):
+            raise ValueError(f'power must be on or off, not {power!r}')
+        with self._lock:
+            state = self.hosts[host]
+            if power == state.power:
+                return
+            state.power = power
+            state.history.append(f'power {power} at {time.time():.3f}')
+            if power == 'off':
+                self.stop_compute(host)
+            else:
+                state.failure = None
+                self.start_compute(host)
+
+    def fail(self, host: str, mode: str) -> None:
+        """Fail a host: 'power' loss, nova-compute 'crash', 'partition'."""
+        if mode not in ('power', 'crash', 'partition'):
+            raise ValueError(f'unknown failure mode {mode!r}')
+        with self._lock:
+            if mode == 'power':
+                self.set_power(host, 'off')
+            else:
+                self.stop_compute(host)
+            self.hosts[host].failure = mode
+
+    def recover(self, host: str) -> None:
+        """Bring a failed host back: power on and nova-compute started."""
+        with self._lock:
+            state = self.hosts[host]
+            state.failure = None
+            if state.power == 'off':
+                self.set_power(host, 'on')
+            else:
+                self.start_compute(host)
+
+    # -- servers ---------------------------------------------------------
+    def boot(self, name: str, host: str, project: str | None = None,
+             status: str = 'ACTIVE', metadata: dict | None = None,
+             timeout: float = 120) -> str:
+        """Boot a server on ``host`` through the API; wait for ``status``.
+
+        ``status`` is ACTIVE, SHUTOFF (booted, then stopped) or ERROR
+        (booted, then reset to error). Returns the server id.
+        """
+        if status not in ('ACTIVE', 'SHUTOFF', 'ERROR'):
+            raise ValueError(f'cannot boot into status {status!r}')
+        if host not in self.hosts:
+            raise KeyError(host)
+        api = _ApiClient(self.url, self.token_for(project or ADMIN_PROJECT))
+        body = {'server': {
+            'name': name, 'imageRef': IMAGE_ID, 'flavorRef': FLAVOR_ID,
+            'networks': 'none', 'host': host,
+            'metadata': {k: str(v) for k, v in (metadata or {}).items()}}}
+        server_id = api.call('POST', '/servers', body)['server']['id']
+        deadline = time.monotonic() + timeout
+        api.wait(server_id, 'ACTIVE', host, deadline)
+        if status == 'SHUTOFF':
+            api.call('POST', f'/servers/{server_id}/action',
+                     {'os-stop': None})
+        elif status == 'ERROR':
+            api.call('POST', f'/servers/{server_id}/action',
+                     {'os-resetState': {'state': 'error'}})
+        api.wait(server_id, status, host, deadline)
+        return server_id
+
+
+class BoxError(Exception):
+    """A control request could not be carried out."""
+
+    def __init__(self, message: str, code: int = 400):
+        super().__init__(message)
+        self.code = code
+
+
+class _ApiClient:
+    """Minimal JSON client of the box's own compute API (one token)."""
+
+    def __init__(self, url: str, token: str):
+        self.base = url + '/v2.1'
+        self.headers = {'X-Auth-Token': token,
+                        'OpenStack-API-Version': 'compute ' + MICROVERSION,
+                        'Content-Type': 'application/json'}
+
+    def call(self, method: str, path: str, body: dict | None = None):
+        resp = requests.request(method, self.base + path, json=body,
+                                headers=self.headers, timeout=60)
+        if resp.status_code >= 400:
+            raise BoxError(f'{method} {path}: {resp.status_code} '
+                           f'{resp.text}', resp.status_code)
+        return resp.json() if resp.content else None
+
+    def wait(self, server_id: str, status: str, host: str,
+             deadline: float) -> None:
+        while True:
+            server = self.call('GET', '/servers/' + server_id)['server']
+            if (server['status'] == status
+                    and server['OS-EXT-SRV-ATTR:host'] == host
+                    and not server['OS-EXT-STS:task_state']):
+                return
+            if server['status'] == 'ERROR' and status != 'ERROR':
+                raise BoxError(f'server {server_id} went to ERROR: '
+                               f'{server.get("fault")}', 500)
+            if time.monotonic() > deadline:
+                raise BoxError(
+                    f'server {server_id} not {status} on {host} in time '
+                    f'({server["status"]} on '
+                    f'{server["OS-EXT-SRV-ATTR:host"]})', 504)
+            time.sleep(0.2)
+
+
+#: GlanceFixture's first image and the m1.tiny flavor.
+IMAGE_ID = nova_fixtures.GlanceFixture.image1['id']
+FLAVOR_ID = '1'
+#: 2.74 lets an admin name the host of a new server.
+MICROVERSION = '2.74'
+_ONE_YEAR = datetime.timedelta(days=365)

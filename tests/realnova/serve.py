@@ -1,0 +1,167 @@
+"""Run the real-Nova box until SIGTERM, with one IPMI BMC per host.
+
+Usage::
+
+    python -m tests.realnova.serve --state-dir D [--hosts 4]
+        [--service-down-time 6] [--report-interval 1] [--no-bmc]
+
+Writes into D (all files 0600 where they hold secrets):
+
+- ``clouds.yaml``: cloud ``realnova``, ``auth_type: admin_token`` with the
+  compute endpoint and an admin token;
+- ``nodes.yaml``: the fencing inventory, an ``ipmi`` level per host with a
+  ``password_file`` under ``D/bmc/``;
+- ``endpoints.json`` (written last: its presence means ready): ``nova``,
+  ``control``, ``hosts``, ``service_down_time``, ``report_interval``,
+  ``bmc`` (``{host: {address, port, username}}``, empty with --no-bmc),
+  ``bmc_control``, ``bmc_log``, ``pid``, ``started_in`` (seconds);
+- ``nova.log`` (nova's own logging) and ``bmc.log`` (the BMC process).
+
+The BMCs run in their own process (``freezer_dr.simulator.bmc``); their
+power callbacks land on the box's control API, so an IPMI power-off stops
+that host's nova-compute service.
+"""
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import yaml
+
+from tests.realnova.box import NovaBox
+from tests.realnova.box import serve_wsgi
+from tests.realnova.control import ControlApp
+
+CLOUD_NAME = 'realnova'
+BMC_USER = 'admin'
+
+
+def write_private(path: str, text: str) -> None:
+    """Write ``text`` to a new file readable by its owner only."""
+    tmp = path + '.tmp'
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def start_bmcs(state_dir: str, hosts: list[str], control_url: str,
+               timeout: float = 60) -> tuple[subprocess.Popen, dict]:
+    """Start the BMC process; return it and its ready-file contents."""
+    ready = os.path.join(state_dir, 'bmc.ready')
+    passwords = {h: secrets.token_urlsafe(12) for h in hosts}
+    spec = {
+        'power_url': control_url + '/sim/hosts/{host}/power',
+        'log': os.path.join(state_dir, 'bmc-log.jsonl'),
+        'control_port': 0, 'ready_file': ready,
+        'bmcs': [{'host': h, 'address': '127.0.0.1', 'port': 0,
+                  'username': BMC_USER, 'password': passwords[h]}
+                 for h in hosts]}
+    spec_path = os.path.join(state_dir, 'bmc-spec.json')
+    write_private(spec_path, json.dumps(spec))
+    os.makedirs(os.path.join(state_dir, 'bmc'), mode=0o700, exist_ok=True)
+    for host, password in passwords.items():
+        write_private(os.path.join(state_dir, 'bmc', host), password)
+    with open(os.path.join(state_dir, 'bmc.log'), 'ab') as log:
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'freezer_dr.simulator.bmc',
+             '--spec', spec_path],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(ready):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError('BMC process did not get ready; see bmc.log')
+        time.sleep(0.05)
+    with open(ready) as f:
+        return proc, json.load(f)
+
+
+def inventory(state_dir: str, ports: dict[str, int]) -> dict:
+    """The fencing inventory (nodes.yaml) for the started BMCs."""
+    return {'nodes': {host: {'fencing': [{
+        'driver': 'ipmi', 'address': '127.0.0.1', 'port': port,
+        'username': BMC_USER,
+        'password_file': os.path.join(state_dir, 'bmc', host)}]}
+        for host, port in ports.items()}}
+
+
+def clouds(box: NovaBox) -> dict:
+    """A clouds.yaml with the box's compute endpoint and admin token."""
+    return {'clouds': {CLOUD_NAME: {
+        'auth_type': 'admin_token',
+        'auth': {'endpoint': box.url + '/v2.1', 'token': box.admin_token},
+        'region_name': 'RegionOne'}}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--state-dir', required=True)
+    parser.add_argument('--hosts', type=int, default=4)
+    parser.add_argument('--host-prefix', default='compute-')
+    parser.add_argument('--service-down-time', type=float, default=6)
+    parser.add_argument('--report-interval', type=float, default=1)
+    parser.add_argument('--no-bmc', action='store_true',
+                        help='do not start the IPMI BMC process')
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    state_dir = os.path.abspath(args.state_dir)
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    hosts = [f'{args.host_prefix}{i + 1}' for i in range(args.hosts)]
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    box = NovaBox(hosts, service_down_time=args.service_down_time,
+                  report_interval=args.report_interval,
+                  log_path=os.path.join(state_dir, 'nova.log'))
+    box.start()
+    control = serve_wsgi(ControlApp(box))
+    control_url = f'http://127.0.0.1:{control.server_port}'
+    bmc_proc, bmc_ready = None, {'bmcs': {}, 'control_port': None}
+    try:
+        if not args.no_bmc:
+            bmc_proc, bmc_ready = start_bmcs(state_dir, hosts, control_url)
+        write_private(os.path.join(state_dir, 'clouds.yaml'),
+                      yaml.safe_dump(clouds(box)))
+        write_private(os.path.join(state_dir, 'nodes.yaml'), yaml.safe_dump(
+            inventory(state_dir, bmc_ready['bmcs'])))
+        bmc_port = bmc_ready['control_port']
+        write_private(os.path.join(state_dir, 'endpoints.json'), json.dumps({
+            'nova': box.url + '/v2.1', 'control': control_url,
+            'hosts': hosts, 'service_down_time': args.service_down_time,
+            'report_interval': args.report_interval,
+            'bmc': {h: {'address': '127.0.0.1', 'port': p,
+                        'username': BMC_USER}
+                    for h, p in bmc_ready['bmcs'].items()},
+            'bmc_control': (f'http://127.0.0.1:{bmc_port}'
+                            if bmc_port else None),
+            'bmc_log': os.path.join(state_dir, 'bmc-log.jsonl'),
+            'pid': os.getpid(),
+            'started_in': round(time.monotonic() - started, 2)}, indent=1))
+        while not stop.wait(1):
+            pass
+    finally:
+        if bmc_proc is not None:
+            bmc_proc.terminate()
+            try:
+                bmc_proc.wait(10)
+            except subprocess.TimeoutExpired:
+                bmc_proc.kill()
+                bmc_proc.wait()
+        control.shutdown()
+        control.server_close()
+        box.stop()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
