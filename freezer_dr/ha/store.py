@@ -1,0 +1,228 @@
+"""The checkpoint store: recovery records, history, pause flag, requests.
+
+Everything lives under ``/freezer-dr/<cluster>/`` as JSON with a schema
+version. Leader writes are *fenced*: one etcd transaction that only applies
+while the leader key's create revision equals our epoch, so a deposed
+leader cannot write. Operator writes (pause, requests) are not fenced.
+"""
+from __future__ import annotations
+
+import json
+import time
+import typing as t
+
+from etcd3gw.client import Etcd3Client
+from oslo_log import log as logging
+
+from freezer_dr import exceptions
+from freezer_dr.engine.model import RecoveryRecord
+from freezer_dr.ha import etcd
+from freezer_dr.ha.lease import LeaderLease
+from freezer_dr.ha.lease import leader_key
+
+LOG = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+MAX_TXN_OPS = 100       # etcd refuses more than 128 operations per txn
+
+
+class StoreValueError(exceptions.StoreUnavailable):
+    """A stored value cannot be read: corrupt, or from a newer schema."""
+
+
+class CheckpointStore:
+    """Reads and fenced writes of freezer-dr state in etcd."""
+
+    def __init__(self, client: Etcd3Client, cluster: str,
+                 lease: LeaderLease | None = None,
+                 history_size: int = 200) -> None:
+        self.client = client
+        self.cluster = cluster
+        self.lease = lease
+        self.history_size = history_size
+        self.prefix = f'/freezer-dr/{cluster}/'
+        self.leader_key = leader_key(cluster)
+
+    # -- fenced leader writes -------------------------------------------
+    def put_recovery(self, record: RecoveryRecord, need: float = 0.0) -> None:
+        """Checkpoint the live record of one host; sets ``record.epoch``."""
+        epoch = self._epoch(need)
+        previous, record.epoch = record.epoch, epoch
+        try:
+            self._fenced(epoch, [etcd.put_op(
+                self._recovery_key(record.host), _record_json(record))],
+                f'checkpoint of {record.host} ({record.id})')
+        except BaseException:
+            record.epoch = previous
+            raise
+
+    def finish_recovery(self, record: RecoveryRecord) -> None:
+        """Move a record to the history (one txn), then trim the history."""
+        epoch = self._epoch()
+        previous, record.epoch = record.epoch, epoch
+        try:
+            self._fenced(epoch, [
+                etcd.put_op(self._history_key(record.id),
+                            _record_json(record)),
+                etcd.delete_op(self._recovery_key(record.host))],
+                f'finish of {record.host} ({record.id})')
+        except BaseException:
+            record.epoch = previous
+            raise
+        self._trim_history(epoch)
+
+    def put_fenced(self, key: str, value: dict) -> None:
+        """Fenced put of ``value`` at ``prefix + key``."""
+        self._fenced(self._epoch(), [etcd.put_op(
+            self._key(key), _value_json(value))], f'write of {key}')
+
+    def delete_fenced(self, key: str) -> None:
+        """Fenced delete of ``prefix + key``."""
+        self._fenced(self._epoch(), [etcd.delete_op(self._key(key))],
+                     f'delete of {key}')
+
+    def clear_request(self, kind: str, host: str) -> None:
+        """Fenced delete of an operator request once it is acted upon."""
+        self.delete_fenced(self._request_key(kind, host))
+
+    # -- reads (linearizable) --------------------------------------------
+    def get_recovery(self, host: str) -> RecoveryRecord | None:
+        found = etcd.get_key(self.client, self._recovery_key(host))
+        return _load_record(found) if found else None
+
+    def recoveries(self) -> list[RecoveryRecord]:
+        """Every live recovery, oldest first."""
+        return [_load_record(item) for item in etcd.get_prefix(
+            self.client, self.prefix + 'recoveries/')]
+
+    def history(self, limit: int = 20) -> list[RecoveryRecord]:
+        """Finished recoveries, newest first."""
+        return [_load_record(item) for item in etcd.get_prefix(
+            self.client, self.prefix + 'history/', newest_first=True,
+            limit=limit)]
+
+    def find(self, recovery_id: str) -> RecoveryRecord | None:
+        """A recovery by id, live or finished."""
+        for record in self.recoveries():
+            if record.id == recovery_id:
+                return record
+        found = etcd.get_key(self.client, self._history_key(recovery_id))
+        return _load_record(found) if found else None
+
+    def get(self, key: str) -> dict | None:
+        """The value at ``prefix + key``, or None."""
+        found = etcd.get_key(self.client, self._key(key))
+        return _load_value(found) if found else None
+
+    # -- operator writes (not fenced) ------------------------------------
+    def set_paused(self, reason: str, by: str) -> None:
+        """Pause the cluster: the leader starts no new recovery."""
+        self._put(self._key('paused'),
+                  {'reason': reason, 'by': by, 'at': time.time()})
+
+    def clear_paused(self) -> None:
+        with etcd.translate_errors('delete of paused'):
+            self.client.delete(self._key('paused'))
+
+    def paused(self) -> dict | None:
+        """``{"reason", "by", "at"}`` while paused, else None."""
+        return self.get('paused')
+
+    def request(self, kind: str, host: str, data: dict) -> None:
+        """Leave an operator request (``fence-confirmed``, ``retry`` ...)."""
+        self._put(self._key(self._request_key(kind, host)),
+                  {'at': time.time(), **data})
+
+    def requests(self, kind: str) -> dict[str, dict]:
+        """Pending requests of ``kind``: {host or id: data}."""
+        base = self.prefix + self._request_key(kind, '')
+        return {meta['key'].decode()[len(base):]: _load_value((raw, meta))
+                for raw, meta in etcd.get_prefix(self.client, base)}
+
+    # -- internals ------------------------------------------------------
+    def _epoch(self, need: float = 0.0) -> int:
+        if self.lease is None:
+            raise exceptions.LeadershipLost(
+                'this store has no leader lease: fenced writes refused')
+        return self.lease.ensure(need)
+
+    def _fenced(self, epoch: int, ops: list[dict], what: str) -> None:
+        result = etcd.txn(self.client,
+                          [etcd.compare_create(self.leader_key, epoch)],
+                          ops, what=what)
+        if not result['succeeded']:
+            if self.lease is not None:
+                self.lease.invalidate(f'{what} rejected at epoch {epoch}')
+            raise exceptions.StaleEpoch(
+                f'{what} rejected: epoch {epoch} is no longer the leader '
+                f'of {self.cluster}')
+
+    def _trim_history(self, epoch: int) -> None:
+        keys = [meta['key'].decode() for _raw, meta in etcd.get_prefix(
+            self.client, self.prefix + 'history/', keys_only=True)]
+        excess = keys[:max(0, len(keys) - self.history_size)]
+        for start in range(0, len(excess), MAX_TXN_OPS):
+            chunk = excess[start:start + MAX_TXN_OPS]
+            self._fenced(epoch, [etcd.delete_op(key) for key in chunk],
+                         f'history trim of {len(chunk)} records')
+
+    def _put(self, key: str, value: dict) -> None:
+        with etcd.translate_errors(f'write of {key}'):
+            self.client.put(key, _value_json(value))
+
+    def _key(self, key: str) -> str:
+        if not key or key.startswith('/') or key == 'leader':
+            raise ValueError(f'not a store key: {key!r}')
+        return self.prefix + key
+
+    def _recovery_key(self, host: str) -> str:
+        return self._key(f'recoveries/{host}')
+
+    def _history_key(self, recovery_id: str) -> str:
+        return self._key(f'history/{recovery_id}')
+
+    @staticmethod
+    def _request_key(kind: str, host: str) -> str:
+        return f'requests/{kind}/{host}'
+
+
+def _record_json(record: RecoveryRecord) -> str:
+    return json.dumps({'schema': SCHEMA_VERSION, 'record': record.to_dict()})
+
+
+def _value_json(value: dict) -> str:
+    return json.dumps({'schema': SCHEMA_VERSION, 'value': value})
+
+
+def _payload(item: tuple[bytes, dict], *fields: str) -> t.Any:
+    """The first of ``fields`` in a stored envelope, schema checked."""
+    raw, meta = item
+    key = meta.get('key', b'?')
+    key = key.decode() if isinstance(key, bytes) else key
+    try:
+        data = json.loads(raw)
+        schema = data['schema']
+        payload = next(data[f] for f in fields if f in data)
+    except (ValueError, KeyError, TypeError, StopIteration):
+        raise StoreValueError(f'{key}: not a freezer-dr value '
+                              f'(schema {SCHEMA_VERSION} JSON)')
+    if not isinstance(schema, int) or schema > SCHEMA_VERSION:
+        raise StoreValueError(
+            f'{key} was written with schema {schema}; this freezer-dr '
+            f'understands schema {SCHEMA_VERSION} at most: upgrade it')
+    return payload
+
+
+def _load_record(item: tuple[bytes, dict]) -> RecoveryRecord:
+    try:
+        return RecoveryRecord.from_dict(_payload(item, 'record'))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise StoreValueError(f'{item[1].get("key")!r}: bad recovery '
+                              f'record: {exc}')
+
+
+def _load_value(item: tuple[bytes, dict]) -> dict:
+    value = _payload(item, 'value', 'record')
+    if not isinstance(value, dict):
+        raise StoreValueError(f'{item[1].get("key")!r}: not a JSON object')
+    return value
