@@ -112,7 +112,7 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, ks_exc.EndpointNotFound):
         return 'endpoint not found in the service catalog'
     if isinstance(exc, ks_exc.DiscoveryFailure):
-        return 'API version discovery failed'
+        return f'API version discovery failed: {exc}'
     return f'{type(exc).__name__}: {exc}'
 
 

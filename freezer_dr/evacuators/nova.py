@@ -42,14 +42,15 @@ class NovaEvacuator(base.Evacuator):
 
     def __init__(self, connection: openstack.connection.Connection,
                  microversion: str = '2.94'):
-        actual = connection.compute.default_microversion
+        # Read from the configuration: touching connection.compute would
+        # run version discovery (network) here.
+        actual = connection.config.get_api_version('compute')
         if actual != microversion:
             raise exceptions.ConfigError(
                 f'[evacuation] microversion: the connection uses compute '
                 f'microversion {actual!r}, not {microversion!r}; build it '
                 f'with freezer_dr.cloud.connect')
         self._conn = connection
-        self._compute = connection.compute
         self.microversion = microversion
 
     @classmethod
@@ -63,6 +64,11 @@ class NovaEvacuator(base.Evacuator):
             connection = cloud.connect(conf, api_timeout=group.api_timeout,
                                        microversion=group.microversion)
         return cls(connection, microversion=group.microversion)
+
+    @property
+    def _compute(self) -> t.Any:
+        """The compute proxy (created, with discovery, on first use)."""
+        return self._conn.compute
 
     # -- hosts ----------------------------------------------------------
 
@@ -163,11 +169,12 @@ class NovaEvacuator(base.Evacuator):
     def set_power(self, instance_id: str, on: bool) -> None:
         """Start (``on``) or stop the server; already there is fine."""
         wanted = 'ACTIVE' if on else 'SHUTOFF'
-        action = self._compute.start_server if on else (
-            self._compute.stop_server)
         verb = 'start' if on else 'stop'
         try:
-            action(instance_id)
+            if on:
+                self._compute.start_server(instance_id)
+            else:
+                self._compute.stop_server(instance_id)
         except cloud.API_ERRORS as exc:
             if cloud.http_status(exc) != 409:
                 raise self._translate(f'{verb} {instance_id}', exc) from exc

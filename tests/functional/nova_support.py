@@ -1,0 +1,165 @@
+"""Helpers for the nova driver tests: config from a cloud handle, a
+request recorder, bounded waits, and a loopback endpoint that fails."""
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import os
+import threading
+import time
+import typing as t
+
+import yaml
+
+from freezer_dr import conf as fdr_conf
+
+
+def config_for(handle: t.Any, clouds_yaml: str | None = None,
+               **groups: dict[str, t.Any]):
+    """A private ConfigOpts pointing [cloud] at the handle's clouds.yaml.
+
+    ``groups`` maps a group name to option overrides, e.g.
+    ``monitor_nova={'rule': 'all'}``.
+    """
+    conf = fdr_conf.new_config()
+    conf([], project='freezer-dr-test', default_config_files=[])
+    conf.set_override('clouds_yaml', clouds_yaml or handle.clouds_yaml,
+                      'cloud')
+    conf.set_override('cloud', handle.cloud, 'cloud')
+    conf.set_override('api_timeout', 10.0, 'cloud')
+    for group, overrides in groups.items():
+        for name, value in overrides.items():
+            conf.set_override(name, value, group)
+    return conf
+
+
+def wait_until(predicate: t.Callable[[], t.Any], timeout: float,
+               what: str, interval: float = 0.2) -> t.Any:
+    """Poll ``predicate`` until it returns something truthy; the timeout
+    is a bound against hanging, not a performance assertion."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f'timed out after {timeout:.0f} s '
+                                 f'waiting for {what}')
+        time.sleep(interval)
+
+
+class RequestLog:
+    """Every HTTP request a connection sends, in order (a requests hook
+    on the connection's real session: nothing is replaced)."""
+
+    def __init__(self, connection: t.Any) -> None:
+        self.entries: list[dict[str, t.Any]] = []
+        connection.session.session.hooks['response'].append(self._record)
+
+    def _record(self, response: t.Any, *args: t.Any, **kwargs: t.Any):
+        request = response.request
+        body = request.body
+        if isinstance(body, bytes):
+            body = body.decode()
+        self.entries.append({
+            'method': request.method, 'url': request.url,
+            'headers': dict(request.headers),
+            'body': json.loads(body) if body else None,
+            'status': response.status_code})
+
+    def writes(self, fragment: str = '') -> list[dict[str, t.Any]]:
+        return [e for e in self.entries
+                if e['method'] in ('PUT', 'POST') and fragment in e['url']]
+
+
+def clouds_yaml_with(handle: t.Any, directory: str,
+                     **auth_changes: str) -> str:
+    """A copy of the handle's clouds.yaml with some auth values changed."""
+    with open(handle.clouds_yaml) as src:
+        data = yaml.safe_load(src)
+    data['clouds'][handle.cloud].setdefault('auth', {}).update(auth_changes)
+    path = os.path.join(directory, 'clouds.yaml')
+    with open(path, 'w') as out:
+        yaml.safe_dump(data, out)
+    return path
+
+
+class FailingNova:
+    """A loopback HTTP endpoint with Nova's version document whose API
+    calls fail: with ``status`` (and Nova's error body), or by answering
+    only after ``delay`` seconds."""
+
+    def __init__(self, status: int = 500, delay: float = 0.0) -> None:
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: t.Any) -> None:
+                pass
+
+            def _send(self, code: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header('Content-Type', 'application/json')
+                self.send_header('Content-Length', str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _answer(self) -> None:
+                length = int(self.headers.get('Content-Length') or 0)
+                if length:
+                    self.rfile.read(length)
+                if self.path.rstrip('/') in ('', '/v2.1'):
+                    self._send(200, {'version': outer.version_doc()})
+                    return
+                if outer.delay:
+                    time.sleep(outer.delay)
+                self._send(outer.status, {'computeFault': {
+                    'code': outer.status,
+                    'message': 'simulated server failure'}})
+
+            do_GET = do_POST = do_PUT = _answer
+
+        self.status = status
+        self.delay = delay
+        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
+                                                      Handler)
+        self.server.daemon_threads = True
+        self.url = f'http://127.0.0.1:{self.server.server_port}/v2.1'
+        self._thread = threading.Thread(target=self.server.serve_forever,
+                                        daemon=True)
+        self._thread.start()
+
+    def version_doc(self) -> dict[str, t.Any]:
+        return {'id': 'v2.1', 'status': 'CURRENT', 'version': '2.100',
+                'min_version': '2.1', 'updated': '2013-07-23T11:33:21Z',
+                'links': [{'rel': 'self', 'href': self.url + '/'}]}
+
+    def clouds_yaml(self, directory: str, name: str = 'failing') -> str:
+        path = os.path.join(directory, 'clouds.yaml')
+        with open(path, 'w') as out:
+            yaml.safe_dump({'clouds': {name: {
+                'auth_type': 'admin_token',
+                'auth': {'endpoint': self.url, 'token': 'unused'}}}}, out)
+        return path
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextlib.contextmanager
+def failing_nova(status: int = 500, delay: float = 0.0):
+    nova = FailingNova(status, delay)
+    try:
+        yield nova
+    finally:
+        nova.close()
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening (bound, then released)."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,108 @@
+"""The nova monitor against the simulated cloud over real HTTP."""
+from __future__ import annotations
+
+import pytest
+
+from freezer_dr import cloud
+from freezer_dr import exceptions
+from freezer_dr.monitors.nova import NovaMonitor
+from tests.functional import nova_support as support
+
+
+def monitor_for(handle, clouds_yaml=None, **nova_opts):
+    conf = support.config_for(handle, clouds_yaml,
+                              monitor_nova=nova_opts)
+    return NovaMonitor.from_config(conf, cloud.connect(conf))
+
+
+def by_host(observations):
+    return {o.host: o for o in observations}
+
+
+def test_every_compute_host_is_reported_up(sim_cloud):
+    seen = by_host(monitor_for(sim_cloud).hosts())
+    assert sorted(seen) == sorted(sim_cloud.hosts)
+    for obs in seen.values():
+        assert obs.state == 'up' and not obs.is_down
+        assert obs.status == 'enabled' and not obs.forced_down
+        assert obs.updated_at
+
+
+def test_crashed_host_is_down_after_service_down_time(sim_cloud):
+    monitor = monitor_for(sim_cloud, check_hypervisor=True, rule='all')
+    failed, healthy = sim_cloud.hosts[0], sim_cloud.hosts[1]
+    sim_cloud.fail(failed, 'crash')
+    seen = support.wait_until(
+        lambda: (lambda s: s if s[failed].is_down else None)(
+            by_host(monitor.hosts())),
+        timeout=sim_cloud.service_down_time * 4 + 10,
+        what=f'{failed} reported down')
+    assert seen[failed].state == 'down'
+    assert seen[failed].evidence['service_state'] == 'down'
+    assert seen[failed].evidence['hypervisor_state'] == 'down'
+    assert not seen[healthy].is_down
+    assert seen[healthy].evidence['hypervisor_state'] == 'up'
+
+
+def test_one_request_per_source_per_look(sim_cloud):
+    monitor = monitor_for(sim_cloud, check_hypervisor=True)
+    conn = monitor._conn
+    monitor.hosts()                      # first look: auth and discovery
+    log = support.RequestLog(conn)
+    monitor.hosts()
+    paths = [e['url'].split('?')[0].rsplit('/v2.1', 1)[-1]
+             for e in log.entries]
+    assert sorted(paths) == ['/os-hypervisors/detail', '/os-services']
+    assert all(e['headers'].get('OpenStack-API-Version') == 'compute 2.94'
+               for e in log.entries)
+
+
+def test_wrong_password_makes_the_monitor_unavailable(sim_cloud, tmp_path):
+    bad = support.clouds_yaml_with(sim_cloud, str(tmp_path),
+                                   password='wrong-password')
+    with pytest.raises(exceptions.MonitorUnavailable) as err:
+        monitor_for(sim_cloud, clouds_yaml=bad).hosts()
+    assert 'HTTP 401' in str(err.value)
+    assert 'wrong-password' not in str(err.value)
+
+
+def dead_monitor(clouds_yaml, name, timeout=5.0):
+    conn = cloud.connect_to(name, clouds_yaml, None, timeout, '2.94')
+    return NovaMonitor(conn)
+
+
+def test_closed_port_makes_the_monitor_unavailable(tmp_path):
+    path = tmp_path / 'clouds.yaml'
+    path.write_text(
+        'clouds:\n  dead:\n    auth_type: admin_token\n    auth:\n'
+        f'      endpoint: http://127.0.0.1:{support.closed_port()}/v2.1\n'
+        '      token: unused\n')
+    with pytest.raises(exceptions.MonitorUnavailable,
+                       match='cannot read compute services'):
+        dead_monitor(str(path), 'dead').hosts()
+
+
+def test_server_error_makes_the_monitor_unavailable(tmp_path):
+    with support.failing_nova(status=500) as nova:
+        monitor = dead_monitor(nova.clouds_yaml(str(tmp_path)), 'failing')
+        with pytest.raises(exceptions.MonitorUnavailable) as err:
+            monitor.hosts()
+    assert 'HTTP 500' in str(err.value)
+    assert 'simulated server failure' in str(err.value)
+
+
+def test_api_timeout_makes_the_monitor_unavailable(tmp_path):
+    with support.failing_nova(status=200, delay=5.0) as nova:
+        monitor = dead_monitor(nova.clouds_yaml(str(tmp_path)), 'failing',
+                               timeout=0.5)
+        with pytest.raises(exceptions.MonitorUnavailable,
+                           match='timed out'):
+            monitor.hosts()
+
+
+def test_missing_network_endpoint_makes_the_monitor_unavailable(sim_cloud):
+    # The simulated cloud has no Neutron in its catalog.
+    monitor = monitor_for(sim_cloud, check_network_agent=True)
+    with pytest.raises(exceptions.MonitorUnavailable,
+                       match='network agents'):
+        monitor.hosts()

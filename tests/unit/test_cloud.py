@@ -1,0 +1,76 @@
+"""Building the openstacksdk connection from [cloud]; error wording."""
+import pytest
+
+from freezer_dr import cloud
+from freezer_dr import conf as fdr_conf
+from freezer_dr import exceptions
+
+CLOUDS = """clouds:
+  one:
+    auth_type: password
+    auth:
+      auth_url: http://127.0.0.1:9/v3
+      username: admin
+      password: very-secret
+      project_name: admin
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: RegionOne
+"""
+
+
+@pytest.fixture
+def conf(tmp_path):
+    path = tmp_path / 'clouds.yaml'
+    path.write_text(CLOUDS)
+    conf = fdr_conf.new_config()
+    conf([], project='freezer-dr-test', default_config_files=[])
+    conf.set_override('clouds_yaml', str(path), 'cloud')
+    conf.set_override('cloud', 'one', 'cloud')
+    return conf
+
+
+def test_connection_carries_microversion_and_timeout(conf):
+    conf.set_override('api_timeout', 7.0, 'cloud')
+    conn = cloud.connect(conf)
+    assert conn.config.get_api_version('compute') == '2.94'
+    assert conn.session.timeout == 7.0
+    conn = cloud.connect(conf, api_timeout=3.0, microversion='2.95')
+    assert conn.config.get_api_version('compute') == '2.95'
+    assert conn.session.timeout == 3.0
+
+
+def test_unknown_cloud_names_the_option(conf):
+    conf.set_override('cloud', 'other', 'cloud')
+    with pytest.raises(exceptions.ConfigError, match=r'\[cloud\] cloud'):
+        cloud.connect(conf)
+
+
+def test_unknown_region_names_the_option(conf):
+    conf.set_override('region_name', 'Mars', 'cloud')
+    with pytest.raises(exceptions.ConfigError,
+                       match=r'\[cloud\] region_name'):
+        cloud.connect(conf)
+
+
+def test_missing_clouds_yaml_names_the_option(conf, tmp_path):
+    conf.set_override('clouds_yaml', str(tmp_path / 'none.yaml'), 'cloud')
+    with pytest.raises(exceptions.ConfigError,
+                       match=r'\[cloud\] clouds_yaml'):
+        cloud.connect(conf)
+
+
+def test_refusal_is_4xx_other_than_auth_timeout_and_rate_limit():
+    class Err(Exception):
+        def __init__(self, status):
+            self.status_code = status
+    assert cloud.is_refusal(Err(400)) and cloud.is_refusal(Err(409))
+    assert not any(cloud.is_refusal(Err(s)) for s in (401, 408, 429, 500))
+    assert not cloud.is_refusal(ConnectionError())
+
+
+def test_parse_time_treats_naive_as_utc():
+    stamp = cloud.parse_time('2026-11-26T10:00:00.000000')
+    assert stamp.utcoffset().total_seconds() == 0
+    assert cloud.parse_time('garbage') is None
+    assert cloud.parse_time(None) is None
