@@ -175,10 +175,9 @@ class SmtpSink:
                 category=UserWarning)
         elif self.credentials:
             kwargs['auth_require_tls'] = False
-        ssl_context = kwargs.pop('ssl_context', None)
         self._controller = Controller(
             _Maildir(self.maildir, self.refuse), hostname=self.host,
-            port=self.port, ssl_context=ssl_context, server_kwargs=kwargs)
+            port=self.port, **kwargs)
         self._controller.start()
         return self
 
