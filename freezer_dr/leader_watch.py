@@ -1,0 +1,95 @@
+"""A watch on the leader key that wakes a standby when leadership frees up.
+
+Only a hint: standbys still poll the leader key, because a watch stream can
+hang or miss events across reconnects. With the watch, a standby tries to
+take over milliseconds after the old leader's key is deleted (release or
+lease expiry) instead of at its next poll.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+from collections.abc import Callable
+
+import requests
+from oslo_log import log as logging
+
+LOG = logging.getLogger(__name__)
+
+
+class LeaderKeyWatch:
+    """Streams etcd watch events for one key and calls ``on_delete``.
+
+    Every ``idle`` seconds without an event the stream is re-opened (the
+    read times out), so a dead connection is noticed without a heartbeat.
+    """
+
+    def __init__(self, watch_url: str, key: str,
+                 on_delete: Callable[[], None], connect_timeout: float,
+                 idle: float = 10.0, retry: float = 1.0) -> None:
+        self._url = watch_url
+        self._key = base64.b64encode(key.encode()).decode()
+        self._on_delete = on_delete
+        self._connect_timeout = connect_timeout
+        self._idle = idle
+        self._retry = retry
+        self._stopped = threading.Event()
+        self._session = requests.Session()
+        self._response: requests.Response | None = None
+        self._established = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> LeaderKeyWatch:
+        self._thread = threading.Thread(target=self._run, name='leader-watch',
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop watching; does not wait for the stream thread.
+
+        The stream's socket is shut down (not closed: the reading thread
+        owns it) so that its blocked read returns at once.
+        """
+        self._stopped.set()
+        response = self._response
+        if response is None:
+            return
+        try:
+            fd = response.raw.fileno()
+            with socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.shutdown(socket.SHUT_RDWR)
+        except (OSError, ValueError, AttributeError) as error:
+            LOG.debug('leader watch: cannot shut the stream down: %s', error)
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            self._established = False
+            try:
+                self._stream()
+            except (requests.RequestException, OSError, ValueError) as err:
+                # an idle read timeout of a working stream is normal
+                LOG.debug('leader watch interrupted: %s', err)
+            self._response = None
+            if not self._established:
+                self._stopped.wait(self._retry)
+
+    def _stream(self) -> None:
+        request = {'create_request': {'key': self._key,
+                                      'filters': ['NOPUT']}}
+        with self._session.post(
+                self._url, json=request, stream=True,
+                timeout=(self._connect_timeout, self._idle)) as response:
+            self._response = response
+            response.raise_for_status()
+            self._established = True
+            for line in response.iter_lines():
+                if self._stopped.is_set():
+                    return
+                if not line.strip():
+                    continue
+                result = json.loads(line).get('result', {})
+                if result.get('events'):
+                    self._on_delete()
