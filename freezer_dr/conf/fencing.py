@@ -17,6 +17,9 @@ OPTS = [
     cfg.FloatOpt('power_off_timeout', default=20.0, min=0.5,
                  help='Seconds to wait for a node to read back "off" '
                       'after the off command.'),
+    cfg.FloatOpt('poll_interval', default=0.25, min=0.01,
+                 help='Seconds between power read-backs while waiting '
+                      'for a node to report "off".'),
     cfg.FloatOpt('soft_shutdown_timeout', default=0.0, min=0.0,
                  help='If above 0, ask the node for a soft shutdown and '
                       'wait up to this long before the hard power-off.'),

@@ -1,0 +1,115 @@
+"""What every fencer gets besides its params: settings, operator
+confirmations, secrets, and the one hard-deadline helper for BMC calls."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import typing as t
+
+from freezer_dr.exceptions import FenceFailed
+
+T = t.TypeVar('T')
+
+#: ``confirmed(host)`` -> wall time an operator confirmed ``host`` is off
+ManualConfirmation = t.Callable[[str], 'float | None']
+
+
+class Secret:
+    """A password that never shows in repr, str or logs."""
+
+    __slots__ = ('_value',)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return 'Secret(***)'
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclasses.dataclass(frozen=True)
+class FencingSettings:
+    """Time bounds of fencing, from the [fencing] options."""
+    call_timeout: float = 5.0          # hard bound of one BMC call
+    power_off_timeout: float = 20.0    # wait for "off" after the command
+    soft_shutdown_timeout: float = 0.0  # 0 = no soft shutdown first
+    poll_interval: float = 0.25        # between power read-backs
+
+    @classmethod
+    def from_config(cls, conf: t.Any) -> FencingSettings:
+        """Build from ``conf`` (passed in, never a global)."""
+        group = conf.fencing
+        return cls(call_timeout=group.call_timeout,
+                   power_off_timeout=group.power_off_timeout,
+                   soft_shutdown_timeout=group.soft_shutdown_timeout,
+                   poll_interval=group.poll_interval)
+
+
+@dataclasses.dataclass(frozen=True)
+class FenceContext:
+    """Passed to every fencer as ``context``; each uses what it needs."""
+    settings: FencingSettings = FencingSettings()
+    manual_confirmation: ManualConfirmation | None = None
+
+
+def call_with_deadline(fn: t.Callable[[], T], deadline: float,
+                       what: str) -> T:
+    """Run ``fn`` in a daemon thread; stop waiting at ``deadline``.
+
+    ``deadline`` is a ``time.monotonic()`` value. Raises FenceFailed
+    ``"{what}: no answer within N s"`` when it passes; the thread is left
+    to finish on its own (a library call cannot be cancelled). Exceptions
+    raised by ``fn`` are re-raised here unchanged.
+    """
+    budget = deadline - time.monotonic()
+    if budget <= 0:
+        raise FenceFailed(f'{what}: deadline already passed')
+    box: dict[str, t.Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box['result'] = fn()
+        except BaseException as exc:   # handed to the caller below
+            box['error'] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=f'fence-call {what}',
+                     daemon=True).start()
+    if not done.wait(budget):
+        raise FenceFailed(f'{what}: no answer within {budget:.1f} s')
+    if 'error' in box:
+        raise box['error']
+    return box['result']
+
+
+def call_deadline(deadline: float, settings: FencingSettings) -> float:
+    """The deadline of one call: the sooner of the overall deadline and
+    now + call_timeout."""
+    return min(deadline, time.monotonic() + settings.call_timeout)
+
+
+def wait_for_off(read_power: t.Callable[[], str], until: float,
+                 interval: float) -> str:
+    """Read power until it is 'off' or ``until`` (monotonic) passes.
+
+    Returns the last state read; ``read_power`` raises on errors (it is
+    expected to bound each read with :func:`call_with_deadline`).
+    """
+    state = read_power()
+    while state != 'off' and until - time.monotonic() > interval:
+        time.sleep(interval)
+        state = read_power()
+    return state

@@ -1,0 +1,53 @@
+"""Manual fencing: an operator confirms the node is off."""
+from __future__ import annotations
+
+import typing as t
+
+from freezer_dr.engine.model import FenceResult
+from freezer_dr.engine.model import PowerState
+from freezer_dr.engine.model import now
+from freezer_dr.exceptions import FenceFailed
+from freezer_dr.fencers.base import Fencer
+from freezer_dr.fencers.context import FenceContext
+
+
+class ManualFencer(Fencer):
+    """Succeeds only once an operator confirmed the node is powered off.
+
+    The confirmation source is ``context.manual_confirmation(host)``: the
+    wall time of the operator's confirmation, or None.
+    """
+
+    driver = 'manual'
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+    def __init__(self, host: str, params: dict[str, t.Any],
+                 context: FenceContext | None = None) -> None:
+        super().__init__(host, params)
+        self.confirmed = (context or FenceContext()).manual_confirmation
+
+    def __repr__(self) -> str:
+        return f'ManualFencer(host={self.host!r})'
+
+    def _confirmed_at(self) -> float | None:
+        return self.confirmed(self.host) if self.confirmed else None
+
+    def power_state(self, deadline: float) -> PowerState:
+        if self._confirmed_at() is None:
+            return PowerState.UNKNOWN
+        return PowerState.OFF
+
+    def fence(self, deadline: float) -> FenceResult:
+        started = now()
+        confirmed_at = self._confirmed_at()
+        if confirmed_at is None:
+            raise FenceFailed(
+                f'{self.host}: awaiting operator confirmation: run '
+                f'freezer-dr-manage host fenced {self.host}')
+        return FenceResult(
+            host=self.host, success=True, level=self.driver,
+            power_state=PowerState.OFF.value,
+            detail=f'operator confirmed power off at {confirmed_at:.3f}',
+            attempts=[{'action': 'confirmed', 't': confirmed_at}],
+            started_at=started, finished_at=now())
