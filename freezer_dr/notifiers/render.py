@@ -115,7 +115,9 @@ def instance_outcome(instance: dict[str, t.Any]) -> str:
         return f"evacuation failed: {error or 'unknown error'}"
     if state == 'skipped':
         return f"skipped: {error}" if error else 'skipped'
-    return f'not finished ({state})'
+    if state == 'requested':
+        return 'evacuation requested, completion not confirmed'
+    return 'not evacuated'
 
 
 def instance_view(instance: dict[str, t.Any]) -> dict[str, t.Any]:

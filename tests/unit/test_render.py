@@ -57,7 +57,8 @@ def test_instance_outcomes_say_where_or_why():
         'i-4': 'evacuated to compute-2',
     }
     assert render.instance_outcome({'state': 'requested'}) == (
-        'not finished (requested)')
+        'evacuation requested, completion not confirmed')
+    assert render.instance_outcome({'state': 'pending'}) == 'not evacuated'
 
 
 def test_recovery_view_timings_and_fence_evidence():
