@@ -80,18 +80,22 @@ class Membership:
 
     def start(self) -> None:
         """Join the group (creating it if needed) and start heartbeating."""
-        url = tooz_url(self.backend_url, self.http_timeout,
-                       self.membership_timeout)
-        coord = coordination.get_coordinator(url, self.member_id.encode())
-        with _tooz_errors('membership start'):
-            coord.start(start_heart=False)
+        if self._coord is None:     # a failed start() may be retried
+            url = tooz_url(self.backend_url, self.http_timeout,
+                           self.membership_timeout)
+            coord = coordination.get_coordinator(url,
+                                                 self.member_id.encode())
+            with _tooz_errors('membership start'):
+                coord.start(start_heart=False)
             coord.client.timeout = self.http_timeout
-        self._coord = coord
+            self._coord = coord
         self._join()
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, name=f'members-{self.member_id}', daemon=True)
-        self._thread.start()
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, name=f'members-{self.member_id}',
+                daemon=True)
+            self._thread.start()
 
     def stop(self) -> None:
         """Stop heartbeating and leave the group."""
