@@ -1,0 +1,28 @@
+"""Fixtures of the real-Nova tier: one box (subprocess) per test module."""
+
+import pytest
+
+from tests.realnova.handle import RealNovaCloud
+from tests.realnova.handle import nova_available
+
+#: Short enough for quick tests, long enough for a loaded machine.
+SERVICE_DOWN_TIME = 6
+
+
+@pytest.fixture(scope='module')
+def realnova_cloud(tmp_path_factory):
+    """A running real-Nova box with 4 compute hosts and their BMCs.
+
+    Skipped when nova is not importable (the default tox env); install the
+    ``realnova`` extra (``tox -e realnova``) to run it.
+    """
+    if not nova_available():
+        pytest.skip('nova is not importable: the real-Nova box needs the '
+                    'realnova extra (tox -e realnova)')
+    cloud = RealNovaCloud(str(tmp_path_factory.mktemp('realnova')),
+                          hosts=4, service_down_time=SERVICE_DOWN_TIME)
+    cloud.start()
+    try:
+        yield cloud
+    finally:
+        cloud.close()
