@@ -45,22 +45,25 @@ function install_freezer_dr {
 }
 
 # write_freezer_dr_inventory() - a fencing inventory for the devstack
-# compute host, with the manual fencing driver: devstack has no BMC, so an
+# compute hosts, with the manual fencing driver: devstack has no BMC, so an
 # operator confirms the fence with ``freezer-dr-manage host fenced HOST``.
 # An existing inventory (an operator's own) is left alone.
 function write_freezer_dr_inventory {
     if [[ -e "$FREEZER_DR_INVENTORY" ]]; then
         return
     fi
-    cat > "$FREEZER_DR_INVENTORY" <<EOF
-# Fencing inventory written by the freezer-dr devstack plugin.
-# Format: doc/source/inventory.rst. Add an ipmi or libvirt level before
-# the manual one to fence without an operator.
-nodes:
-  ${FREEZER_DR_COMPUTE_HOST}:
-    fencing:
-      - driver: manual
-EOF
+    local host
+    {
+        echo "# Fencing inventory written by the freezer-dr devstack plugin."
+        echo "# Format: doc/source/inventory.rst. Add an ipmi or libvirt level"
+        echo "# before the manual one to fence without an operator."
+        echo "nodes:"
+        for host in $FREEZER_DR_COMPUTE_HOSTS; do
+            echo "  ${host}:"
+            echo "    fencing:"
+            echo "      - driver: manual"
+        done
+    } > "$FREEZER_DR_INVENTORY"
     chmod 0640 "$FREEZER_DR_INVENTORY"
 }
 
