@@ -6,6 +6,7 @@ prints one line naming the file and option and exits with code 2.
 """
 from __future__ import annotations
 
+import re
 import socket
 import sys
 from collections.abc import Sequence
@@ -18,6 +19,9 @@ from freezer_dr import exceptions
 
 PROJECT = 'freezer-dr'
 EXIT_CONFIG = 2
+
+# oslo.config names the file as LocationInfo(..., detail='PATH')
+_SOURCE = re.compile(r"detail='([^']+)'")
 
 
 class ConfigExit(SystemExit):
@@ -34,18 +38,13 @@ def fail(prog: str, message: str) -> ConfigExit:
     return ConfigExit(message)
 
 
-def _describe_value_error(conf: cfg.ConfigOpts, group: str | None,
-                          name: str, error: Exception) -> str:
-    detail = str(error).split(' is not valid: ', 1)[-1]
-    where = ''
-    try:
-        location = conf.get_location(name, group)
-        if location is not None and location.detail:
-            where = f'{location.detail}: '
-    except cfg.Error:
-        where = ''
-    section = group or 'DEFAULT'
-    return f'{where}[{section}] {name}: invalid value: {detail}'
+def _describe_value_error(group: str | None, name: str,
+                          error: Exception) -> str:
+    text = str(error)
+    detail = text.split(' is not valid: ', 1)[-1]
+    source = _SOURCE.search(text)
+    where = f'{source.group(1)}: ' if source else ''
+    return f'{where}[{group or "DEFAULT"}] {name}: invalid value: {detail}'
 
 
 def check_values(conf: cfg.ConfigOpts) -> None:
@@ -67,7 +66,7 @@ def _read(conf: cfg.ConfigOpts, namespace: object, group: str | None,
         return getattr(namespace, name)
     except (cfg.ConfigFileValueError, ValueError) as error:
         raise exceptions.ConfigError(
-            _describe_value_error(conf, group, name, error))
+            _describe_value_error(group, name, error))
 
 
 def load(argv: Sequence[str] | None, prog: str,

@@ -26,9 +26,12 @@ def _label_key(labels: dict[str, str] | None) -> Labels:
     return tuple(sorted((k, str(v)) for k, v in labels.items()))
 
 
-def _escape(value: str) -> str:
-    return (value.replace('\\', '\\\\').replace('\n', '\\n')
-            .replace('"', '\\"'))
+def _escape_help(value: str) -> str:
+    return value.replace('\\', '\\\\').replace('\n', '\\n')
+
+
+def _escape_label(value: str) -> str:
+    return _escape_help(value).replace('"', '\\"')
 
 
 def _format_value(value: float) -> str:
@@ -64,13 +67,13 @@ class _Metric:
             return sorted(self._values.items())
 
     def render(self) -> str:
-        lines = [f'# HELP {self.name} {_escape(self.help)}',
+        lines = [f'# HELP {self.name} {_escape_help(self.help)}',
                  f'# TYPE {self.name} {self.kind}']
         for labels, value in self.samples():
             label_text = ''
             if labels:
                 label_text = '{' + ','.join(
-                    f'{k}="{_escape(v)}"' for k, v in labels) + '}'
+                    f'{k}="{_escape_label(v)}"' for k, v in labels) + '}'
             lines.append(f'{self.name}{label_text} {_format_value(value)}')
         return '\n'.join(lines) + '\n'
 
