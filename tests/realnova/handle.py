@@ -140,6 +140,11 @@ class RealNovaCloud:
     def control_url(self) -> str:
         return self._endpoints['control']
 
+    @property
+    def pid(self) -> int:
+        """Process id of the box (its BMC process is its child)."""
+        return self._endpoints['pid']
+
     # -- CloudHandle methods --------------------------------------------
     def connection(self, **config) -> openstack.connection.Connection:
         """An admin openstacksdk connection; ``config`` as in clouds.yaml
