@@ -170,10 +170,10 @@ class Membership:
 
 @contextlib.contextmanager
 def _tooz_errors(what: str) -> t.Iterator[None]:
-    """tooz errors -> StoreUnavailable naming ``what``."""
+    """tooz (and raw etcd3gw, from heartbeat) errors -> StoreUnavailable."""
     try:
         yield
-    except coordination.ToozError as exc:
+    except (coordination.ToozError, *etcd.ETCD_ERRORS) as exc:
         raise exceptions.StoreUnavailable(
             f'etcd {what} failed: {exc}') from exc
 

@@ -1,0 +1,99 @@
+"""Group membership (tooz on a real etcd): who is alive, in which role."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from freezer_dr import exceptions
+from freezer_dr.ha import members as ha_members
+
+HTTP_TIMEOUT = 0.5
+MEMBERSHIP_TIMEOUT = 2.0
+
+
+@pytest.fixture
+def joined():
+    started: list[ha_members.Membership] = []
+
+    def join(url: str, cluster: str, member: str, **caps):
+        membership = ha_members.Membership(
+            url, cluster, member, caps, MEMBERSHIP_TIMEOUT, HTTP_TIMEOUT)
+        membership.start()
+        started.append(membership)
+        return membership
+
+    yield join
+    for membership in started:
+        try:
+            membership.stop()
+        except exceptions.StoreUnavailable:
+            pass
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def ids(members: list[dict]) -> list[str]:
+    return [m['member_id'] for m in members]
+
+
+def test_members_list_with_capabilities(etcd_url, cluster_name, joined):
+    a = joined(etcd_url, cluster_name, 'a', api='127.0.0.1:1')
+    joined(etcd_url, cluster_name, 'b')
+    found = a.members()
+    assert ids(found) == ['a', 'b']
+    first = found[0]
+    assert first['api'] == '127.0.0.1:1'
+    assert first['pid'] == os.getpid()
+    assert first['role'] == 'standby'
+    assert {'host', 'version', 'started_at'} <= set(first)
+    a.update(role='leader')
+    listed = ha_members.list_members(etcd_url, cluster_name, HTTP_TIMEOUT)
+    assert [m['role'] for m in listed] == ['leader', 'standby']
+
+
+def test_clusters_do_not_see_each_other(etcd_url, cluster_name, joined):
+    joined(etcd_url, cluster_name, 'a')
+    other = joined(etcd_url, cluster_name + '-other', 'z')
+    assert ids(other.members()) == ['z']
+
+
+def test_stopped_member_leaves(etcd_url, cluster_name, joined):
+    a = joined(etcd_url, cluster_name, 'a')
+    b = joined(etcd_url, cluster_name, 'b')
+    b.stop()
+    assert ids(a.members()) == ['a']
+
+
+def test_list_members_of_an_unknown_cluster_is_empty(etcd_url,
+                                                     cluster_name):
+    assert ha_members.list_members(etcd_url, cluster_name,
+                                   HTTP_TIMEOUT) == []
+
+
+def test_silent_member_drops_out_and_rejoins_when_etcd_answers_again(
+        etcd_url, etcd_proxy, cluster_name, joined):
+    joined(etcd_url, cluster_name, 'a')
+    cut_off = joined(etcd_proxy.url, cluster_name, 'b', api='b:1')
+    etcd_proxy.close()
+    assert wait_for(lambda: ids(ha_members.list_members(
+        etcd_url, cluster_name, HTTP_TIMEOUT)) == ['a'],
+        MEMBERSHIP_TIMEOUT + 3)
+    etcd_proxy.forward()
+    assert wait_for(lambda: ids(ha_members.list_members(
+        etcd_url, cluster_name, HTTP_TIMEOUT)) == ['a', 'b'], 5)
+    assert cut_off.members()[1]['api'] == 'b:1'
+
+
+def test_bad_backend_url_is_a_config_error():
+    with pytest.raises(exceptions.ConfigError, match='backend_url'):
+        ha_members.Membership('etcd://127.0.0.1:1', 'c', 'a', {}, 2, 1)\
+            .start()
