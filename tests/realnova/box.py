@@ -153,6 +153,8 @@ class NovaBox:
                    service_down_time=int(self.service_down_time))
         venv_etc = os.path.join(sys.prefix, 'etc', 'nova', 'api-paste.ini')
         case.flags(api_paste_config=venv_etc, group='wsgi')
+        # A test cloud: no per-project quota on servers, cores or RAM.
+        case.flags(instances=-1, cores=-1, ram=-1, group='quota')
         case.flags(www_authenticate_uri='http://127.0.0.1/identity',
                    group='keystone_authtoken')
         case.useFixture(nova_fixtures.RealPolicyFixture())
