@@ -62,8 +62,9 @@ def connect_to(cloud: str, clouds_yaml: str | None, region_name: str | None,
     except sdk_exc.ConfigException as exc:
         raise exceptions.ConfigError(_config_message(
             str(exc), cloud, clouds_yaml, region_name)) from None
-    except ks_exc.ClientException as exc:
-        # e.g. MissingRequiredOptions: the entry lacks auth settings.
+    except (ks_exc.ClientException, TypeError) as exc:
+        # MissingRequiredOptions: the entry lacks auth settings; TypeError:
+        # it has settings its auth_type does not take.
         raise exceptions.ConfigError(
             f'[cloud] cloud: entry {cloud!r} is unusable: '
             f'{describe_error(exc)}') from None

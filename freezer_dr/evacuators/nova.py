@@ -147,10 +147,11 @@ class NovaEvacuator(base.Evacuator):
             since, tz=datetime.timezone.utc)
         migrations = self._call(
             f'list evacuations of {instance_id}',
+            # No changes-since: Nova applies it to updated_at, which is
+            # NULL on a fresh ('accepted') migration, the very one a new
+            # leader must not miss.
             lambda: list(self._compute.migrations(
-                server_id=instance_id, migration_type='evacuation',
-                # updated_at >= created_at: a safe server-side prefilter.
-                changes_since=since_dt.strftime('%Y-%m-%dT%H:%M:%SZ'))))
+                server_id=instance_id, migration_type='evacuation')))
         found = []
         for mig in migrations:
             created = cloud.parse_time(mig.created_at)

@@ -22,6 +22,11 @@ LOG = logging.getLogger(__name__)
 
 RULES = ('service', 'all', 'any')
 COMPUTE_BINARY = 'nova-compute'
+#: Hypervisor details are read at 2.87 on purpose: from 2.88 Nova fills
+#: ``uptime`` by a synchronous RPC call to every compute whose stats lack
+#: it, and a compute that just died but still counts as up makes that
+#: call (and the whole list) hang: exactly when the monitor must answer.
+HYPERVISOR_MICROVERSION = '2.87'
 
 
 def service_down(state: str, updated_at: str | None, stale_after: float,
@@ -127,7 +132,8 @@ class NovaMonitor(base.Monitor):
 
     def _hypervisor_states(self) -> dict[str, str]:
         states: dict[str, str] = {}
-        for hyp in self._conn.compute.hypervisors(details=True):
+        for hyp in self._conn.compute.hypervisors(
+                details=True, microversion=HYPERVISOR_MICROVERSION):
             host = (hyp.service_details or {}).get('host') or hyp.name
             # One host may carry several nodes (ironic): up if any is up.
             if states.get(host) != 'up':

@@ -73,12 +73,14 @@ class RequestLog:
                 if e['method'] in ('PUT', 'POST') and fragment in e['url']]
 
 
-def clouds_yaml_with(handle: t.Any, directory: str,
-                     **auth_changes: str) -> str:
-    """A copy of the handle's clouds.yaml with some auth values changed."""
+def clouds_yaml_with_bad_secret(handle: t.Any, directory: str,
+                                bad: str) -> str:
+    """A copy of the handle's clouds.yaml whose password (or token, for
+    token auth) is ``bad``."""
     with open(handle.clouds_yaml) as src:
         data = yaml.safe_load(src)
-    data['clouds'][handle.cloud].setdefault('auth', {}).update(auth_changes)
+    auth = data['clouds'][handle.cloud]['auth']
+    auth['password' if 'password' in auth else 'token'] = bad
     path = os.path.join(directory, 'clouds.yaml')
     with open(path, 'w') as out:
         yaml.safe_dump(data, out)

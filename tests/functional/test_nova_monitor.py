@@ -53,13 +53,17 @@ def test_one_request_per_source_per_look(sim_cloud):
     paths = [e['url'].split('?')[0].rsplit('/v2.1', 1)[-1]
              for e in log.entries]
     assert sorted(paths) == ['/os-hypervisors/detail', '/os-services']
-    assert all(e['headers'].get('OpenStack-API-Version') == 'compute 2.94'
-               for e in log.entries)
+    versions = {e['url'].split('?')[0].rsplit('/', 1)[-1]:
+                e['headers'].get('OpenStack-API-Version')
+                for e in log.entries}
+    assert versions == {'detail': 'compute 2.87',
+                        'os-services': 'compute 2.94'}
 
 
-def test_wrong_password_makes_the_monitor_unavailable(sim_cloud, tmp_path):
-    bad = support.clouds_yaml_with(sim_cloud, str(tmp_path),
-                                   password='wrong-password')
+def test_wrong_credentials_make_the_monitor_unavailable(sim_cloud,
+                                                       tmp_path):
+    bad = support.clouds_yaml_with_bad_secret(sim_cloud, str(tmp_path),
+                                              'wrong-password')
     with pytest.raises(exceptions.MonitorUnavailable) as err:
         monitor_for(sim_cloud, clouds_yaml=bad).hosts()
     assert 'HTTP 401' in str(err.value)
