@@ -74,30 +74,41 @@ class Notification:
                  guard: t.Callable[[], None],
                  save: t.Callable[[], None]) -> None:
         for name, notifier in self.notifiers.items():
-            base = f'{key}:{name}'
-            parts = self._retry(base, guard, lambda n=notifier, k=base: (
-                n.deliveries(event, k)))
-            for delivery in parts or []:
-                if delivery.subkey in sent:
-                    continue
-                if self._retry(delivery.subkey, guard,
-                               lambda d=delivery: d.deliver() or True):
-                    sent[delivery.subkey] = now()
-                    save()
+            self._rounds(notifier, event, f'{key}:{name}', sent, guard, save)
 
-    def _retry(self, key: str, guard: t.Callable[[], None],
-               call: t.Callable[[], t.Any]) -> t.Any:
-        """``call()``'s result, retried on NotifyFailed; None if never."""
+    def _rounds(self, notifier: Notifier, event: Event, key: str,
+                sent: dict[str, float], guard: t.Callable[[], None],
+                save: t.Callable[[], None]) -> None:
+        """Deliver what is not yet sent; retry the rest in new rounds.
+
+        Each round asks the notifier afresh for its deliveries, so a
+        delivery that could not even be composed (the user directory was
+        down) is replaced by the real ones once it answers.
+        """
         for attempt in range(1, self.attempts + 1):
+            errors = []
             guard()
             try:
-                return call()
+                parts = notifier.deliveries(event, key)
             except exceptions.NotifyFailed as error:
-                LOG.warning('notification %s: attempt %d of %d failed: %s',
-                            key, attempt, self.attempts, error)
-                if attempt < self.attempts and self.stop.wait(
-                        self.retry_delay * attempt):
-                    raise exceptions.LeadershipLost('recovery stopped')
-        LOG.error('notification %s: not delivered after %d attempts',
+                parts, errors = [], [error]
+            for delivery in parts:
+                if delivery.subkey in sent:
+                    continue
+                guard()
+                try:
+                    delivery.deliver()
+                except exceptions.NotifyFailed as error:
+                    errors.append(error)
+                    continue
+                sent[delivery.subkey] = now()
+                save()
+            if not errors:
+                return
+            LOG.warning('notification %s: round %d of %d: %d failed: %s',
+                        key, attempt, self.attempts, len(errors), errors[0])
+            if attempt < self.attempts and self.stop.wait(
+                    self.retry_delay * attempt):
+                raise exceptions.LeadershipLost('recovery stopped')
+        LOG.error('notification %s: not fully delivered after %d rounds',
                   key, self.attempts)
-        return None
