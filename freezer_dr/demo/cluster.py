@@ -9,7 +9,6 @@ config file, HTTP port and log file.
 from __future__ import annotations
 
 import configparser
-import json
 import os
 import signal
 import subprocess
@@ -20,10 +19,12 @@ import typing as t
 
 import requests
 
-from freezer_dr import cloud
 from freezer_dr.ha import etcd as ha_etcd
 from freezer_dr.ha import etcd_server
 from freezer_dr.ha import store as ha_store
+from freezer_dr.simulator import handle
+
+CLUSTER = 'demo'
 
 
 def free_port() -> int:
@@ -104,62 +105,37 @@ class Cluster:
 
     def __init__(self, workdir: str | None = None, hosts: int = 6,
                  instances: int = 30, projects: int = 3, replicas: int = 3,
-                 sim_args: t.Sequence[str] = (),
+                 cloud_options: dict[str, t.Any] | None = None,
                  overrides: dict[str, dict[str, t.Any]] | None = None
                  ) -> None:
         self.workdir = workdir or tempfile.mkdtemp(prefix='freezer-dr-')
         os.makedirs(self.workdir, exist_ok=True)
-        self.sim_dir = os.path.join(self.workdir, 'cloud')
-        self.hosts, self.instances, self.projects = hosts, instances, projects
+        self.cloud = handle.SimCloudHandle(
+            os.path.join(self.workdir, 'cloud'), hosts=hosts,
+            instances=instances, projects=projects,
+            **(cloud_options or {}))
         self.replica_count = replicas
-        self.sim_args = list(sim_args)
         self.overrides = overrides or {}
         self.etcd: etcd_server.EtcdServer | None = None
-        self.sim: subprocess.Popen | None = None
         self.replicas: list[Replica] = []
-        self.endpoints: dict[str, t.Any] = {}
 
     # -- lifecycle -------------------------------------------------------
-    def start(self, timeout: float = 90) -> Cluster:
-        self.etcd = etcd_server.EtcdServer(
-            data_dir=os.path.join(self.workdir, 'etcd')).start()
-        self.start_cloud(timeout)
-        for index in range(1, self.replica_count + 1):
-            self.replicas.append(self._replica(index).start())
+    def start(self) -> Cluster:
+        try:
+            self.etcd = etcd_server.EtcdServer(
+                data_dir=os.path.join(self.workdir, 'etcd')).start()
+            self.cloud.start()
+            for index in range(1, self.replica_count + 1):
+                self.replicas.append(self._replica(index).start())
+        except BaseException:
+            self.close()
+            raise
         return self
-
-    def start_cloud(self, timeout: float = 90) -> None:
-        endpoints = os.path.join(self.sim_dir, 'endpoints.json')
-        if os.path.exists(endpoints):
-            os.unlink(endpoints)
-        with open(os.path.join(self.workdir, 'cloud.log'), 'ab') as log:
-            self.sim = subprocess.Popen(
-                [sys.executable, '-m', 'freezer_dr.cmd.sim', 'run',
-                 '--state-dir', self.sim_dir, '--hosts', str(self.hosts),
-                 '--instances', str(self.instances),
-                 '--projects', str(self.projects)] + self.sim_args,
-                stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL)
-
-        def ready():
-            if self.sim.poll() is not None:
-                raise RuntimeError('the simulated cloud exited: see '
-                                   + os.path.join(self.workdir, 'cloud.log'))
-            return os.path.exists(endpoints)
-        wait_for(ready, timeout, 'the simulated cloud')
-        with open(endpoints) as f:
-            self.endpoints = json.load(f)
 
     def close(self) -> None:
         for replica in self.replicas:
             replica.stop()
-        if self.sim is not None and self.sim.poll() is None:
-            self.sim.terminate()
-            try:
-                self.sim.wait(15)
-            except subprocess.TimeoutExpired:
-                self.sim.kill()
-                self.sim.wait()
+        self.cloud.close()
         if self.etcd is not None:
             self.etcd.close()
 
@@ -174,12 +150,12 @@ class Cluster:
         """Write replica ``index``'s config: the cloud's plus our parts."""
         parser = configparser.RawConfigParser()
         parser.optionxform = str
-        parser.read(os.path.join(self.sim_dir, 'freezer-dr.conf'))
+        parser.read(self.cloud.config_file)
         settings = {
             'DEFAULT': {'log_file': os.path.join(
                 self.workdir, f'replica-{index}.log'), 'debug': 'false'},
             'coordination': {'backend_url': self.etcd.url,
-                             'cluster': 'demo',
+                             'cluster': CLUSTER,
                              'member_id': f'replica-{index}',
                              'lease_ttl': '5', 'http_timeout': '1',
                              'poll_interval': '0.5'},
@@ -203,10 +179,6 @@ class Cluster:
         return Replica(index, self.replica_config(index, port), port,
                        os.path.join(self.workdir, f'replica-{index}.out'))
 
-    def restart_replica(self, replica: Replica) -> Replica:
-        replica.stop()
-        return replica.start()
-
     def leaders(self) -> list[Replica]:
         return [r for r in self.replicas if r.alive and r.is_leader()]
 
@@ -220,17 +192,16 @@ class Cluster:
     # -- views -----------------------------------------------------------
     def store(self) -> ha_store.CheckpointStore:
         client = ha_etcd.make_client(self.etcd.url, 2.0)
-        return ha_store.CheckpointStore(client, 'demo')
-
-    def sim_cli(self, *args: str) -> str:
-        """Run ``freezer-dr-sim --state-dir D ARGS``; its stdout."""
-        return subprocess.run(
-            [sys.executable, '-m', 'freezer_dr.cmd.sim', '--state-dir',
-             self.sim_dir] + list(args), check=True, capture_output=True,
-            text=True, timeout=60).stdout
+        return ha_store.CheckpointStore(client, CLUSTER)
 
     def connection(self, microversion: str = '2.94'):
         """An admin openstacksdk Connection to the simulated cloud."""
-        return cloud.connect_to('sim', os.path.join(self.sim_dir,
-                                                    'clouds.yaml'),
-                                None, 10.0, microversion)
+        return self.cloud.connection(compute_api_version=microversion)
+
+    def manage(self, *args: str, check: bool = True
+               ) -> subprocess.CompletedProcess:
+        """Run ``freezer-dr-manage`` with replica 1's config file."""
+        return subprocess.run(
+            [sys.executable, '-m', 'freezer_dr.cmd.manage', '--config-file',
+             self.replicas[0].config_file] + list(args), check=check,
+            capture_output=True, text=True, timeout=60)

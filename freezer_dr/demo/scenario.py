@@ -106,7 +106,7 @@ def run(cluster: Cluster, mode: str = 'crash', kill_leader: bool = True,
                 f'{sum(1 for s in mine.values() if s == "SHUTOFF")} of '
                 'them SHUTOFF')
     outcome.failed_at = time.time()
-    cluster.sim_cli('fail', victim, '--mode', mode)
+    cluster.cloud.fail(victim, mode)
     store = cluster.store()
     failover: dict[str, float] = {}
 
@@ -152,8 +152,8 @@ def run(cluster: Cluster, mode: str = 'crash', kill_leader: bool = True,
 
 
 def _count_mail(cluster: Cluster) -> int:
-    maildir = cluster.endpoints.get('maildir')
-    if not maildir or not os.path.isdir(maildir):
+    maildir = cluster.cloud.maildir
+    if not os.path.isdir(maildir):
         return 0
     return len(mailbox.Maildir(maildir, create=False))
 
