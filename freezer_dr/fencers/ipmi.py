@@ -64,6 +64,12 @@ class IpmiFencer(Fencer):
                 return fn()
             except (pyghmi_exc.PyghmiException, OSError) as exc:
                 raise FenceFailed(f'{label} failed: {_reason(exc)}')
+            except Exception as exc:
+                # pyghmi leaks internal errors (AttributeError, struct.error)
+                # on protocol surprises and thread races: the node is not
+                # verified off, so this fails the level (fail closed).
+                raise FenceFailed(f'{label} failed: pyghmi error '
+                                  f'{type(exc).__name__}: {exc}')
 
         return call_with_deadline(
             guarded, call_deadline(deadline, self.settings), label)

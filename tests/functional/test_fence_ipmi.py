@@ -1,0 +1,194 @@
+"""IPMI fencing and fencing levels against the real BMC process over UDP.
+
+Each test uses its own BMC: pyghmi's client shares sessions per BMC within
+a process, so faults on one BMC must not leak into another test.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+
+from freezer_dr.engine.model import PowerState
+from freezer_dr.exceptions import FenceFailed
+from freezer_dr.exceptions import LeadershipLost
+from freezer_dr.fencers import levels as fence_levels
+from freezer_dr.fencers.context import FenceContext
+from freezer_dr.fencers.context import FencingSettings
+from freezer_dr.fencers.ipmi import IpmiFencer
+from freezer_dr.fencers.manual import ManualFencer
+from tests.bmcproc import BmcProcess
+
+# pyghmi's client stalls 0.5-1.5 s now and then under concurrency (here:
+# threads still waiting on unreachable BMCs), so healthy BMCs get 4 s per
+# call; BMCs meant to be dead get 1 s so tests stay short.
+SETTINGS = FencingSettings(call_timeout=4.0, power_off_timeout=1.5,
+                           poll_interval=0.05)
+DEAD = FencingSettings(call_timeout=1.0, power_off_timeout=1.0,
+                       poll_interval=0.05)
+HOSTS = ['ok', 'already-off', 'wrong-pw', 'unreachable', 'stuck', 'slow',
+         'soft', 'lvl-dead', 'lvl-good', 'lvl-dead2', 'guarded', 'read-dead',
+         'read-good', 'secret']
+OFF_AT_START = {'already-off'}
+
+
+def password(host: str) -> str:
+    return f'S3cret-{host}'
+
+
+@pytest.fixture(scope='module')
+def bmcs(tmp_path_factory):
+    proc = BmcProcess(str(tmp_path_factory.mktemp('bmc')), [
+        {'host': h, 'username': 'admin', 'password': password(h),
+         'power': 'off' if h in OFF_AT_START else 'on'} for h in HOSTS])
+    yield proc
+    proc.stop()
+
+
+def fencer(bmcs, host, settings=SETTINGS, **params):
+    params = {'address': '127.0.0.1', 'port': bmcs.ports[host],
+              'username': 'admin', 'password': password(host), **params}
+    return IpmiFencer(host, params, FenceContext(settings=settings))
+
+
+def commands(bmcs, host):
+    return [(e['command'], e['result'], e['power_after'])
+            for e in bmcs.log() if e['host'] == host
+            and e['command'] != 'status']
+
+
+def test_fence_turns_power_off_and_bmc_log_shows_the_off(bmcs):
+    result = fencer(bmcs, 'ok').fence(time.monotonic() + 8)
+    assert result.success and result.level == 'ipmi'
+    assert result.power_state == 'off'
+    assert [a['action'] for a in result.attempts] == ['status', 'off',
+                                                       'status']
+    assert bmcs.state()['ok']['power'] == 'off'
+    assert commands(bmcs, 'ok') == [('off', 'ok', 'off')]
+
+
+def test_already_off_node_fences_as_success_without_a_command(bmcs):
+    result = fencer(bmcs, 'already-off').fence(time.monotonic() + 5)
+    assert result.success and result.power_state == 'off'
+    assert commands(bmcs, 'already-off') == []
+
+
+def test_wrong_password_fails_at_once_naming_host_and_bmc(bmcs):
+    bmcs.fault('wrong-pw', 'wrong-password')
+    with pytest.raises(FenceFailed) as failed:
+        fencer(bmcs, 'wrong-pw').fence(time.monotonic() + 5)
+    message = str(failed.value)
+    assert 'wrong-pw' in message
+    assert f'127.0.0.1:{bmcs.ports["wrong-pw"]}' in message
+    assert 'Incorrect password' in message       # not a timeout
+    assert password('wrong-pw') not in message
+    assert bmcs.state()['wrong-pw']['power'] == 'on'
+
+
+def test_unreachable_bmc_fails_by_the_deadline(bmcs):
+    bmcs.fault('unreachable', 'unreachable')
+    slow_calls = FencingSettings(call_timeout=10.0, power_off_timeout=10.0,
+                                 poll_interval=0.05)
+    deadline = time.monotonic() + 2.0
+    with pytest.raises(FenceFailed, match='no answer') as failed:
+        fencer(bmcs, 'unreachable', settings=slow_calls).fence(deadline)
+    # the hard deadline holds although a single call may take 10 s
+    assert time.monotonic() < deadline + 1.0
+    assert 'unreachable' in str(failed.value)
+
+
+def test_stuck_bmc_fails_at_the_power_off_timeout(bmcs):
+    bmcs.fault('stuck', 'stuck')
+    with pytest.raises(FenceFailed, match='power still on'):
+        fencer(bmcs, 'stuck').fence(time.monotonic() + 5)
+    assert ('off', 'ok', 'on') in commands(bmcs, 'stuck')
+    assert bmcs.state()['stuck']['power'] == 'on'
+
+
+def test_slow_bmc_still_fences_within_the_deadline(bmcs):
+    bmcs.fault('slow', 'slow', delay=0.1)
+    settings = FencingSettings(call_timeout=3.0, power_off_timeout=3.0,
+                               poll_interval=0.05)
+    result = fencer(bmcs, 'slow', settings).fence(time.monotonic() + 10)
+    assert result.success
+    assert commands(bmcs, 'slow') == [('off', 'ok', 'off')]
+
+
+def test_soft_shutdown_comes_first_when_configured(bmcs):
+    settings = FencingSettings(call_timeout=1.0, power_off_timeout=1.0,
+                               soft_shutdown_timeout=1.0, poll_interval=0.05)
+    result = fencer(bmcs, 'soft', settings).fence(time.monotonic() + 5)
+    assert result.success
+    assert commands(bmcs, 'soft') == [('soft', 'ok', 'off')]
+
+
+def test_next_level_fences_when_the_first_bmc_is_unreachable(bmcs):
+    bmcs.fault('lvl-dead', 'unreachable')
+    dead = fencer(bmcs, 'lvl-dead', DEAD)
+    good = fencer(bmcs, 'lvl-good')
+    result = fence_levels.fence_node('lvl-dead', [dead, good],
+                                     time.monotonic() + 8)
+    assert result.success and result.power_state == 'off'
+    assert result.attempts[0]['result'] == 'failed'
+    assert result.attempts[1] == {**result.attempts[1], 'index': 2,
+                                  'result': 'off'}
+    assert commands(bmcs, 'lvl-good') == [('off', 'ok', 'off')]
+
+
+def test_manual_level_succeeds_only_once_confirmed(bmcs):
+    bmcs.fault('lvl-dead2', 'unreachable')
+    confirmed: dict[str, float] = {}
+    manual = ManualFencer('lvl-dead2', {}, FenceContext(
+        manual_confirmation=confirmed.get))
+    levels = [fencer(bmcs, 'lvl-dead2', DEAD), manual]
+
+    held = fence_levels.fence_node('lvl-dead2', levels, time.monotonic() + 5)
+    assert not held.success
+    assert 'level 1 (ipmi)' in held.detail
+    assert 'level 2 (manual): lvl-dead2: awaiting operator confirmation: ' \
+           'run freezer-dr-manage host fenced lvl-dead2' in held.detail
+
+    confirmed['lvl-dead2'] = time.time()
+    done = fence_levels.fence_node('lvl-dead2', levels, time.monotonic() + 5)
+    assert done.success and done.level == 'manual'
+    assert done.power_state == 'off'
+
+
+def test_guard_stops_fencing_before_any_power_command(bmcs):
+    def deposed():
+        raise LeadershipLost('lease expired')
+
+    with pytest.raises(LeadershipLost):
+        fence_levels.fence_node('guarded', [fencer(bmcs, 'guarded')],
+                                time.monotonic() + 5, guard=deposed)
+    assert bmcs.state()['guarded']['power'] == 'on'
+    assert commands(bmcs, 'guarded') == []
+
+
+def test_read_power_uses_the_first_level_that_answers(bmcs):
+    bmcs.fault('read-dead', 'unreachable')
+    state = fence_levels.read_power(
+        [fencer(bmcs, 'read-dead', DEAD), fencer(bmcs, 'read-good')],
+        time.monotonic() + 8)
+    assert state == PowerState.ON
+    assert fence_levels.read_power([], time.monotonic() + 1) == \
+        PowerState.UNKNOWN
+
+
+def test_password_never_in_repr_errors_results_or_logs(bmcs, caplog):
+    caplog.set_level(logging.DEBUG)
+    secret = password('secret')
+    ipmi = fencer(bmcs, 'secret')
+    result = ipmi.fence(time.monotonic() + 5)
+    bmcs.fault('secret', 'wrong-password')
+    wrong = fencer(bmcs, 'secret', password='not-it')
+    failure = fence_levels.fence_node('secret', [wrong],
+                                      time.monotonic() + 8)
+    seen = ' '.join([repr(ipmi), str(ipmi), repr(result), repr(failure),
+                     caplog.text, json.dumps(bmcs.state())])
+    assert result.success and not failure.success
+    assert secret not in seen and 'not-it' not in seen
+
+
