@@ -1,0 +1,252 @@
+"""Start the whole simulated cloud and describe it in a state directory.
+
+:class:`SimCloud` builds the state, serves Keystone, Nova and the control
+API on loopback, starts the SMTP sink and the BMC process (H3's
+``freezer_dr.simulator.bmc``, one child process for every BMC), then
+writes into the state directory:
+
+- ``clouds.yaml``       cloud ``sim``, admin password auth (mode 0600)
+- ``nodes.yaml``        fencing inventory, one ``ipmi`` level per host,
+  passwords in ``bmc/<host>`` files (mode 0600)
+- ``freezer-dr.conf``   a ready config for freezer-dr ([coordination] left
+  to the user)
+- ``endpoints.json``    URLs, ports, paths and the pid; written last, so
+  its presence means "ready"
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import typing as t
+
+import yaml
+from oslo_log import log as logging
+
+from freezer_dr.simulator.control import ControlApp
+from freezer_dr.simulator.identity import Identity
+from freezer_dr.simulator.keystone import Catalog
+from freezer_dr.simulator.keystone import KeystoneApp
+from freezer_dr.simulator.nova import NovaApp
+from freezer_dr.simulator.seed import Shape
+from freezer_dr.simulator.seed import populate
+from freezer_dr.simulator.smtp import SmtpSink
+from freezer_dr.simulator.state import Compute
+from freezer_dr.simulator.state import Settings
+from freezer_dr.simulator.wsgi import HttpServer
+
+LOG = logging.getLogger(__name__)
+
+BMC_USER = 'admin'
+BMC_READY_TIMEOUT = 120.0
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """Everything ``freezer-dr-sim run`` accepts."""
+    state_dir: str
+    shape: Shape = dataclasses.field(default_factory=Shape)
+    settings: Settings = dataclasses.field(default_factory=Settings)
+    seed: int | None = None
+    smtp_port: int = 0
+    smtp_security: str = 'none'
+    bmcs: bool = True
+
+
+def _write_private(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w', encoding='utf-8') as f:
+        f.write(text)
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = f'{path}.tmp.{os.getpid()}'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class SimCloud:
+    """The running simulated cloud (in this process, plus the BMC child)."""
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.state_dir = os.path.abspath(options.state_dir)
+        self.compute = Compute(options.settings, options.seed)
+        self.identity = Identity()
+        self.catalog = Catalog(options.settings.region)
+        self.servers: list[HttpServer] = []
+        self.smtp: SmtpSink | None = None
+        self.bmc_proc: subprocess.Popen[bytes] | None = None
+        self.bmc_ports: dict[str, int] = {}
+        self.bmc_control_port: int | None = None
+        self.admin_password = secrets.token_urlsafe(18)
+        self.endpoints: dict[str, t.Any] = {}
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.state_dir, *parts)
+
+    # -- start / stop --------------------------------------------------------
+    def start(self) -> SimCloud:
+        os.makedirs(self.state_dir, exist_ok=True)
+        try:
+            os.unlink(self.path('endpoints.json'))
+        except FileNotFoundError:
+            pass
+        t0 = time.monotonic()
+        populate(self.compute, self.identity, self.options.shape,
+                 self.admin_password)
+        self.compute.events.start()
+        keystone = HttpServer(KeystoneApp(self.identity, self.catalog,
+                                          self.compute.faults)).start()
+        nova = HttpServer(NovaApp(self.compute, self.identity)).start()
+        self.control = ControlApp(self.compute, self.identity)
+        control = HttpServer(self.control).start()
+        self.servers = [keystone, nova, control]
+        self.catalog.add('identity', 'keystone', keystone.url + '/v3')
+        self.catalog.add('compute', 'nova', nova.url + '/v2.1')
+        self.smtp = SmtpSink(self.path('maildir'),
+                             security=self.options.smtp_security,
+                             port=self.options.smtp_port,
+                             cert_dir=self.state_dir).start()
+        if self.options.bmcs:
+            self._start_bmcs(control.url)
+        self._write_files(keystone.url, nova.url, control.url)
+        LOG.info('simulated cloud ready in %.1f s: %d hosts, %d servers',
+                 time.monotonic() - t0, len(self.compute.hosts),
+                 len(self.compute.servers))
+        return self
+
+    def _start_bmcs(self, control_url: str) -> None:
+        os.makedirs(self.path('bmc'), mode=0o700, exist_ok=True)
+        entries = []
+        for host in self.compute.hosts:
+            password = secrets.token_urlsafe(12)
+            _write_private(self.path('bmc', host), password)
+            entries.append({'host': host, 'address': '127.0.0.1',
+                            'port': free_udp_port(), 'username': BMC_USER,
+                            'password': password})
+        ready = self.path('bmc.ready')
+        spec = {'power_url': control_url + '/sim/hosts/{host}/power',
+                'log': self.path('bmc-log.jsonl'), 'control_port': 0,
+                'ready_file': ready, 'bmcs': entries}
+        _write_private(self.path('bmc-spec.json'), json.dumps(spec))
+        for stale in (ready, spec['log']):
+            if os.path.exists(stale):
+                os.unlink(stale)
+        open(spec['log'], 'a').close()
+        out = open(self.path('bmc.log'), 'ab')
+        self.bmc_proc = subprocess.Popen(
+            [sys.executable, '-m', 'freezer_dr.simulator.bmc',
+             '--spec', self.path('bmc-spec.json')],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        out.close()
+        deadline = time.monotonic() + BMC_READY_TIMEOUT
+        while not os.path.exists(ready):
+            if self.bmc_proc.poll() is not None:
+                raise RuntimeError(f'BMC process exited with '
+                                   f'{self.bmc_proc.returncode}; see '
+                                   f'{self.path("bmc.log")}')
+            if time.monotonic() > deadline:
+                raise RuntimeError('BMC process not ready in time')
+            time.sleep(0.05)
+        with open(ready, encoding='utf-8') as f:
+            info = json.load(f)
+        self.bmc_ports = {h: int(p) for h, p in info['bmcs'].items()}
+        self.bmc_control_port = int(info['control_port'])
+        self.control.bmc_control_url = (
+            f'http://127.0.0.1:{self.bmc_control_port}')
+
+    def stop(self) -> None:
+        """Stop every server and the BMC child (by its pid)."""
+        if self.bmc_proc is not None and self.bmc_proc.poll() is None:
+            self.bmc_proc.send_signal(signal.SIGTERM)
+            try:
+                self.bmc_proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.bmc_proc.kill()
+                self.bmc_proc.wait()
+        for server in self.servers:
+            server.stop()
+        if self.smtp is not None:
+            self.smtp.stop()
+        self.compute.events.stop()
+
+    # -- state directory -----------------------------------------------------
+    def _write_files(self, keystone: str, nova: str, control: str) -> None:
+        clouds = {'clouds': {'sim': {
+            'auth_type': 'password',
+            'auth': {'auth_url': keystone + '/v3', 'username': 'admin',
+                     'password': self.admin_password,
+                     'project_name': 'admin',
+                     'user_domain_name': 'Default',
+                     'project_domain_name': 'Default'},
+            'region_name': self.options.settings.region,
+            'identity_api_version': 3, 'interface': 'public'}}}
+        _write_private(self.path('clouds.yaml'), yaml.safe_dump(clouds))
+        nodes: dict[str, t.Any] = {}
+        for host in self.compute.hosts:
+            if host not in self.bmc_ports:
+                continue
+            nodes[host] = {'fencing': [{
+                'driver': 'ipmi', 'address': '127.0.0.1',
+                'port': self.bmc_ports[host], 'username': BMC_USER,
+                'password_file': self.path('bmc', host)}]}
+        _write_private(self.path('nodes.yaml'),
+                       yaml.safe_dump({'nodes': nodes}))
+        _write_private(self.path('freezer-dr.conf'), self._config_text())
+        assert self.smtp is not None
+        settings = self.options.settings
+        self.endpoints = {
+            'keystone': keystone + '/v3', 'nova': nova + '/v2.1',
+            'control': control, 'smtp_host': self.smtp.host,
+            'smtp_port': self.smtp.port, 'smtp_security': self.smtp.security,
+            'smtp_ca_file': self.smtp.ca_file,
+            'maildir': self.path('maildir'),
+            'bmc_log': self.path('bmc-log.jsonl'),
+            'bmc_control': (f'http://127.0.0.1:{self.bmc_control_port}'
+                            if self.bmc_control_port else None),
+            'bmc_pid': self.bmc_proc.pid if self.bmc_proc else None,
+            'clouds_yaml': self.path('clouds.yaml'), 'cloud': 'sim',
+            'nodes_yaml': self.path('nodes.yaml'),
+            'config_file': self.path('freezer-dr.conf'),
+            'hosts': list(self.compute.hosts),
+            'service_down_time': settings.service_down_time,
+            'report_interval': settings.report_interval,
+            'pid': os.getpid(),
+        }
+        _write_atomic(self.path('endpoints.json'),
+                      json.dumps(self.endpoints, indent=2))
+
+    def _config_text(self) -> str:
+        assert self.smtp is not None
+        settings = self.options.settings
+        return '\n'.join([
+            '# Written by freezer-dr-sim run: freezer-dr against the '
+            'simulated cloud.',
+            '# [coordination] (etcd) is left to you.',
+            '[cloud]', 'cloud = sim',
+            f'clouds_yaml = {self.path("clouds.yaml")}', '',
+            '[monitor]',
+            f'confirm_window = {settings.service_down_time:g}', '',
+            '[fencing]', f'inventory = {self.path("nodes.yaml")}', '',
+            '[evacuation]', 'microversion = 2.94', '',
+            '[notifiers]', 'drivers = email,log', '',
+            '[email]', f'smtp_host = {self.smtp.host}',
+            f'smtp_port = {self.smtp.port}',
+            f'security = {self.smtp.security}',
+            'from_address = freezer-dr@example.org',
+            'admin_addresses = cloud-admin@example.org', '',
+        ])
