@@ -10,6 +10,7 @@ from freezer_dr import cloud
 from freezer_dr import exceptions
 from freezer_dr.evacuators.base import Evacuator
 from freezer_dr.fencers import inventory as fence_inventory
+from freezer_dr.fencers.context import FencingSettings
 from freezer_dr.monitors.base import Monitor
 from freezer_dr.notifiers.base import Notifier
 
@@ -43,7 +44,7 @@ def load_inventory(conf, confirmation: t.Callable[[str], float | None]):
     """The fencing inventory named by ``[fencing] inventory``."""
     return fence_inventory.load_inventory(
         conf.fencing.inventory, manual_confirmation=confirmation,
-        settings=fence_inventory.FencingSettings.from_config(conf))
+        settings=FencingSettings.from_config(conf))
 
 
 def load(conf, confirmation: t.Callable[[str], float | None]) -> Drivers:
