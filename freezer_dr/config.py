@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import socket
 import sys
+import warnings
 from collections.abc import Sequence
 
 from oslo_config import cfg
@@ -30,6 +31,15 @@ class ConfigExit(SystemExit):
     def __init__(self, message: str) -> None:
         super().__init__(EXIT_CONFIG)
         self.message = message
+
+
+def quiet_library_warnings() -> None:
+    """Hide import-time deprecation noise of libraries we do not use.
+
+    tooz imports futurist, which imports eventlet (not used: freezer-dr
+    runs native threads) and warns on every command line.
+    """
+    warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
 
 
 def fail(prog: str, message: str) -> ConfigExit:

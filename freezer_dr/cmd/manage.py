@@ -12,13 +12,15 @@ from collections.abc import Sequence
 from freezer_dr import config
 from freezer_dr import exceptions
 from freezer_dr import manage
-from freezer_dr.ha import etcd as ha_etcd
 
 PROG = 'freezer-dr-manage'
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
+    config.quiet_library_warnings()
+    from freezer_dr.ha import etcd as ha_etcd
+
     conf = config.load(argv, PROG, cli_opts=[manage.command_opt()])
     try:
         ha_etcd.parse_backend_url(conf.coordination.backend_url)

@@ -26,6 +26,7 @@ CLI_OPTS = [
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
+    config.quiet_library_warnings()
     conf = config.load(argv, PROG, cli_opts=CLI_OPTS)
     keepalive_interval = config.validate_or_exit(conf, PROG)
     if conf.once:

@@ -1,0 +1,126 @@
+"""``freezer-dr-manage`` as a real process against a real etcd (and real
+replicas): status with and without a leader, pause/resume, failures."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from freezer_dr import manage
+from freezer_dr.ha import store as ha_store
+from freezer_dr.ha.etcd_server import free_port
+from tests import replicas as rp
+
+
+@pytest.fixture
+def manage_conf(tmp_path, etcd_url, cluster_name):
+    return rp.write_config(str(tmp_path / 'manage.conf'), {
+        'coordination': {'backend_url': etcd_url, 'cluster': cluster_name,
+                         'lease_ttl': 3, 'http_timeout': 0.5}})
+
+
+def run_manage(config_file: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, '-m', 'freezer_dr.cmd.manage', '--config-file',
+         config_file, *args], env=rp.service_env(), capture_output=True,
+        text=True, timeout=60)
+
+
+def status(config_file: str) -> dict:
+    result = run_manage(config_file, 'status', '-f', 'json')
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_status_without_a_leader(manage_conf, cluster_name):
+    found = status(manage_conf)
+    assert found['cluster'] == cluster_name
+    assert found['leader'] is None
+    assert found['members'] == []
+    assert found['paused'] is None
+    assert found['recoveries'] == [] and found['history'] == []
+    table = run_manage(manage_conf, 'status')
+    assert table.returncode == 0
+    assert 'leader:  none elected' in table.stdout
+
+
+def test_status_shows_the_leader_and_members_of_running_replicas(
+        tmp_path, etcd_url, cluster_name, manage_conf):
+    with rp.ReplicaSet(str(tmp_path), [etcd_url] * 2, cluster=cluster_name,
+                       lease_ttl=3) as replicas:
+        leader = replicas.wait_for_leader()
+        epoch = leader.leader().body['epoch']
+        found = status(manage_conf)
+        yaml_result = run_manage(manage_conf, 'status', '-f', 'yaml')
+        table_result = run_manage(manage_conf, 'status')
+    assert found['leader']['member_id'] == leader.member_id
+    assert found['leader']['epoch'] == epoch
+    assert 0 < found['leader']['lease_remaining'] <= 3
+    assert found['leader']['since'].endswith('Z')
+    roles = {m['member_id']: m['role'] for m in found['members']}
+    assert roles == {r.member_id: ('leader' if r is leader else 'standby')
+                     for r in replicas}
+    for member in found['members']:
+        assert member['pid'] == replicas.by_id(member['member_id']).pid
+    assert yaml.safe_load(yaml_result.stdout)['leader']['member_id'] == \
+        leader.member_id
+    assert f'leader:  {leader.member_id}  epoch {epoch}' in \
+        table_result.stdout
+
+
+def test_pause_and_resume_round_trip(manage_conf, etcd_client,
+                                     cluster_name):
+    store = ha_store.CheckpointStore(etcd_client, cluster_name)
+    result = run_manage(manage_conf, 'pause', '--reason',
+                        'switch maintenance', '--by', 'ops-alice')
+    assert result.returncode == 0, result.stderr
+    assert store.paused()['reason'] == 'switch maintenance'
+    paused = status(manage_conf)['paused']
+    assert paused['reason'] == 'switch maintenance'
+    assert paused['by'] == 'ops-alice'
+    assert paused['at'].endswith('Z')
+    assert 'paused:  YES: switch maintenance' in run_manage(
+        manage_conf, 'status').stdout
+    result = run_manage(manage_conf, 'resume')
+    assert result.returncode == 0, result.stderr
+    assert store.paused() is None
+    assert status(manage_conf)['paused'] is None
+    again = run_manage(manage_conf, 'resume')
+    assert again.returncode == 0 and 'was not paused' in again.stdout
+
+
+def test_pause_needs_a_reason(manage_conf):
+    result = run_manage(manage_conf, 'pause')
+    assert result.returncode == 2
+    assert '--reason' in result.stderr
+
+
+def test_unreachable_etcd_is_a_clear_error_with_exit_code_1(tmp_path):
+    url = f'etcd3+http://127.0.0.1:{free_port()}'
+    conf = rp.write_config(str(tmp_path / 'm.conf'), {
+        'coordination': {'backend_url': url, 'http_timeout': 0.5}})
+    for args in (['status'], ['pause', '--reason', 'x'], ['resume']):
+        result = run_manage(conf, *args)
+        assert result.returncode == 1, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert lines[-1].startswith(
+            f'freezer-dr-manage: error: etcd unreachable at {url}')
+        assert 'Traceback' not in result.stderr
+
+
+def test_bad_backend_url_exits_2(tmp_path):
+    conf = rp.write_config(str(tmp_path / 'm.conf'), {
+        'coordination': {'backend_url': 'http://127.0.0.1:2379'}})
+    result = run_manage(conf, 'status')
+    assert result.returncode == 2
+    assert '[coordination] backend_url' in result.stderr
+
+
+def test_every_command_module_registers_itself():
+    names = {m.__name__.rsplit('.', 1)[1] for m in manage.command_modules()}
+    assert {'status', 'pause'} <= names
+    assert 'context' not in names and 'output' not in names
+
