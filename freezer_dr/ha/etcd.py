@@ -32,32 +32,79 @@ def parse_backend_url(url: str) -> tuple[str, str, int]:
     Raises ConfigError naming ``[coordination] backend_url`` when the URL
     is not a tooz etcd3gw URL.
     """
+    shown = redact_url(url)
     try:
         parts = urllib.parse.urlsplit(url or '')
         port = parts.port
     except ValueError as exc:
         raise exceptions.ConfigError(
-            f'{OPTION} {url!r} is not a valid URL: {exc}')
+            f'{OPTION} {shown!r} is not a valid URL: {exc}')
     if parts.scheme not in SCHEMES:
         raise exceptions.ConfigError(
-            f'{OPTION} {url!r}: scheme must be one of '
+            f'{OPTION} {shown!r}: scheme must be one of '
             f'{", ".join(sorted(SCHEMES))} (tooz etcd3gw driver)')
     if not parts.hostname:
-        raise exceptions.ConfigError(f'{OPTION} {url!r} has no host')
+        raise exceptions.ConfigError(f'{OPTION} {shown!r} has no host')
+    if parts.username or parts.password:
+        raise exceptions.ConfigError(
+            f'{OPTION} {shown!r}: user names and passwords in the URL are '
+            f'not supported (use TLS client certificates)')
     if parts.path not in ('', '/'):
         raise exceptions.ConfigError(
-            f'{OPTION} {url!r}: unexpected path {parts.path!r}')
+            f'{OPTION} {shown!r}: unexpected path {parts.path!r}')
+    unknown = set(backend_options(url)) - set(URL_OPTIONS)
+    if unknown:
+        raise exceptions.ConfigError(
+            f'{OPTION} {shown!r}: unknown option(s) '
+            f'{", ".join(sorted(unknown))}; known: '
+            f'{", ".join(URL_OPTIONS)}')
     return SCHEMES[parts.scheme], parts.hostname, port or 2379
 
 
+#: Query options of the URL that we honour (tooz's names). Timeouts are
+#: ours to set: [coordination] http_timeout and membership_timeout.
+URL_OPTIONS = ('ca_cert', 'cert_key', 'cert_cert', 'api_version',
+               'timeout', 'membership_timeout', 'lock_timeout')
+TLS_OPTIONS = ('ca_cert', 'cert_key', 'cert_cert')
+
+
+def backend_options(url: str) -> dict[str, str]:
+    """The query options of a backend URL (last one wins)."""
+    query = urllib.parse.urlsplit(url or '').query
+    return dict(urllib.parse.parse_qsl(query))
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced, fit for logs and errors."""
+    try:
+        parts = urllib.parse.urlsplit(url or '')
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(f':{parts.password}@', ':***@', 1)
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return '<unparsable URL>'
+
+
 def make_client(url: str, timeout: float) -> Etcd3Client:
-    """An etcd3gw client for ``url`` whose every request times out."""
+    """An etcd3gw client for ``url`` whose every request times out.
+
+    TLS files come from the URL's ``ca_cert``, ``cert_key`` and
+    ``cert_cert`` options, as in tooz.
+    """
     if timeout <= 0:
         raise exceptions.ConfigError(
             f'[coordination] http_timeout must be > 0, got {timeout}')
     protocol, host, port = parse_backend_url(url)
+    options = backend_options(url)
+    api_path = API_PATH
+    if options.get('api_version'):
+        api_path = f'/{options["api_version"].strip("/")}/'
     return etcd3gw.client(host=host, port=port, protocol=protocol,
-                          timeout=timeout, api_path=API_PATH)
+                          timeout=timeout, api_path=api_path,
+                          ca_cert=options.get('ca_cert'),
+                          cert_key=options.get('cert_key'),
+                          cert_cert=options.get('cert_cert'))
 
 
 @contextlib.contextmanager

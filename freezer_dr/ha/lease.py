@@ -80,9 +80,8 @@ class LeaderLease:
     @property
     def is_leader(self) -> bool:
         """True while more than ``margin`` seconds of lease are left."""
-        leader = self.remaining() > self.margin
-        self._announce(leader)
-        return leader
+        self._announce()
+        return self.remaining() > self.margin
 
     def ensure(self, need: float = 0.0) -> int:
         """Our epoch if ``need`` seconds of action fit in the lease.
@@ -92,7 +91,7 @@ class LeaderLease:
         left = self.remaining()
         epoch = self.epoch
         if epoch is None or left <= self.margin + need:
-            self._announce(left > self.margin)
+            self._announce()
             raise exceptions.LeadershipLost(
                 f'{self.member_id} is not leader of {self.cluster} with '
                 f'{need:g} s to spare ({left:.2f} s of lease left, margin '
@@ -100,7 +99,11 @@ class LeaderLease:
         return epoch
 
     def add_listener(self, fn: Listener) -> None:
-        """``fn(True)`` on gaining leadership, ``fn(False)`` on losing it."""
+        """``fn(True)`` on gaining leadership, ``fn(False)`` on losing it.
+
+        Called from the keepalive or deadline-timer thread, or from the
+        thread that evaluates ``is_leader`` / ``ensure``: keep it short.
+        """
         self._listeners.append(fn)
 
     # -- etcd conversation ----------------------------------------------
@@ -110,21 +113,27 @@ class LeaderLease:
         Returns False when another member leads or etcd cannot be reached
         (then ``last_error`` says why).
         """
-        with self._io:
+        try:
+            with self._io:
+                return self._try_acquire()
+        finally:
+            self._announce()
+
+    def _try_acquire(self) -> bool:
+        if self._lease_id is not None:
+            # We hold a lease (maybe after losing contact): renewing it is
+            # the only way back, at the same epoch.
+            if self._keepalive():
+                return True
             if self._lease_id is not None:
-                # We hold a lease (maybe after losing contact): renewing it
-                # is the only way back, at the same epoch.
-                if self.keepalive():
-                    return True
-                if self._lease_id is not None:
-                    return False    # etcd unreachable: keep our lease
-            try:
-                return self._create_leader_key()
-            except exceptions.StoreUnavailable as exc:
-                self.last_error = str(exc)
-                LOG.warning('%s: leadership attempt failed: %s',
-                            self.member_id, exc)
-                return False
+                return False        # etcd unreachable: keep our lease
+        try:
+            return self._create_leader_key()
+        except exceptions.StoreUnavailable as exc:
+            self.last_error = str(exc)
+            LOG.warning('%s: leadership attempt failed: %s',
+                        self.member_id, exc)
+            return False
 
     def _create_leader_key(self) -> bool:
         if etcd.get_key(self.client, self.leader_key) is not None:
@@ -158,7 +167,6 @@ class LeaderLease:
         LOG.info('%s became leader of %s at epoch %d (lease %x, ttl %g s)',
                  self.member_id, self.cluster, epoch, lease_id, self.ttl)
         self._arm_timer()
-        self._announce(self.remaining() > self.margin)
         return True
 
     def keepalive(self) -> bool:
@@ -167,59 +175,66 @@ class LeaderLease:
         The deadline only moves when etcd renewed the lease AND the leader
         key still carries it; a lost key or lease ends our leadership.
         """
-        with self._io:
-            lease_id, epoch = self._lease_id, self.epoch
-            if lease_id is None or epoch is None:
-                return False
-            started = self._clock()
-            try:
-                ttl = etcd.refresh_lease(self.client, lease_id)
-                current = (etcd.get_key(self.client, self.leader_key)
-                           if ttl > 0 else None)
-            except exceptions.StoreUnavailable as exc:
-                self.last_error = str(exc)
-                LOG.warning('%s: keepalive failed (%.2f s of lease left): %s',
-                            self.member_id, self.remaining(), exc)
-                self._announce(self.remaining() > self.margin)
-                return False
-            self.last_error = None
-            if ttl <= 0:
-                self._lost(f'lease {lease_id:x} expired')
-                return False
-            if current is None or not _carries(current[1], lease_id, epoch):
-                self._revoke_quietly(lease_id)
-                self._lost('leader key no longer carries our lease')
-                return False
-            with self._state:
-                if self._lease_id != lease_id:
-                    return False    # released meanwhile
-                was_lost = self._deadline <= self._clock() + self.margin
-                self._deadline = max(self._deadline,
-                                     started + min(self.ttl, ttl))
-            if was_lost:
-                LOG.info('%s leader of %s again at the same epoch %d',
-                         self.member_id, self.cluster, epoch)
-            self._arm_timer()
-            leader = self.remaining() > self.margin
-            self._announce(leader)
-            return leader
+        try:
+            with self._io:
+                return self._keepalive()
+        finally:
+            self._announce()
+
+    def _keepalive(self) -> bool:
+        lease_id, epoch = self._lease_id, self.epoch
+        if lease_id is None or epoch is None:
+            return False
+        started = self._clock()
+        try:
+            ttl = etcd.refresh_lease(self.client, lease_id)
+            current = (etcd.get_key(self.client, self.leader_key)
+                       if ttl > 0 else None)
+        except exceptions.StoreUnavailable as exc:
+            self.last_error = str(exc)
+            LOG.warning('%s: keepalive failed (%.2f s of lease left): %s',
+                        self.member_id, self.remaining(), exc)
+            return False
+        self.last_error = None
+        if ttl <= 0:
+            self._lost(f'lease {lease_id:x} expired')
+            return False
+        if current is None or not _carries(current[1], lease_id, epoch):
+            self._revoke_quietly(lease_id)
+            self._lost('leader key no longer carries our lease')
+            return False
+        with self._state:
+            was_lost = self._deadline <= self._clock() + self.margin
+            self._deadline = max(self._deadline,
+                                 started + min(self.ttl, ttl))
+        if was_lost:
+            LOG.info('%s is leader of %s again at the same epoch %d',
+                     self.member_id, self.cluster, epoch)
+        self._arm_timer()
+        return self.remaining() > self.margin
 
     def release(self) -> None:
         """Delete the leader key if it is ours, and revoke our lease."""
-        with self._io:
-            lease_id = self._lease_id
-            if lease_id is None:
-                return
-            try:
-                etcd.txn(self.client,
-                         [etcd.compare_lease(self.leader_key, lease_id)],
-                         [etcd.delete_op(self.leader_key)],
-                         what='leader key delete')
-            except exceptions.StoreUnavailable as exc:
-                LOG.warning('%s: could not delete the leader key: %s',
-                            self.member_id, exc)
-            self._revoke_quietly(lease_id)
-            self._lost('released')
+        try:
+            with self._io:
+                self._release()
+        finally:
+            self._announce()
+
+    def _release(self) -> None:
+        lease_id = self._lease_id
+        if lease_id is None:
+            return
+        try:
+            etcd.txn(self.client,
+                     [etcd.compare_lease(self.leader_key, lease_id)],
+                     [etcd.delete_op(self.leader_key)],
+                     what='leader key delete')
+        except exceptions.StoreUnavailable as exc:
+            LOG.warning('%s: could not delete the leader key: %s',
+                        self.member_id, exc)
+        self._revoke_quietly(lease_id)
+        self._lost('released')
 
     def read_leader(self) -> dict | None:
         """The current leader as etcd says (linearizable read), or None."""
@@ -279,7 +294,7 @@ class LeaderLease:
             self._deadline = 0.0
         LOG.warning('%s stops leading %s: %s', self.member_id, self.cluster,
                     reason)
-        self._announce(False)
+        self._announce()
 
     def _lost(self, reason: str) -> None:
         with self._state:
@@ -290,7 +305,6 @@ class LeaderLease:
         if had:
             LOG.info('%s is no longer leader of %s: %s', self.member_id,
                      self.cluster, reason)
-        self._announce(False)
 
     def _revoke_quietly(self, lease_id: int) -> None:
         """Revoke; if etcd is unreachable the lease expires by its TTL."""
@@ -323,9 +337,13 @@ class LeaderLease:
             LOG.warning('%s: lease deadline passed without a good '
                         'keepalive; standing down', self.member_id)
 
-    def _announce(self, leader: bool) -> None:
-        """Call the listeners if leadership changed since we last told."""
+    def _announce(self) -> None:
+        """Call the listeners if leadership changed since we last told.
+
+        Never called with ``_io`` held, so a listener may call release().
+        """
         with self._notify_lock:
+            leader = self.remaining() > self.margin
             if leader == self._notified:
                 return
             self._notified = leader

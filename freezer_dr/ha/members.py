@@ -48,7 +48,10 @@ def tooz_url(backend_url: str, http_timeout: float,
     """
     etcd.parse_backend_url(backend_url)
     parts = urllib.parse.urlsplit(backend_url)
+    options = {k: v for k, v in etcd.backend_options(backend_url).items()
+               if k in etcd.TLS_OPTIONS or k == 'api_version'}
     query = urllib.parse.urlencode({
+        **options,
         'timeout': max(1, math.ceil(http_timeout)),
         'membership_timeout': max(1, math.ceil(membership_timeout)),
     })

@@ -253,3 +253,25 @@ def test_keepalive_uses_the_short_http_timeout(etcd_proxy, cluster_name,
     assert not lease.keepalive()
     # The request is abandoned after HTTP_TIMEOUT, well before the lease.
     assert time.monotonic() - started < TTL
+
+
+def test_listener_may_release_from_the_keepalive_thread(
+        etcd_url, etcd_client, cluster_name, leases):
+    lease = make_lease(etcd_url, cluster_name, 'a')
+    leases.append(lease)
+    released = threading.Event()
+
+    def on_change(leader: bool) -> None:
+        if not leader:
+            lease.release()         # must not deadlock on the lease's locks
+            released.set()
+
+    lease.add_listener(on_change)
+    assert lease.try_acquire()
+    lease.start()
+    etcd_client.delete(lease.leader_key)
+    assert released.wait(5)
+    assert lease.lease_id is None
+    before = set(etcd.list_leases(etcd_client))
+    assert lease.try_acquire()
+    assert set(etcd.list_leases(etcd_client)) - before == {lease.lease_id}
