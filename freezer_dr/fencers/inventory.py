@@ -180,7 +180,7 @@ def _host_levels(host: str, node: t.Any, path: str,
                                os.path.dirname(os.path.abspath(path)))
         try:
             fencers.append(cls(host, params, context=context))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, ConfigError) as exc:
             raise level_where.error(None, f'invalid: {exc}') from None
     return fencers
 
