@@ -31,6 +31,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                         choices=['crash', 'power', 'partition'],
                         help='How the host fails (default: crash, with '
                              'its BMC still on).')
+    parser.add_argument('--rebuild-time', type=float, default=4.0,
+                        help='Seconds one simulated rebuild takes.')
     parser.add_argument('--no-kill', action='store_true',
                         help='Do not kill the leader mid-evacuation.')
     parser.add_argument('--workdir',
@@ -47,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f'{args.instances} instances, {args.projects} projects) and '
                 f'3 freezer-dr replicas in {workdir}')
     cluster = Cluster(workdir, hosts=args.hosts, instances=args.instances,
-                      projects=args.projects)
+                      projects=args.projects,
+                      cloud_options={'rebuild_time': args.rebuild_time})
     try:
         cluster.start()
         scenario.wait_for_cloud_view(cluster)

@@ -122,8 +122,9 @@ class Cluster:
     # -- lifecycle -------------------------------------------------------
     def start(self) -> Cluster:
         try:
-            self.etcd = etcd_server.EtcdServer(
-                data_dir=os.path.join(self.workdir, 'etcd')).start()
+            data_dir = os.path.join(self.workdir, 'etcd')
+            os.makedirs(data_dir, exist_ok=True)
+            self.etcd = etcd_server.EtcdServer(data_dir=data_dir).start()
             self.cloud.start()
             for index in range(1, self.replica_count + 1):
                 self.replicas.append(self._replica(index).start())

@@ -53,13 +53,12 @@ class Display:
         self.stream.write(text + '\n')
         self.stream.flush()
 
-    def progress(self, text: str) -> None:
-        if text == self.last:
-            return
+    def progress(self, stamp: str, text: str) -> None:
+        """Show ``stamp text``; off a terminal, only when ``text`` changed."""
         if self.tty:
-            self.stream.write('\r\033[K' + text)
-        else:
-            self.stream.write(text + '\n')
+            self.stream.write(f'\r\033[K{stamp} {text}')
+        elif text != self.last:
+            self.stream.write(f'{stamp} {text}\n')
         self.stream.flush()
         self.last = text
 
@@ -74,11 +73,11 @@ def _servers(conn) -> dict[str, tuple[str, str]]:
             for s in conn.compute.servers(all_projects=True)}
 
 
-def _progress_line(record: RecoveryRecord, elapsed: float) -> str:
+def _progress_line(record: RecoveryRecord) -> str:
     counts = collections.Counter(i.state for i in record.instances)
     total = len(record.instances) - counts.get('skipped', 0)
-    return (f'[{elapsed:5.1f} s] recovery {record.id}: {record.step:<10} '
-            f'evacuated {counts.get("done", 0)}/{total}, in flight '
+    return (f'recovery {record.id}: {record.step:<10} evacuated '
+            f'{counts.get("done", 0)}/{total}, in flight '
             f'{counts.get("requested", 0)}, failed {counts.get("failed", 0)}')
 
 
@@ -119,8 +118,8 @@ def run(cluster: Cluster, mode: str = 'crash', kill_leader: bool = True,
     while time.monotonic() < deadline:
         record = _find_record(store, victim, outcome.failed_at)
         if record is not None:
-            display.progress(_progress_line(
-                record, time.time() - outcome.failed_at))
+            display.progress(f'[{time.time() - outcome.failed_at:5.1f} s]',
+                             _progress_line(record))
             if (kill_leader and outcome.killed_at is None
                     and record.step == 'evacuating'
                     and any(i.state in ('requested', 'done')
