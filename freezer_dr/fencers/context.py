@@ -14,6 +14,14 @@ T = t.TypeVar('T')
 #: ``confirmed(host)`` -> wall time an operator confirmed ``host`` is off
 ManualConfirmation = t.Callable[[str], 'float | None']
 
+#: called right before each power command; raises to stop it (the caller
+#: decides why, e.g. LeadershipLost). Fencers let its exception propagate.
+Guard = t.Callable[[], None]
+
+
+def no_guard() -> None:
+    """The default guard: nothing stops the command."""
+
 
 class Secret:
     """A password that never shows in repr, str or logs."""

@@ -14,9 +14,11 @@ from freezer_dr.engine.model import now
 from freezer_dr.exceptions import FenceFailed
 from freezer_dr.fencers.base import Fencer
 from freezer_dr.fencers.context import FenceContext
+from freezer_dr.fencers.context import Guard
 from freezer_dr.fencers.context import Secret
 from freezer_dr.fencers.context import call_deadline
 from freezer_dr.fencers.context import call_with_deadline
+from freezer_dr.fencers.context import no_guard
 from freezer_dr.fencers.context import wait_for_off
 
 LOG = logging.getLogger(__name__)
@@ -90,9 +92,10 @@ class IpmiFencer(Fencer):
         return PowerState(self._read(self._login(deadline), deadline))
 
     def _switch_off(self, cmd: ipmi_command.Command, how: str,
-                    wait: float, deadline: float,
+                    wait: float, deadline: float, guard: Guard,
                     attempts: list[dict[str, t.Any]]) -> str:
         """Send ``how`` ('shutdown' or 'off'), then poll up to ``wait`` s."""
+        guard()
         self._call(f'power {how}',
                    lambda: cmd.set_power(how, wait=False), deadline)
         attempts.append({'action': how, 't': now()})
@@ -102,7 +105,8 @@ class IpmiFencer(Fencer):
         attempts.append({'action': 'status', 'power': state, 't': now()})
         return state
 
-    def fence(self, deadline: float) -> FenceResult:
+    def fence(self, deadline: float, *,
+              guard: Guard = no_guard) -> FenceResult:
         started = now()
         attempts: list[dict[str, t.Any]] = []
         cmd = self._login(deadline)
@@ -111,11 +115,11 @@ class IpmiFencer(Fencer):
         if state != 'off' and self.settings.soft_shutdown_timeout > 0:
             state = self._switch_off(cmd, 'shutdown',
                                      self.settings.soft_shutdown_timeout,
-                                     deadline, attempts)
+                                     deadline, guard, attempts)
         if state != 'off':
             state = self._switch_off(cmd, 'off',
                                      self.settings.power_off_timeout,
-                                     deadline, attempts)
+                                     deadline, guard, attempts)
         if state != 'off':
             raise FenceFailed(
                 f'{self.host}: IPMI BMC {self.bmc}: power still {state} '

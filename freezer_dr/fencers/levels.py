@@ -1,6 +1,7 @@
 """Fencing topology: try a node's fencing levels in order."""
 from __future__ import annotations
 
+import inspect
 import time
 import typing as t
 
@@ -11,20 +12,21 @@ from freezer_dr.engine.model import PowerState
 from freezer_dr.engine.model import now
 from freezer_dr.exceptions import FenceFailed
 from freezer_dr.fencers.base import Fencer
+from freezer_dr.fencers.context import Guard
 
 LOG = logging.getLogger(__name__)
 
 
 def fence_node(host: str, levels: t.Sequence[Fencer], deadline: float,
-               guard: t.Callable[[], None] | None = None) -> FenceResult:
+               guard: Guard | None = None) -> FenceResult:
     """Fence ``host`` with the first level that verifies it off.
 
     ``deadline`` (monotonic) bounds all levels together. Never raises
     FenceFailed: a failure is ``FenceResult(success=False)`` whose detail
     names each level's error; ``attempts`` holds one entry per level tried
     (plus the steps of the level that succeeded). ``guard`` is called
-    before each level (it raises, e.g. LeadershipLost, to stop before a
-    BMC command); its exception propagates.
+    right before every power command (it raises, e.g. LeadershipLost, to
+    stop it); its exception propagates.
     """
     started = now()
     attempts: list[dict[str, t.Any]] = []
@@ -34,10 +36,8 @@ def fence_node(host: str, levels: t.Sequence[Fencer], deadline: float,
         if time.monotonic() >= deadline:
             errors.append(f'{name}: not tried, deadline passed')
             break
-        if guard is not None:
-            guard()
         try:
-            result = level.fence(deadline)
+            result = _fence_level(level, deadline, guard)
         except FenceFailed as exc:
             LOG.warning('%s: fencing %s failed: %s', host, name, exc)
             errors.append(f'{name}: {exc}')
@@ -62,6 +62,21 @@ def fence_node(host: str, levels: t.Sequence[Fencer], deadline: float,
                        power_state=PowerState.UNKNOWN.value,
                        detail='; '.join(errors), attempts=attempts,
                        started_at=started, finished_at=now())
+
+
+def _fence_level(level: Fencer, deadline: float,
+                 guard: Guard | None) -> FenceResult:
+    """``level.fence``, handing it the guard if the driver takes one.
+
+    Fencers that do not accept ``guard`` (the base signature is
+    ``fence(deadline)``) get it called once before they start.
+    """
+    if guard is None:
+        return level.fence(deadline)
+    if 'guard' in inspect.signature(level.fence).parameters:
+        return level.fence(deadline, guard=guard)
+    guard()
+    return level.fence(deadline)
 
 
 def read_power(levels: t.Sequence[Fencer], deadline: float) -> PowerState:

@@ -18,8 +18,10 @@ from freezer_dr.exceptions import ConfigError
 from freezer_dr.exceptions import FenceFailed
 from freezer_dr.fencers.base import Fencer
 from freezer_dr.fencers.context import FenceContext
+from freezer_dr.fencers.context import Guard
 from freezer_dr.fencers.context import call_deadline
 from freezer_dr.fencers.context import call_with_deadline
+from freezer_dr.fencers.context import no_guard
 from freezer_dr.fencers.context import wait_for_off
 
 LOG = logging.getLogger(__name__)
@@ -115,10 +117,12 @@ class LibvirtFencer(Fencer):
             LOG.debug('%s: closing libvirt connection: %s', self.host,
                       exc.get_error_message())
 
-    def fence(self, deadline: float) -> FenceResult:
+    def fence(self, deadline: float, *,
+              guard: Guard = no_guard) -> FenceResult:
         started = now()
         dom = self._domain(deadline)
         try:
+            guard()
             outcome = self._call('destroy', lambda: self._destroy(dom),
                                  deadline)
             attempts: list[dict[str, t.Any]] = [

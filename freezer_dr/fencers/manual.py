@@ -9,6 +9,8 @@ from freezer_dr.engine.model import now
 from freezer_dr.exceptions import FenceFailed
 from freezer_dr.fencers.base import Fencer
 from freezer_dr.fencers.context import FenceContext
+from freezer_dr.fencers.context import Guard
+from freezer_dr.fencers.context import no_guard
 
 
 class ManualFencer(Fencer):
@@ -38,7 +40,9 @@ class ManualFencer(Fencer):
             return PowerState.UNKNOWN
         return PowerState.OFF
 
-    def fence(self, deadline: float) -> FenceResult:
+    def fence(self, deadline: float, *,
+              guard: Guard = no_guard) -> FenceResult:
+        """No power command here, so ``guard`` is not needed."""
         started = now()
         confirmed_at = self._confirmed_at()
         if confirmed_at is None:

@@ -75,3 +75,15 @@ def test_unreachable_hypervisor_fails_and_next_level_is_tried(
     assert result.success and result.level == 'libvirt'
     assert result.attempts[0]['result'] == 'failed'
     assert 'compute-9' in result.attempts[0]['error']
+
+
+def test_guard_stops_before_destroy(running_domain):
+    from freezer_dr.exceptions import LeadershipLost
+
+    def deposed():
+        raise LeadershipLost('lease expired')
+
+    with pytest.raises(LeadershipLost):
+        fence_node('compute-9', [fencer()], time.monotonic() + 5,
+                   guard=deposed)
+    assert running_domain.isActive()
