@@ -41,9 +41,11 @@ Control API (HTTP/JSON on 127.0.0.1:control_port):
   "fault": {"mode", "delay"}}}}`` (``power`` is "unknown" if unreadable).
 - ``POST /bmcs/{host}/fault`` ``{"mode": M, "delay": seconds}`` -> 200 and
   the host's entry; M is ``none``, ``unreachable`` (drop every packet),
-  ``slow`` (delay each reply by ``delay`` s), ``stuck`` (accept off, never
-  power off) or ``wrong-password`` (the BMC's password changed). 400 on a
-  bad mode, 404 on an unknown host.
+  ``slow`` (each request is handled, and so answered, ``delay`` s after
+  it arrives), ``stuck`` (accept off, never power off) or
+  ``wrong-password`` (the BMC's password changed: new logins fail; a
+  session opened before stays valid, as on many real BMCs). 400 on a bad
+  mode, 404 on an unknown host. Faults apply at once to every session.
 - ``POST /bmcs/{host}/power`` ``{"power": "on"|"off"}`` sets the ground
   truth without IPMI and without a log line (test set-up).
 """
@@ -76,10 +78,16 @@ def load_spec(path: str) -> dict[str, t.Any]:
     for key in ('log', 'ready_file', 'bmcs'):
         if key not in spec:
             raise ValueError(f'{path}: missing "{key}"')
+    if spec.get('power_url') and '{host}' not in spec['power_url']:
+        raise ValueError(f'{path}: "power_url" lacks "{{host}}"')
+    hosts = set()
     for i, entry in enumerate(spec['bmcs']):
         for key in ('host', 'username', 'password'):
             if not entry.get(key):
                 raise ValueError(f'{path}: bmcs[{i}] missing "{key}"')
+        if entry['host'] in hosts:
+            raise ValueError(f'{path}: bmcs[{i}] duplicate host')
+        hosts.add(entry['host'])
         if entry.get('power', 'on') not in ('on', 'off'):
             raise ValueError(f'{path}: bmcs[{i}] bad "power"')
     return spec
