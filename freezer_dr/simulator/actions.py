@@ -51,7 +51,8 @@ def pick_host(compute: Compute, exclude: str, now: float) -> str | None:
             continue
         if not compute.service_up(svc, now):
             continue
-        key = (len(compute.by_host[name]), name)
+        load = len(compute.by_host[name]) + compute.claims.get(name, 0)
+        key = (load, name)
         if best is None or key < best:
             best = key
     return best[1] if best else None
@@ -120,6 +121,7 @@ def _claim(compute: Compute, server: rec.Server, mig: rec.Migration,
         server.updated_at = now
         return
     mig.dest_compute = dest
+    compute.claims[dest] = compute.claims.get(dest, 0) + 1
     mig.status = 'pre-migrating'
     mig.updated_at = now
     server.task_state = 'rebuild_spawning'
@@ -131,6 +133,8 @@ def _finish(compute: Compute, server: rec.Server, mig: rec.Migration,
             stop_after: bool, fails: bool) -> None:
     """Rebuild ends: failed (ERROR on the source) or moved (done)."""
     now = time.time()
+    if mig.dest_compute is not None:
+        compute.claims[mig.dest_compute] -= 1
     server.task_state = None
     server.updated_at = now
     mig.updated_at = now

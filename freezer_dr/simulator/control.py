@@ -25,6 +25,7 @@ import urllib.error
 import urllib.request
 
 from freezer_dr.simulator import actions
+from freezer_dr.simulator import seed
 from freezer_dr.simulator.identity import Identity
 from freezer_dr.simulator.state import APIS
 from freezer_dr.simulator.state import ApiError
@@ -79,7 +80,13 @@ class ControlApp(JsonApp):
         return self._host(host)
 
     def recover(self, req: Request, host: str) -> Result:
-        self.compute.recover(host)
+        """Recover; unless ``{"wait": false}``, answer once nova-compute
+        has started (evacuated guests cleaned up, heartbeats flowing)."""
+        wait = self._body(req).get('wait', True)
+        h = self.compute.recover(host)
+        deadline = time.time() + self.compute.settings.boot_delay + 10
+        while wait and h.booting and time.time() < deadline:
+            time.sleep(0.02)
         return self._host(host)
 
     def _host(self, host: str) -> Result:
@@ -88,6 +95,9 @@ class ControlApp(JsonApp):
                 self.compute.host(host), time.time())}, {}
 
     def _project(self, ref: str | None) -> str:
+        """The project named or identified by ``ref``; an unknown one is
+        created (id = name = ref) with one member user, as the real-Nova
+        box takes any project id."""
         projects = self.identity.projects
         if ref is None:
             ref = next((p.name for p in projects.values()
@@ -95,7 +105,8 @@ class ControlApp(JsonApp):
         for p in projects.values():
             if ref in (p.id, p.name):
                 return p.id
-        raise ApiError(404, f'Could not find project: {ref}.')
+        return seed.add_project(self.compute, self.identity, ref, ref,
+                                users=1).id
 
     def boot(self, req: Request) -> Result:
         body = self._body(req)

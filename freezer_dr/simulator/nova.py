@@ -9,11 +9,9 @@ fault bodies (``badRequest``, ``itemNotFound``, ``conflictingRequest``,
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 import typing as t
 import urllib.parse
-import uuid
 
 from freezer_dr.simulator import actions
 from freezer_dr.simulator import microversion as mv
@@ -21,6 +19,11 @@ from freezer_dr.simulator import nova_views as views
 from freezer_dr.simulator import records as rec
 from freezer_dr.simulator.identity import UNAUTHORIZED
 from freezer_dr.simulator.identity import Identity
+from freezer_dr.simulator.nova_context import Context
+from freezer_dr.simulator.nova_context import page_limit
+from freezer_dr.simulator.nova_context import require_admin
+from freezer_dr.simulator.nova_context import strict_bool
+from freezer_dr.simulator.nova_services import ServicesApi
 from freezer_dr.simulator.state import ApiError
 from freezer_dr.simulator.state import Compute
 from freezer_dr.simulator.wsgi import JsonApp
@@ -32,34 +35,6 @@ FAULT_NAMES = {400: 'badRequest', 401: 'unauthorized', 403: 'forbidden',
                409: 'conflictingRequest', 413: 'overLimit',
                415: 'badMediaType', 429: 'overLimit',
                501: 'notImplemented', 503: 'serviceUnavailable'}
-MAX_LIMIT = 1000
-API_BINARIES = ('nova-osapi_compute', 'nova-metadata')
-TRUE = ('1', 't', 'true', 'on', 'y', 'yes')
-FALSE = ('0', 'f', 'false', 'off', 'n', 'no')
-
-
-@dataclasses.dataclass
-class Context:
-    """Who is calling, and with which microversion."""
-    user_id: str
-    project_id: str | None
-    admin: bool
-    version: mv.Version
-
-
-def strict_bool(value: t.Any, field: str) -> bool:
-    """oslo's bool_from_string(strict=True), with Nova's 400."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in TRUE:
-        return True
-    if text in FALSE:
-        return False
-    raise ApiError(400, f"Invalid input for field/attribute {field}. "
-                        f"Value: {value}. Unrecognized value '{value}', "
-                        f"acceptable values are: '0', '1', 'f', 'false', "
-                        f"'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'")
 
 
 class NovaApp(JsonApp):
@@ -71,16 +46,17 @@ class NovaApp(JsonApp):
         super().__init__(compute.faults)
         self.compute = compute
         self.identity = identity
+        svc = ServicesApi(compute)
         r = self.route
         r('GET', '/', self.versions)
         r('GET', '/v2.1', self.version)
         p = '/v2.1'
-        r('GET', p + '/os-services', self.list_services)
-        r('PUT', p + '/os-services/{service_id}', self.update_service)
-        r('GET', p + '/os-hypervisors', self.list_hypervisors)
-        r('GET', p + '/os-hypervisors/detail', self.list_hypervisors)
+        r('GET', p + '/os-services', svc.list_services)
+        r('PUT', p + '/os-services/{service_id}', svc.update_service)
+        r('GET', p + '/os-hypervisors', svc.list_hypervisors)
+        r('GET', p + '/os-hypervisors/detail', svc.list_hypervisors)
         r('GET', p + '/os-hypervisors/{pattern}/servers',
-          self.hypervisor_servers)
+          svc.hypervisor_servers)
         r('GET', p + '/servers', self.list_servers)
         r('GET', p + '/servers/detail', self.list_servers)
         r('GET', p + '/servers/{server_id}', self.show_server)
@@ -127,11 +103,7 @@ class NovaApp(JsonApp):
 
     @staticmethod
     def _policy(req: Request, rule: str) -> Context:
-        ctx: Context = req.context
-        if not ctx.admin:
-            raise ApiError(403, f"Policy doesn't allow {rule} to be "
-                                f"performed.")
-        return ctx
+        return require_admin(req.context, rule)
 
     def _base(self, req: Request) -> str:
         return req.url('')
@@ -156,181 +128,6 @@ class NovaApp(JsonApp):
             'base': 'application/json',
             'type': 'application/vnd.openstack.compute+json;version=2.1'}]
         return 200, {'version': doc}, {}
-
-    # -- services ------------------------------------------------------------
-    def list_services(self, req: Request) -> Result:
-        ctx = self._policy(req, 'os_compute_api:os-services:list')
-        host = req.query.get('host')
-        binary = req.query.get('binary')
-        now = time.time()
-        with self.compute.lock:
-            out = [views.service(self.compute, s, ctx.version, now)
-                   for s in self.compute.services
-                   if s.binary not in API_BINARIES
-                   and (not host or s.host == host)
-                   and (not binary or s.binary == binary)]
-        return 200, {'services': out}, {}
-
-    def _service_by_host(self, host: str, binary: str) -> rec.Service:
-        for svc in self.compute.services:
-            if svc.host == host and svc.binary == binary:
-                return svc
-        raise ApiError(404, f'Could not find binary {binary} on host '
-                            f'{host}.')
-
-    def _check_for_evacuations(self, host: str) -> None:
-        if any(m.source_compute == host and m.status == 'done'
-               and m.migration_type == 'evacuation'
-               for m in self.compute.migrations):
-            raise ApiError(
-                400, f'Unable to force up host {host} as `done` evacuation '
-                     f'migration records remain associated with the host. '
-                     f'Ensure the compute service has been restarted, '
-                     f'allowing these records to move to `completed` '
-                     f'before retrying this request.')
-
-    def update_service(self, req: Request, service_id: str) -> Result:
-        ctx = self._policy(req, 'os_compute_api:os-services:update')
-        body = req.json()
-        if not isinstance(body, dict):
-            raise ApiError(400, 'Malformed request body')
-        with self.compute.lock:
-            if ctx.version >= (2, 53):
-                return self._update_v253(req, ctx, service_id, body)
-            return self._update_action(ctx, service_id, body)
-
-    def _update_v253(self, req: Request, ctx: Context, service_id: str,
-                     body: dict[str, t.Any]) -> Result:
-        svc = next((s for s in self.compute.services
-                    if s.uuid == service_id), None)
-        if not _is_uuid(service_id):
-            raise ApiError(400, f'Invalid uuid {service_id}')
-        if svc is None:
-            raise ApiError(404, f'Service {service_id} could not be found.')
-        if svc.binary != rec.COMPUTE_BINARY:
-            raise ApiError(400, f'Updating a {svc.binary} service is not '
-                                f'supported. Only nova-compute services '
-                                f'can be updated.')
-        unknown = set(body) - {'status', 'disabled_reason', 'forced_down'}
-        if unknown or body.get('status', 'enabled') not in (
-                'enabled', 'disabled'):
-            raise ApiError(400, f'Invalid input for field/attribute '
-                                f'service. Value: {body}.')
-        disabled = None
-        if body.get('status') == 'enabled':
-            if body.get('disabled_reason'):
-                raise ApiError(400, "Specifying 'disabled_reason' with "
-                                    "status 'enabled' is invalid.")
-            disabled = False
-        elif body.get('status') == 'disabled':
-            disabled = True
-        elif 'disabled_reason' in body:
-            raise ApiError(400, "Invalid input for field/attribute "
-                                "service. 'disabled_reason' requires "
-                                "'status'.")
-        forced = None
-        if 'forced_down' in body:
-            forced = strict_bool(body['forced_down'], 'forced_down')
-            if forced is False:
-                self._check_for_evacuations(svc.host)
-        if disabled is None and forced is None:
-            raise ApiError(400, "No updates were requested. Fields 'status' "
-                                "or 'forced_down' should be specified.")
-        actions.update_service(self.compute, svc, disabled=disabled,
-                               reason=body.get('disabled_reason'),
-                               forced_down=forced)
-        return 200, {'service': views.service(
-            self.compute, svc, ctx.version, time.time())}, {}
-
-    def _update_action(self, ctx: Context, action: str,
-                       body: dict[str, t.Any]) -> Result:
-        allowed = ['enable', 'disable', 'disable-log-reason']
-        if ctx.version >= (2, 11):
-            allowed.append('force-down')
-        if action not in allowed:
-            raise ApiError(404, 'Unknown action')
-        try:
-            host, binary = body['host'], body['binary']
-        except KeyError as exc:
-            raise ApiError(400, f"Invalid input for field/attribute "
-                                f"{action}. '{exc.args[0]}' is a required "
-                                f"property")
-        if action == 'force-down':
-            if 'forced_down' not in body:
-                raise ApiError(400, 'Missing forced_down field')
-            forced = strict_bool(body['forced_down'], 'forced_down')
-            if binary == rec.COMPUTE_BINARY and forced is False:
-                self._check_for_evacuations(host)
-            svc = self._service_for_update(host, binary)
-            actions.update_service(self.compute, svc, forced_down=forced)
-            return 200, {'service': {'host': host, 'binary': binary,
-                                     'forced_down': forced}}, {}
-        reason = None
-        if action == 'disable-log-reason':
-            if 'disabled_reason' not in body:
-                raise ApiError(400, 'Missing disabled reason field')
-            reason = body['disabled_reason']
-        svc = self._service_for_update(host, binary)
-        disabled = action != 'enable'
-        actions.update_service(self.compute, svc, disabled=disabled,
-                               reason=reason)
-        out = {'host': host, 'binary': binary,
-               'status': 'disabled' if disabled else 'enabled'}
-        if reason:
-            out['disabled_reason'] = reason
-        return 200, {'service': out}, {}
-
-    def _service_for_update(self, host: str, binary: str) -> rec.Service:
-        if binary != rec.COMPUTE_BINARY:
-            raise ApiError(400, f'Updating a {binary} service is not '
-                                f'supported. Only nova-compute services '
-                                f'can be updated.')
-        return self._service_by_host(host, binary)
-
-    # -- hypervisors ---------------------------------------------------------
-    def list_hypervisors(self, req: Request) -> Result:
-        ctx = self._policy(req, 'os_compute_api:os-hypervisors:list-detail')
-        detail = req.path.rstrip('/').endswith('/detail')
-        with_servers = False
-        pattern = None
-        if ctx.version >= (2, 53):
-            with_servers = strict_bool(
-                req.query.get('with_servers', 'false'), 'with_servers')
-            pattern = req.query.get('hypervisor_hostname_pattern')
-        now = time.time()
-        with self.compute.lock:
-            hosts = [h for h in self.compute.hosts.values()
-                     if pattern is None or pattern in h.name]
-            if pattern is not None and not hosts:
-                raise ApiError(404, f"No hypervisor matching '{pattern}' "
-                                    f"could be found.")
-            out = [views.hypervisor(
-                self.compute, h, ctx.version, now, detail,
-                self._servers_on(h.name) if with_servers else None)
-                for h in hosts]
-        return 200, {'hypervisors': out}, {}
-
-    def _servers_on(self, host: str) -> list[rec.Server]:
-        return [self.compute.servers[i]
-                for i in sorted(self.compute.by_host[host])]
-
-    def hypervisor_servers(self, req: Request, pattern: str) -> Result:
-        ctx = self._policy(req, 'os_compute_api:os-hypervisors:servers')
-        if ctx.version >= (2, 53):
-            raise ApiError(404, 'The resource could not be found.')
-        now = time.time()
-        with self.compute.lock:
-            hosts = [h for h in self.compute.hosts.values()
-                     if pattern in h.name]
-            if not hosts:
-                raise ApiError(404, f"No hypervisor matching '{pattern}' "
-                                    f"could be found.")
-            out = [views.hypervisor(self.compute, h, ctx.version, now,
-                                    False, self._servers_on(h.name))
-                   for h in hosts]
-        return 200, {'hypervisors': out}, {}
-
-    # -- servers -------------------------------------------------------------
     def _visible(self, req: Request, ctx: Context) -> list[rec.Server]:
         q = req.query
         all_tenants = False
@@ -374,7 +171,7 @@ class NovaApp(JsonApp):
     def list_servers(self, req: Request) -> Result:
         ctx: Context = req.context
         detail = req.path.rstrip('/').endswith('/detail')
-        limit = _limit(req.query.get('limit'))
+        limit = page_limit(req.query.get('limit'))
         marker = req.query.get('marker')
         now = time.time()
         base = self._base(req)
@@ -433,7 +230,7 @@ class NovaApp(JsonApp):
         raise ApiError(400, f'There is no such action: {name}')
 
     def _evacuate(self, ctx: Context, server_id: str, args: t.Any) -> Result:
-        self._policy_ctx(ctx, 'os_compute_api:os-evacuate')
+        require_admin(ctx, 'os_compute_api:os-evacuate')
         if not isinstance(args, dict):
             args = {}
         allowed = {'host', 'adminPass'}
@@ -466,11 +263,6 @@ class NovaApp(JsonApp):
             return 200, {'adminPass': 'SimPass' + server_id[:8]}, {}
         return 200, None, {}
 
-    @staticmethod
-    def _policy_ctx(ctx: Context, rule: str) -> None:
-        if not ctx.admin:
-            raise ApiError(403, f"Policy doesn't allow {rule} to be "
-                                f"performed.")
 
     def show_flavor(self, req: Request, flavor_id: str) -> Result:
         if flavor_id != views.FLAVOR['id']:
@@ -501,7 +293,7 @@ class NovaApp(JsonApp):
                 continue
             out.append(views.migration(self._base(req), m, ctx.version))
         if ctx.version >= (2, 59):
-            limit = _limit(q.get('limit'))
+            limit = page_limit(q.get('limit'))
             marker = q.get('marker')
             if marker is not None:
                 pos = next((i for i, m in enumerate(out)
@@ -512,23 +304,3 @@ class NovaApp(JsonApp):
                 out = out[pos + 1:]
             out = out[:limit]
         return 200, {'migrations': out}, {}
-
-
-def _limit(value: str | None) -> int:
-    if value is None:
-        return MAX_LIMIT
-    try:
-        limit = int(value)
-    except ValueError:
-        raise ApiError(400, 'limit param must be an integer')
-    if limit < 0:
-        raise ApiError(400, 'limit param must be positive')
-    return min(limit, MAX_LIMIT)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

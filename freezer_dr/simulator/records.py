@@ -106,6 +106,7 @@ class Host:
     last_report: float | None = None   # frozen heartbeat while stopped
     failure: str | None = None         # 'power'|'crash'|'partition'|None
     lost_power: bool = False           # guests died with the power
+    booting: bool = False              # nova-compute start still pending
 
     def heartbeats(self, now: float) -> bool:
         return (self.power == 'on' and self.compute_running

@@ -31,6 +31,21 @@ def host_name(i: int) -> str:
     return f'compute-{i}'
 
 
+def add_project(compute: Compute, identity: Identity, project_id: str,
+                name: str, users: int) -> rec.Project:
+    """A project with ``users`` member users ``<name>-user-<k>``."""
+    with identity.lock:
+        project = identity.add_project(rec.Project(project_id, name))
+        for u in range(1, users + 1):
+            user_name = f'{name}-user-{u}'
+            user = identity.add_user(rec.User(
+                compute.new_uuid().replace('-', ''), user_name,
+                secrets.token_urlsafe(12), f'{user_name}@example.org',
+                project.id))
+            identity.grant(user.id, project.id, 'member')
+        return project
+
+
 def populate(compute: Compute, identity: Identity, shape: Shape,
              admin_password: str | None = None) -> rec.User:
     """Fill ``compute`` and ``identity``; returns the admin user."""
@@ -48,17 +63,11 @@ def populate(compute: Compute, identity: Identity, shape: Shape,
     identity.grant(admin.id, admin_project.id, 'member')
     members: list[tuple[str, list[str]]] = []
     for p in range(1, shape.projects + 1):
-        project = identity.add_project(
-            rec.Project(new_id().replace('-', ''), f'project-{p}'))
-        user_ids = []
-        for u in range(1, shape.users_per_project + 1):
-            name = f'project-{p}-user-{u}'
-            user = identity.add_user(rec.User(
-                new_id().replace('-', ''), name, secrets.token_urlsafe(12),
-                f'{name}@example.org', project.id))
-            identity.grant(user.id, project.id, 'member')
-            user_ids.append(user.id)
-        members.append((project.id, user_ids))
+        project = add_project(compute, identity,
+                              new_id().replace('-', ''), f'project-{p}',
+                              shape.users_per_project)
+        members.append((project.id, [u.id for u in
+                                     identity.users_of(project.id)]))
 
     for binary in ('nova-scheduler', 'nova-conductor'):
         compute.add_service(binary, 'controller')

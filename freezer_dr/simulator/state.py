@@ -72,6 +72,7 @@ class Compute:
         self.servers: dict[str, rec.Server] = {}
         self.by_host: dict[str, set[str]] = {}
         self.migrations: list[rec.Migration] = []
+        self.claims: dict[str, int] = {}    # evacuations heading to a host
         self._generation: dict[str, int] = {}
         self.started_at = time.time()
 
@@ -157,6 +158,7 @@ class Compute:
                        delay: float) -> None:
         """nova-compute (re)starts ``delay`` seconds from ``now``."""
         host.compute_running = True
+        host.booting = True
         host.service_since = now + delay
         gen = self._generation[host.name] = self._generation[host.name] + 1
 
@@ -181,6 +183,7 @@ class Compute:
                     server.updated_at = time.time()
             host.lost_power = False
         host.failure = None
+        host.booting = False
         LOG.info('nova-compute on %s started', host.name)
 
     def set_power(self, name: str, power: str) -> rec.Host:
