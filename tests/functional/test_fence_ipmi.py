@@ -47,6 +47,15 @@ def bmcs(tmp_path_factory):
     proc.stop()
 
 
+@pytest.fixture(autouse=True)
+def clear_faults(bmcs):
+    """Lift faults after each test so abandoned logins finish quickly."""
+    yield
+    for host, state in bmcs.state().items():
+        if state['fault']['mode'] != 'none':
+            bmcs.fault(host, 'none')
+
+
 def fencer(bmcs, host, settings=SETTINGS, **params):
     params = {'address': '127.0.0.1', 'port': bmcs.ports[host],
               'username': 'admin', 'password': password(host), **params}
