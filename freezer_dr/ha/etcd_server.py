@@ -14,14 +14,13 @@ import socket
 import subprocess
 import tempfile
 import time
-import weakref
 
 import requests
 from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
 
-_RUNNING: weakref.WeakSet[EtcdServer] = weakref.WeakSet()
+_RUNNING: set[EtcdServer] = set()     # killed at exit if still running
 
 
 class EtcdNotFound(RuntimeError):
@@ -206,6 +205,7 @@ class EtcdServer:
 
     def _terminate(self, sig: int) -> None:
         proc, self._proc = self._proc, None
+        _RUNNING.discard(self)
         if proc is None or proc.poll() is not None:
             return
         try:
@@ -217,7 +217,6 @@ class EtcdServer:
             proc.wait(timeout=5)
         except ProcessLookupError:
             pass
-        _RUNNING.discard(self)
 
 
 @atexit.register
