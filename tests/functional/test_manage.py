@@ -3,6 +3,7 @@ replicas): status with and without a leader, pause/resume, failures."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 
@@ -90,6 +91,27 @@ def test_pause_and_resume_round_trip(manage_conf, etcd_client,
     assert status(manage_conf)['paused'] is None
     again = run_manage(manage_conf, 'resume')
     assert again.returncode == 0 and 'was not paused' in again.stdout
+
+
+def test_status_watch_refreshes_until_interrupted(manage_conf):
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'freezer_dr.cmd.manage', '--config-file',
+         manage_conf, 'status', '--watch', '0.2'], env=rp.service_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while sum('leader:  none elected' in line for line in lines) < 3:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            lines.append(line)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 def test_pause_needs_a_reason(manage_conf):

@@ -214,3 +214,18 @@ def test_startup_refuses_bad_settings_with_exit_code_2(tmp_path,
     assert len(errors) == 1, result.stderr
     assert option in errors[0]
     assert 'Traceback' not in result.stderr
+
+
+def test_replica_starts_without_etcd_and_leads_once_it_answers(
+        etcd_server, tcp_proxy_factory, replica_set):
+    proxy = tcp_proxy_factory(etcd_server.client_port)
+    proxy.close()
+    replicas = replica_set([proxy.url])
+    replica = replicas[0]
+    time.sleep(1.0)
+    answer = replica.leader()
+    assert answer.code == 503 and answer.body['leader'] is False
+    assert replica.health() == 200          # alive, retrying
+    proxy.forward()
+    replicas.wait_for_leader(timeout=4 * TTL)
+    assert 'etcd unavailable' in replica.log_text()
