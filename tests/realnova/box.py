@@ -265,9 +265,13 @@ class NovaBox:
                 self.start_compute(host)
 
     # -- servers ---------------------------------------------------------
+    def admin_api(self) -> 'ApiClient':
+        """A client of the box's compute API with the admin token."""
+        return ApiClient(self.url, self.admin_token)
+
     def boot(self, name: str, host: str, project: str | None = None,
              status: str = 'ACTIVE', metadata: dict | None = None,
-             timeout: float = 120) -> str:
+             tags: list[str] | None = None, timeout: float = 120) -> str:
         """Boot a server on ``host`` through the API; wait for ``status``.
 
         ``status`` is ACTIVE, SHUTOFF (booted, then stopped) or ERROR
@@ -277,11 +281,13 @@ class NovaBox:
             raise ValueError(f'cannot boot into status {status!r}')
         if host not in self.hosts:
             raise KeyError(host)
-        api = _ApiClient(self.url, self.token_for(project or ADMIN_PROJECT))
+        api = ApiClient(self.url, self.token_for(project or ADMIN_PROJECT))
         body = {'server': {
             'name': name, 'imageRef': IMAGE_ID, 'flavorRef': FLAVOR_ID,
             'networks': 'none', 'host': host,
             'metadata': {k: str(v) for k, v in (metadata or {}).items()}}}
+        if tags:
+            body['server']['tags'] = list(tags)
         server_id = api.call('POST', '/servers', body)['server']['id']
         deadline = time.monotonic() + timeout
         api.wait(server_id, 'ACTIVE', host, deadline)
@@ -303,7 +309,7 @@ class BoxError(Exception):
         self.code = code
 
 
-class _ApiClient:
+class ApiClient:
     """Minimal JSON client of the box's own compute API (one token)."""
 
     def __init__(self, url: str, token: str):

@@ -11,10 +11,13 @@ Writes into D (all files 0600 where they hold secrets):
   compute endpoint and an admin token;
 - ``nodes.yaml``: the fencing inventory, an ``ipmi`` level per host with a
   ``password_file`` under ``D/bmc/``;
-- ``endpoints.json`` (written last: its presence means ready): ``nova``,
-  ``control``, ``hosts``, ``service_down_time``, ``report_interval``,
-  ``bmc`` (``{host: {address, port, username}}``, empty with --no-bmc),
-  ``bmc_control``, ``bmc_log``, ``pid``, ``started_in`` (seconds);
+- ``freezer-dr.conf``: freezer-dr pointed at this cloud and inventory;
+- ``endpoints.json`` (written last: its presence means ready), the keys of
+  the simulator's where they apply: ``nova``, ``control``, ``cloud``,
+  ``clouds_yaml``, ``nodes_yaml``, ``config_file``, ``hosts``,
+  ``service_down_time``, ``report_interval``, ``bmc`` (``{host: {address,
+  port, username}}``, empty with --no-bmc), ``bmc_control``, ``bmc_pid``,
+  ``bmc_log``, ``pid``, ``started_in`` (seconds);
 - ``nova.log`` (nova's own logging) and ``bmc.log`` (the BMC process).
 
 The BMCs run in their own process (``freezer_dr.simulator.bmc``); their
@@ -101,6 +104,21 @@ def clouds(box: NovaBox) -> dict:
         'region_name': 'RegionOne'}}}
 
 
+def freezer_dr_conf(state_dir: str, service_down_time: float) -> str:
+    """A freezer-dr config for this cloud ([coordination] left to the
+    user; log notifier only: the box has no Keystone for user emails)."""
+    return '\n'.join([
+        '# Written by tests.realnova.serve: freezer-dr against real Nova.',
+        '# [coordination] (etcd) is left to you.',
+        '[cloud]', f'cloud = {CLOUD_NAME}',
+        f'clouds_yaml = {os.path.join(state_dir, "clouds.yaml")}', '',
+        '[monitor]', f'confirm_window = {service_down_time:g}', '',
+        '[fencing]',
+        f'inventory = {os.path.join(state_dir, "nodes.yaml")}', '',
+        '[evacuation]', 'microversion = 2.94', '',
+        '[notifiers]', 'drivers = log', ''])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--state-dir', required=True)
@@ -115,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     state_dir = os.path.abspath(args.state_dir)
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
+
+    def path(name: str) -> str:
+        return os.path.join(state_dir, name)
+
     hosts = [f'{args.host_prefix}{i + 1}' for i in range(args.hosts)]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -124,19 +146,26 @@ def main(argv: list[str] | None = None) -> int:
                   report_interval=args.report_interval,
                   log_path=os.path.join(state_dir, 'nova.log'))
     box.start()
-    control = serve_wsgi(ControlApp(box))
+    control_app = ControlApp(box)
+    control = serve_wsgi(control_app)
     control_url = f'http://127.0.0.1:{control.server_port}'
     bmc_proc, bmc_ready = None, {'bmcs': {}, 'control_port': None}
     try:
         if not args.no_bmc:
             bmc_proc, bmc_ready = start_bmcs(state_dir, hosts, control_url)
-        write_private(os.path.join(state_dir, 'clouds.yaml'),
-                      yaml.safe_dump(clouds(box)))
-        write_private(os.path.join(state_dir, 'nodes.yaml'), yaml.safe_dump(
+        write_private(path('clouds.yaml'), yaml.safe_dump(clouds(box)))
+        write_private(path('nodes.yaml'), yaml.safe_dump(
             inventory(state_dir, bmc_ready['bmcs'])))
+        write_private(path('freezer-dr.conf'), freezer_dr_conf(
+            state_dir, args.service_down_time))
         bmc_port = bmc_ready['control_port']
-        write_private(os.path.join(state_dir, 'endpoints.json'), json.dumps({
+        if bmc_port:
+            control_app.bmc_control_url = f'http://127.0.0.1:{bmc_port}'
+        write_private(path('endpoints.json'), json.dumps({
             'nova': box.url + '/v2.1', 'control': control_url,
+            'cloud': CLOUD_NAME, 'clouds_yaml': path('clouds.yaml'),
+            'nodes_yaml': path('nodes.yaml'),
+            'config_file': path('freezer-dr.conf'),
             'hosts': hosts, 'service_down_time': args.service_down_time,
             'report_interval': args.report_interval,
             'bmc': {h: {'address': '127.0.0.1', 'port': p,
@@ -144,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                     for h, p in bmc_ready['bmcs'].items()},
             'bmc_control': (f'http://127.0.0.1:{bmc_port}'
                             if bmc_port else None),
-            'bmc_log': os.path.join(state_dir, 'bmc-log.jsonl'),
+            'bmc_pid': bmc_proc.pid if bmc_proc else None,
+            'bmc_log': path('bmc-log.jsonl'),
             'pid': os.getpid(),
             'started_in': round(time.monotonic() - started, 2)}, indent=1))
         while not stop.wait(1):

@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 import yaml
 
+from freezer_dr.simulator.handle import SimError
 from tests.contract import helpers
-from tests.realnova.handle import BoxFailed
 from tests.realnova.handle import RealNovaCloud
 
 
@@ -61,12 +61,14 @@ def test_control_api_rejects_bad_input(realnova_cloud):
                     {'power': 'sideways'})[0] == 400
     assert _control(cloud, 'POST', '/sim/servers', {'name': 'x'})[0] == 400
     assert _control(cloud, 'GET', '/sim/nothing')[0] == 404
-    with pytest.raises(BoxFailed):
+    with pytest.raises(SimError):
         cloud.fail(cloud.hosts[0], 'meteor')
-    status, body = _control(cloud, 'GET', '/sim/hosts')
+    assert _control(cloud, 'POST', '/sim/faults', {'latency': {}})[0] == 404
+    status, body = _control(cloud, 'GET', '/sim/status')
     assert status == 200
+    assert sorted(h['host'] for h in body['hosts']) == sorted(cloud.hosts)
     assert all(h['power'] == 'on' and h['failure'] is None
-               for h in body['hosts'])
+               and h['service_state'] == 'up' for h in body['hosts'])
 
 
 def test_power_failure_then_recover(realnova_cloud):
