@@ -3,9 +3,10 @@
 A replica becomes leader by creating ``/freezer-dr/<cluster>/leader`` (only
 if absent) bound to a fresh etcd lease; the key's create revision is the
 leader's *epoch*, the fencing token of every checkpoint write. The local
-deadline is ``monotonic time before the last good keepalive + ttl``: a
-failed or late keepalive never moves it, so a partitioned leader demotes
-itself before etcd lets anyone else in.
+deadline is ``clock time before the last good keepalive + ttl`` (a
+monotonic clock that also counts suspend): a failed or late keepalive
+never moves it, so a partitioned leader demotes itself before etcd lets
+anyone else in.
 """
 from __future__ import annotations
 
@@ -30,6 +31,19 @@ SCHEMA_VERSION = 1
 Listener = t.Callable[[bool], None]
 
 
+def boottime() -> float:
+    """Seconds since boot, counting time the machine spent suspended.
+
+    ``time.monotonic`` stops while a VM or host is suspended, but etcd's
+    lease keeps running out: a resumed leader would think it still leads.
+    CLOCK_BOOTTIME does not stop; elsewhere fall back to monotonic.
+    """
+    return time.clock_gettime(_BOOTTIME)
+
+
+_BOOTTIME = getattr(time, 'CLOCK_BOOTTIME', time.CLOCK_MONOTONIC)
+
+
 def leader_key(cluster: str) -> str:
     """The etcd key that names the leader of ``cluster``."""
     return f'/freezer-dr/{cluster}/leader'
@@ -41,7 +55,7 @@ class LeaderLease:
     def __init__(self, client: Etcd3Client, cluster: str, member_id: str,
                  ttl: float, keepalive_interval: float, margin: float,
                  info: dict | None = None,
-                 clock: t.Callable[[], float] = time.monotonic) -> None:
+                 clock: t.Callable[[], float] = boottime) -> None:
         self.client = client
         self.cluster = cluster
         self.member_id = member_id
