@@ -181,7 +181,7 @@ class LeaderLease:
         LOG.info('%s became leader of %s at epoch %d (lease %x, ttl %g s)',
                  self.member_id, self.cluster, epoch, lease_id, self.ttl)
         self._arm_timer()
-        return True
+        return self.remaining() > self.margin   # False if etcd was slow
 
     def keepalive(self) -> bool:
         """One keepalive; True if we are leader afterwards.

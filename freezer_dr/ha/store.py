@@ -4,6 +4,11 @@ Everything lives under ``/freezer-dr/<cluster>/`` as JSON with a schema
 version. Leader writes are *fenced*: one etcd transaction that only applies
 while the leader key's create revision equals our epoch, so a deposed
 leader cannot write. Operator writes (pause, requests) are not fenced.
+
+A rejected fenced write raises StaleEpoch (never retry it); an unreachable
+etcd raises StoreUnavailable, after which the write may or may not have
+landed: re-read before deciding. A value this version cannot read (corrupt
+or from a newer schema) raises StoreValueError, a StoreUnavailable.
 """
 from __future__ import annotations
 
