@@ -275,3 +275,37 @@ def test_listener_may_release_from_the_keepalive_thread(
     before = set(etcd.list_leases(etcd_client))
     assert lease.try_acquire()
     assert set(etcd.list_leases(etcd_client)) - before == {lease.lease_id}
+
+
+class ManualClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 500.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_deadline_counts_from_before_the_last_good_keepalive(
+        etcd_proxy, cluster_name, leases):
+    clock = ManualClock()
+    lease = make_lease(etcd_proxy.url, cluster_name, 'a', clock=clock)
+    leases.append(lease)
+    assert lease.try_acquire()
+    assert lease.remaining() == pytest.approx(TTL)
+    clock.now += 1.0
+    assert lease.remaining() == pytest.approx(TTL - 1.0)
+    assert lease.keepalive()
+    assert lease.remaining() == pytest.approx(TTL)
+    clock.now += 1.0
+    etcd_proxy.close()
+    assert not lease.keepalive()            # a failed keepalive ...
+    assert lease.remaining() == pytest.approx(TTL - 1.0)   # ... moves nothing
+    clock.now += TTL - 1.0 - MARGIN + 0.01
+    assert not lease.is_leader              # within the margin: stand down
+    with pytest.raises(exceptions.LeadershipLost):
+        lease.ensure()
+    etcd_proxy.forward()
+    assert lease.keepalive()                # etcd still had our lease
+    assert lease.is_leader and lease.remaining() == pytest.approx(TTL)
