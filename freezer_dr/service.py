@@ -291,11 +291,8 @@ class Replica:
         self.request_stop()
         self._end_term()
         self.watch.stop()
-        worker = self._leader_thread
-        stopped = True
-        if worker is not None and worker is not threading.current_thread():
-            worker.join(min(STOP_GRACE, max(self.lease.remaining(), 0.1)))
-            stopped = not worker.is_alive()
+        stopped = self._wait_leader_work_stopped(
+            min(STOP_GRACE, max(self.lease.remaining(), 0.1)))
         if self._campaign_thread is not None:
             self._campaign_thread.join(
                 self.conf.coordination.http_timeout * 3)
@@ -318,6 +315,26 @@ class Replica:
             self.api.stop()
         LOG.info('replica %s stopped', self.member_id)
         return 1 if self._fatal is not None else 0
+
+    def _wait_leader_work_stopped(self, timeout: float) -> bool:
+        """Wait for the leader thread and the loop's recovery runners.
+
+        Only when nothing of ours can still cause a side effect may the
+        lease be released early; otherwise it is left to expire.
+        """
+        deadline = time.monotonic() + timeout
+        worker = self._leader_thread
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout)
+            if worker.is_alive():
+                return False
+        with self._lock:
+            leader_loop = self._loop
+        while leader_loop is not None and leader_loop.running():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def run(self) -> int:
         """Start, wait for SIGTERM/SIGINT, shut down; the exit code."""
