@@ -87,12 +87,14 @@ def clouds_yaml_with_bad_secret(handle: t.Any, directory: str,
     return path
 
 
-class FailingNova:
-    """A loopback HTTP endpoint with Nova's version document whose API
-    calls fail: with ``status`` (and Nova's error body), or by answering
-    only after ``delay`` seconds."""
+class LoopbackNova:
+    """A loopback HTTP endpoint with Nova's version document; every other
+    request is answered by ``answer(path_with_query) -> (status, body)``,
+    after ``delay`` seconds. Stands in for Nova where the simulator cannot
+    (server errors, hangs, pagination)."""
 
-    def __init__(self, status: int = 500, delay: float = 0.0) -> None:
+    def __init__(self, answer: t.Callable[[str], tuple[int, dict]],
+                 delay: float = 0.0) -> None:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -111,19 +113,19 @@ class FailingNova:
                 length = int(self.headers.get('Content-Length') or 0)
                 if length:
                     self.rfile.read(length)
+                outer.paths.append(self.path)
                 if self.path.rstrip('/') in ('', '/v2.1'):
                     self._send(200, {'version': outer.version_doc()})
                     return
                 if outer.delay:
                     time.sleep(outer.delay)
-                self._send(outer.status, {'computeFault': {
-                    'code': outer.status,
-                    'message': 'simulated server failure'}})
+                self._send(*outer.answer(self.path))
 
             do_GET = do_POST = do_PUT = _answer
 
-        self.status = status
+        self.answer = answer
         self.delay = delay
+        self.paths: list[str] = []
         self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
                                                       Handler)
         self.server.daemon_threads = True
@@ -151,12 +153,20 @@ class FailingNova:
 
 
 @contextlib.contextmanager
-def failing_nova(status: int = 500, delay: float = 0.0):
-    nova = FailingNova(status, delay)
+def loopback_nova(answer: t.Callable[[str], tuple[int, dict]],
+                  delay: float = 0.0):
+    nova = LoopbackNova(answer, delay)
     try:
         yield nova
     finally:
         nova.close()
+
+
+def failing_nova(status: int = 500, delay: float = 0.0):
+    """A loopback Nova whose API calls all fail with ``status`` and Nova's
+    error body (or answer only after ``delay`` seconds)."""
+    return loopback_nova(lambda path: (status, {'computeFault': {
+        'code': status, 'message': 'simulated server failure'}}), delay)
 
 
 def closed_port() -> int:

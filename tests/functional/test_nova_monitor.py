@@ -110,3 +110,33 @@ def test_missing_network_endpoint_makes_the_monitor_unavailable(sim_cloud):
     with pytest.raises(exceptions.MonitorUnavailable,
                        match='network agents'):
         monitor.hosts()
+
+
+def test_paged_hypervisor_list_is_read_to_the_end(tmp_path):
+    # Real Nova pages os-hypervisors by [api] max_limit (1000): at 5,000
+    # hosts a look must follow the next links.
+    def answer(path):
+        if path.startswith('/v2.1/os-services'):
+            return 200, {'services': [
+                {'binary': 'nova-compute', 'host': f'c{i}', 'state': 'up',
+                 'status': 'enabled', 'forced_down': False,
+                 'updated_at': None, 'disabled_reason': None}
+                for i in range(3)]}
+        page = 2 if 'marker=' in path else 1
+        hyps = [{'hypervisor_hostname': f'c{i}.example', 'state': 'up',
+                 'service': {'host': f'c{i}'}}
+                for i in ((0, 1) if page == 1 else (2,))]
+        body = {'hypervisors': hyps}
+        if page == 1:
+            body['hypervisors_links'] = [{'rel': 'next', 'href': (
+                f'{nova.url}/os-hypervisors/detail?limit=2&marker=c1')}]
+        return 200, body
+
+    with support.loopback_nova(answer) as nova:
+        monitor = NovaMonitor(
+            cloud.connect_to('failing', nova.clouds_yaml(str(tmp_path)),
+                             None, 5.0, '2.94'), check_hypervisor=True)
+        seen = by_host(monitor.hosts())
+    assert {h: o.evidence['hypervisor_state'] for h, o in seen.items()} == {
+        'c0': 'up', 'c1': 'up', 'c2': 'up'}
+    assert sum('os-hypervisors' in p for p in nova.paths) == 2
