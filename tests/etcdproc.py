@@ -8,13 +8,14 @@ from __future__ import annotations
 import contextlib
 import typing as t
 
+from freezer_dr.ha.etcd_server import EtcdCluster
 from freezer_dr.ha.etcd_server import EtcdNotFound
 from freezer_dr.ha.etcd_server import EtcdServer
 from freezer_dr.ha.etcd_server import EtcdStartError
 from freezer_dr.ha.etcd_server import find_etcd_binary
 from freezer_dr.ha.etcd_server import free_port
 
-__all__ = ['EtcdNotFound', 'EtcdServer', 'EtcdStartError',
+__all__ = ['EtcdCluster', 'EtcdNotFound', 'EtcdServer', 'EtcdStartError',
            'find_etcd_binary', 'free_port', 'running_etcd']
 
 

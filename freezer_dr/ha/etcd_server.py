@@ -65,20 +65,27 @@ def free_port() -> int:
 
 
 class EtcdServer:
-    """One single-member etcd cluster listening on 127.0.0.1."""
+    """One etcd member listening on 127.0.0.1 (alone, unless in a cluster).
+
+    Ports are picked when it first starts, unless given (as
+    :class:`EtcdCluster` does); a restart keeps them.
+    """
 
     def __init__(self, data_dir: str | None = None, name: str = 'default',
-                 extra_args: list[str] | None = None) -> None:
+                 extra_args: list[str] | None = None,
+                 client_port: int = 0, peer_port: int = 0,
+                 initial_cluster: str | None = None) -> None:
         self.name = name
         self._own_dir = data_dir is None
         self.base_dir = data_dir or tempfile.mkdtemp(prefix='freezer-etcd-')
         self.data_dir = os.path.join(self.base_dir, f'{name}.etcd')
         self.log_path = os.path.join(self.base_dir, f'{name}.log')
         self.extra_args = list(extra_args or [])
-        self.client_port = 0
-        self.peer_port = 0
+        self.client_port = client_port
+        self.peer_port = peer_port
+        self.initial_cluster = initial_cluster
         self._proc: subprocess.Popen | None = None
-        self._ports_fixed = False
+        self._ports_fixed = bool(client_port and peer_port)
 
     # -- addresses ----------------------------------------------------
     @property
@@ -174,7 +181,8 @@ class EtcdServer:
                 '--advertise-client-urls', client,
                 '--listen-peer-urls', peer,
                 '--initial-advertise-peer-urls', peer,
-                '--initial-cluster', f'{self.name}={peer}',
+                '--initial-cluster',
+                self.initial_cluster or f'{self.name}={peer}',
                 '--initial-cluster-state', 'new',
                 *self.extra_args]
 
@@ -217,6 +225,71 @@ class EtcdServer:
             proc.wait(timeout=5)
         except ProcessLookupError:
             pass
+
+
+class EtcdCluster:
+    """A real multi-member etcd cluster on loopback (default 3 members)."""
+
+    def __init__(self, size: int = 3, data_dir: str | None = None) -> None:
+        self._own_dir = data_dir is None
+        self.base_dir = data_dir or tempfile.mkdtemp(prefix='freezer-etcd-')
+        ports = [(free_port(), free_port()) for _ in range(size)]
+        initial = ','.join(f'm{i}=http://127.0.0.1:{peer}'
+                           for i, (_client, peer) in enumerate(ports))
+        self.members = [
+            EtcdServer(self.base_dir, name=f'm{i}', client_port=client,
+                       peer_port=peer, initial_cluster=initial)
+            for i, (client, peer) in enumerate(ports)]
+
+    @property
+    def urls(self) -> list[str]:
+        """The tooz URL of each member."""
+        return [member.url for member in self.members]
+
+    def start(self, timeout: float = 30) -> EtcdCluster:
+        """Start every member at once (a quorum is needed to be healthy)."""
+        for member in self.members:
+            if not member.running:
+                member._spawn()
+        try:
+            for member in self.members:
+                member._wait_healthy(timeout)
+        except EtcdStartError:
+            self.stop()
+            raise
+        return self
+
+    def leader(self) -> EtcdServer:
+        """The member that is etcd's raft leader now."""
+        for member in self.members:
+            if not member.running:
+                continue
+            try:
+                status = requests.post(
+                    member.http_url + '/v3/maintenance/status', json={},
+                    timeout=1).json()
+            except (requests.RequestException, ValueError):
+                continue
+            if status.get('leader') == status.get('header', {}).get(
+                    'member_id'):
+                return member
+        raise EtcdStartError('no etcd member is leader')
+
+    def stop(self) -> None:
+        for member in self.members:
+            member.stop()
+
+    def close(self) -> None:
+        """Stop every member and remove the data if this object made it."""
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def __enter__(self) -> EtcdCluster:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 @atexit.register

@@ -309,3 +309,19 @@ def test_deadline_counts_from_before_the_last_good_keepalive(
     etcd_proxy.forward()
     assert lease.keepalive()                # etcd still had our lease
     assert lease.is_leader and lease.remaining() == pytest.approx(TTL)
+
+
+def test_losing_the_etcd_raft_leader_keeps_our_epoch(etcd_cluster,
+                                                     cluster_name, leases):
+    etcd_leader = etcd_cluster.leader()
+    follower = next(m for m in etcd_cluster.members if m is not etcd_leader)
+    lease = make_lease(follower.url, cluster_name, 'a')
+    standby = make_lease(follower.url, cluster_name, 'b')
+    leases.extend([lease, standby])
+    assert lease.try_acquire()
+    epoch = lease.epoch
+    etcd_leader.kill()
+    # etcd elects a new raft leader and extends every lease: we keep ours.
+    assert wait_until(lease.keepalive, 10, step=0.2)
+    assert lease.epoch == epoch == lease.read_leader()['epoch']
+    assert not standby.try_acquire()
