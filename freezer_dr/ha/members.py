@@ -109,8 +109,10 @@ class Membership:
         coord, self._coord = self._coord, None
         if coord is not None:
             try:
-                coord.stop()
-            except coordination.ToozError as exc:
+                with _tooz_errors('membership leave'):
+                    coord.stop()
+            except exceptions.StoreUnavailable as exc:
+                # Our member key goes with its lease in membership_timeout.
                 LOG.warning('%s: could not leave the member group: %s',
                             self.member_id, exc)
 
