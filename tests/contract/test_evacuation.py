@@ -1,10 +1,12 @@
 """Contract: servers of a host, evacuation rules and results, restart."""
 
+import time
 import uuid
 
 import openstack.exceptions as os_exc
 import pytest
 
+from freezer_dr import cloud as cloud_module
 from tests.contract import helpers
 
 EVACUATION_TIMEOUT = 120
@@ -59,12 +61,16 @@ def test_evacuate_while_source_service_is_up_is_refused(cloud, conn, victim):
     ('2.94', 'ACTIVE', 'ACTIVE'),
     ('2.95', 'ACTIVE', 'SHUTOFF'),
     ('2.94', 'SHUTOFF', 'SHUTOFF'),
+    ('2.95', 'SHUTOFF', 'SHUTOFF'),
+    ('2.94', 'ERROR', 'ACTIVE'),
+    ('2.95', 'ERROR', 'ACTIVE'),
 ])
 def test_evacuation_moves_the_server_and_records_one_migration(
         cloud, conn, victim, microversion, was, ends):
     server_id = cloud.boot(unique('evac'), victim, status=was)
     isolate(cloud, conn, victim)
     pinned = helpers.connect(cloud, compute_api_version=microversion)
+    requested = time.time()
     pinned.compute.evacuate_server(server_id)
     server = helpers.wait_until(
         lambda: helpers.server_settled_off(conn, server_id, victim),
@@ -81,6 +87,32 @@ def test_evacuation_moves_the_server_and_records_one_migration(
     assert (migration.source_compute, migration.dest_compute) == (
         victim, server.compute_host)
     assert migration.server_id == server_id
+    assert migration.uuid
+    # Nova's naive UTC timestamp, from the same clock as ours.
+    created = cloud_module.parse_time(migration.created_at)
+    assert abs(created.timestamp() - requested) < 5, migration.created_at
+    assert [m.id for m in conn.compute.migrations(
+        server_id=server_id, migration_type='evacuation')] == [migration.id]
+    assert not list(conn.compute.migrations(
+        server_id=server_id, migration_type='live-migration'))
+
+
+def test_start_and_stop_in_the_wrong_state_are_409(cloud, conn):
+    host = cloud.hosts[0]
+    active = cloud.boot(unique('on'), host)
+    stopped = cloud.boot(unique('off'), host, status='SHUTOFF')
+    with pytest.raises(os_exc.ConflictException) as err:
+        conn.compute.start_server(active)
+    assert (f"Cannot 'start' instance {active} while it is in vm_state "
+            f"active" in str(err.value))
+    with pytest.raises(os_exc.ConflictException) as err:
+        conn.compute.stop_server(stopped)
+    assert (f"Cannot 'stop' instance {stopped} while it is in vm_state "
+            f"stopped" in str(err.value))
+    conn.compute.start_server(stopped)
+    helpers.wait_until(
+        lambda: conn.compute.get_server(stopped).status == 'ACTIVE',
+        60, f'{stopped} started')
 
 
 def test_failed_host_restarted_while_forced_down_stays_down_and_cleans_up(

@@ -5,6 +5,7 @@ import time
 import pytest
 from pyghmi.ipmi import command as ipmi_command
 
+from freezer_dr.monitors.nova import HYPERVISOR_MICROVERSION
 from tests.contract import helpers
 
 
@@ -56,6 +57,20 @@ def test_force_down_and_disable_with_reason(cloud, conn, victim):
     assert (service.state, service.status, service.is_forced_down) == (
         'up', 'enabled', False)
     assert service.disabled_reason is None
+
+
+def test_hypervisor_state_follows_the_compute_service(cloud, conn, victim):
+    def states():
+        return {(h.service_details or {}).get('host'): h.state
+                for h in conn.compute.hypervisors(
+                    details=True, microversion=HYPERVISOR_MICROVERSION)}
+
+    assert states() == {host: 'up' for host in cloud.hosts}
+    cloud.fail(victim, 'crash')
+    service = helpers.service_of(conn, victim)
+    conn.compute.update_service_forced_down(service, forced=True)
+    assert states() == {host: 'down' if host == victim else 'up'
+                        for host in cloud.hosts}
 
 
 def test_ipmi_power_off_stops_the_host(cloud, conn, victim):
