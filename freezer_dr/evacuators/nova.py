@@ -57,10 +57,12 @@ class NovaEvacuator(base.Evacuator):
     def from_config(cls, conf: cfg.ConfigOpts,
                     connection: openstack.connection.Connection | None = None,
                     ) -> NovaEvacuator:
-        """From ``[evacuation]``; a connection with its API timeout is
-        built from ``[cloud]`` unless one is given."""
+        """From ``[evacuation]``. The given connection is used when its
+        timeout is ``[evacuation] api_timeout``; otherwise (or without
+        one) a connection with that timeout is built from ``[cloud]``."""
         group = conf.evacuation
-        if connection is None:
+        if (connection is None
+                or connection.session.timeout != group.api_timeout):
             connection = cloud.connect(conf, api_timeout=group.api_timeout,
                                        microversion=group.microversion)
         return cls(connection, microversion=group.microversion)

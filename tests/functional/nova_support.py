@@ -11,8 +11,25 @@ import time
 import typing as t
 
 import yaml
+from oslo_config import cfg
 
 from freezer_dr import conf as fdr_conf
+
+
+def fresh_config():
+    """A ConfigOpts whose overrides stay its own.
+
+    ``freezer_dr.conf.new_config`` registers the shared module-level
+    OptGroup objects; oslo.config only shallow-copies them, so overrides
+    set on one ConfigOpts show up in every other one in the process.
+    """
+    conf = cfg.ConfigOpts()
+    for group, opts in fdr_conf.GROUPS:
+        conf.register_group(cfg.OptGroup(group.name, title=group.title,
+                                         help=group.help))
+        conf.register_opts(opts, group=group.name)
+    conf([], project='freezer-dr-test', default_config_files=[])
+    return conf
 
 
 def config_for(handle: t.Any, clouds_yaml: str | None = None,
@@ -22,8 +39,7 @@ def config_for(handle: t.Any, clouds_yaml: str | None = None,
     ``groups`` maps a group name to option overrides, e.g.
     ``monitor_nova={'rule': 'all'}``.
     """
-    conf = fdr_conf.new_config()
-    conf([], project='freezer-dr-test', default_config_files=[])
+    conf = fresh_config()
     conf.set_override('clouds_yaml', clouds_yaml or handle.clouds_yaml,
                       'cloud')
     conf.set_override('cloud', handle.cloud, 'cloud')

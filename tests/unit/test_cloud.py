@@ -2,8 +2,9 @@
 import pytest
 
 from freezer_dr import cloud
-from freezer_dr import conf as fdr_conf
 from freezer_dr import exceptions
+from freezer_dr.evacuators.nova import NovaEvacuator
+from tests.functional.nova_support import fresh_config
 
 CLOUDS = """clouds:
   one:
@@ -23,8 +24,7 @@ CLOUDS = """clouds:
 def conf(tmp_path):
     path = tmp_path / 'clouds.yaml'
     path.write_text(CLOUDS)
-    conf = fdr_conf.new_config()
-    conf([], project='freezer-dr-test', default_config_files=[])
+    conf = fresh_config()
     conf.set_override('clouds_yaml', str(path), 'cloud')
     conf.set_override('cloud', 'one', 'cloud')
     return conf
@@ -74,3 +74,11 @@ def test_parse_time_treats_naive_as_utc():
     assert stamp.utcoffset().total_seconds() == 0
     assert cloud.parse_time('garbage') is None
     assert cloud.parse_time(None) is None
+
+
+def test_evacuator_calls_time_out_after_evacuation_api_timeout(conf):
+    shared = cloud.connect(conf)                 # [cloud] api_timeout 30
+    assert NovaEvacuator.from_config(conf, shared)._conn is shared
+    conf.set_override('api_timeout', 4.0, 'evacuation')
+    own = NovaEvacuator.from_config(conf, shared)._conn
+    assert own is not shared and own.session.timeout == 4.0
