@@ -89,6 +89,9 @@ function configure_freezer_dr {
     write_freezer_dr_inventory
     iniset "$FREEZER_DR_CONF" fencing inventory "$FREEZER_DR_INVENTORY"
 
+    iniset "$FREEZER_DR_CONF" engine max_failed_percent \
+        "$FREEZER_DR_MAX_FAILED_PERCENT"
+
     iniset "$FREEZER_DR_CONF" notifiers drivers "$FREEZER_DR_NOTIFIERS"
 
     iniset "$FREEZER_DR_CONF" api bind_host "$FREEZER_DR_API_HOST"
