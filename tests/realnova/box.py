@@ -129,6 +129,11 @@ class NovaBox:
 
     def __init__(self, hosts: list[str], service_down_time: float = 6,
                  report_interval: float = 1, log_path: str | None = None):
+        for name, value in (('service_down_time', service_down_time),
+                            ('report_interval', report_interval)):
+            if value != int(value) or value < 1:
+                raise ValueError(f'{name} must be a whole number of seconds '
+                                 f'(nova takes integers), not {value}')
         self.host_names = list(hosts)
         self.service_down_time = service_down_time
         self.report_interval = report_interval
