@@ -25,10 +25,14 @@ def bmc_log(path: str) -> list[dict]:
 
 
 def first_off(log: list[dict], host: str, since: float = 0.0) -> float | None:
-    """Wall time the BMC of ``host`` first really powered it off."""
+    """Wall time the BMC of ``host`` first showed it off.
+
+    Either an off command that left it off, or a status read that found
+    it off already (a host that lost power is not switched off again).
+    """
     times = [e['t'] for e in log
              if e['host'] == host and e['t'] >= since
-             and e['command'] in ('off', 'soft', 'cycle', 'reset')
+             and e['command'] in ('off', 'soft', 'status')
              and e.get('power_after') == 'off' and e['result'] == 'ok']
     return min(times) if times else None
 

@@ -1,0 +1,268 @@
+"""End to end: three replicas, real etcd, the simulated cloud, real BMCs
+and real SMTP. Every verdict comes from ground truth: Nova's migrations
+and server records, the BMC power log and the mailbox.
+"""
+from __future__ import annotations
+
+import collections
+import time
+
+import pytest
+
+from freezer_dr.demo.cluster import Cluster
+from freezer_dr.demo.cluster import wait_for
+from tests import invariants
+
+ADMIN = 'cloud-admin@example.org'
+
+
+@pytest.fixture
+def make_cluster(tmp_path):
+    made = []
+
+    def make(hosts=4, instances=8, projects=2, overrides=None,
+             cloud_options=None, replicas=3) -> Cluster:
+        settings = {'engine': {'poll_interval': '0.5',
+                               'fence_retry_initial': '1',
+                               'fence_retry_max': '2'},
+                    'monitor': {'confirm_window': '2'},
+                    'fencing': {'timeout': '6', 'call_timeout': '2',
+                                'power_off_timeout': '3'},
+                    'evacuation': {'poll_interval': '0.3'}}
+        for section, values in (overrides or {}).items():
+            settings.setdefault(section, {}).update(values)
+        options = {'rebuild_time': 1.0, 'service_down_time': 3.0}
+        options.update(cloud_options or {})
+        cluster = Cluster(str(tmp_path / f'c{len(made)}'), hosts=hosts,
+                          instances=instances, projects=projects,
+                          replicas=replicas, overrides=settings,
+                          cloud_options=options)
+        made.append(cluster)
+        cluster.start()
+        cluster.wait_leader()
+        return cluster
+
+    yield make
+    for cluster in made:
+        cluster.close()
+
+
+def servers(cluster) -> dict[str, dict]:
+    return {s.id: {'host': s.compute_host, 'status': s.status,
+                   'project': s.project_id}
+            for s in cluster.connection().compute.servers(all_projects=True)}
+
+
+def on_host(snapshot: dict[str, dict], host: str) -> dict[str, dict]:
+    return {sid: s for sid, s in snapshot.items() if s['host'] == host}
+
+
+def finished(cluster, host: str, since: float, timeout: float = 90):
+    """The terminal recovery record of ``host`` (only to learn its id)."""
+    store = cluster.store()
+
+    def done():
+        return next((r for r in store.history(limit=20)
+                     if r.host == host and r.created_at >= since), None)
+    return wait_for(done, timeout, f'the recovery of {host} to end',
+                    interval=0.3)
+
+
+def busiest(snapshot: dict[str, dict], count: int = 1) -> list[str]:
+    per = collections.Counter(s['host'] for s in snapshot.values())
+    return [h for h, _ in per.most_common(count)]
+
+
+def assert_recovered(cluster, before, host, since):
+    """Ground truth: fenced first, one evacuation each, original state."""
+    conn = cluster.connection()
+    log = cluster.cloud.bmc_log()
+    mine = on_host(before, host)
+    assert invariants.check_fenced_before_evacuated(conn, log, host,
+                                                    since) == []
+    assert invariants.check_one_evacuation_each(conn, host, since,
+                                                list(mine)) == []
+    after = servers(cluster)
+    for sid, was in mine.items():
+        assert after[sid]['host'] not in (None, host), sid
+        assert after[sid]['status'] == was['status'], sid
+    assert cluster.cloud.power(host) == 'off'
+
+
+def assert_mailed_once(cluster, record, before, host):
+    """Each affected user exactly one mail; the admins one summary."""
+    counts = invariants.mail_per_recipient(cluster.cloud.maildir, record.id)
+    assert counts[ADMIN] == 1
+    users = [a for a in counts if a != ADMIN]
+    assert users, 'no user was told'
+    assert all(counts[a] == 1 for a in users), counts
+
+
+@pytest.mark.parametrize('mode', ['crash', 'power', 'partition'])
+def test_failed_host_is_fenced_then_evacuated(make_cluster, mode):
+    cluster = make_cluster()
+    before = servers(cluster)
+    host = busiest(before)[0]
+    since = time.time()
+    cluster.cloud.fail(host, mode)
+    record = finished(cluster, host, since)
+    assert record.step == 'done', record.reason
+    assert_recovered(cluster, before, host, since)
+    assert_mailed_once(cluster, record, before, host)
+    services = {s.host: s for s in cluster.connection().compute.services()}
+    assert services[host].is_forced_down
+    assert services[host].status == 'disabled'
+    assert record.id in services[host].disabled_reason
+
+
+def test_two_hosts_failing_together_are_both_recovered(make_cluster):
+    cluster = make_cluster(hosts=6, instances=12,
+                           overrides={'engine': {'max_failed_hosts': '2',
+                                                 'max_failed_percent': '50'}})
+    before = servers(cluster)
+    hosts = busiest(before, 2)
+    since = time.time()
+    for host in hosts:
+        cluster.cloud.fail(host, 'crash')
+    for host in hosts:
+        record = finished(cluster, host, since)
+        assert record.step == 'done', record.reason
+        assert_recovered(cluster, before, host, since)
+
+
+def test_storm_fences_nothing_and_tells_the_admins(make_cluster):
+    cluster = make_cluster(hosts=4, instances=4)
+    before = servers(cluster)
+    hosts = sorted({s['host'] for s in before.values()})[:2]   # 50 % down
+    since = time.time()
+    for host in hosts:
+        cluster.cloud.fail(host, 'crash')
+
+    def storm_mail():
+        return [m for m in invariants.messages(cluster.cloud.maildir)
+                if 'storm' in m.get('X-Freezer-DR-Key', '')]
+    mails = wait_for(storm_mail, 60, 'the storm alert')
+    assert [m['To'] for m in mails] == [ADMIN]
+    time.sleep(4)   # several more cycles: still nothing may happen
+    log = cluster.cloud.bmc_log()
+    for host in hosts:
+        assert invariants.off_commands(log, host, since) == []
+        assert cluster.cloud.power(host) == 'on'
+    assert invariants.evacuations(cluster.connection()) == []
+    assert len(storm_mail()) == 1
+
+
+@pytest.mark.parametrize('fault', ['unreachable', 'wrong-password', 'stuck'])
+def test_unfenceable_host_is_held_and_nothing_evacuated(make_cluster, fault):
+    cluster = make_cluster()
+    before = servers(cluster)
+    host = busiest(before)[0]
+    cluster.cloud.bmc_fault(host, fault)
+    since = time.time()
+    cluster.cloud.fail(host, 'crash')
+    store = cluster.store()
+
+    def held():
+        record = store.get_recovery(host)
+        return record if record and record.fence_attempts >= 2 else None
+    record = wait_for(held, 90, f'{host} held after two fencing attempts')
+    assert record.step in ('held', 'fencing')
+    assert invariants.evacuations(cluster.connection(), host) == []
+    assert all(servers(cluster)[sid]['host'] == host
+               for sid in on_host(before, host))
+    alerts = [m for m in invariants.messages(cluster.cloud.maildir)
+              if 'fence_failed' in m.get('X-Freezer-DR-Key', '')]
+    assert [m['To'] for m in alerts] == [ADMIN]
+    # the BMC is repaired: the next retry fences and the host recovers
+    cluster.cloud.bmc_fault(host, 'none')
+    record = finished(cluster, host, since)
+    assert record.step == 'done', record.reason
+    assert_recovered(cluster, before, host, since)
+
+
+def test_nova_errors_and_slow_rebuilds_are_ridden_out(make_cluster):
+    cluster = make_cluster()
+    before = servers(cluster)
+    host = busiest(before)[0]
+    cluster.cloud.inject(error_rate={'nova': 0.2}, rebuild_time=3.0)
+    since = time.time()
+    cluster.cloud.fail(host, 'crash')
+    record = finished(cluster, host, since, timeout=120)
+    cluster.cloud.inject(error_rate={'nova': 0.0})
+    assert record.step == 'done', record.reason
+    assert_recovered(cluster, before, host, since)
+
+
+def test_failed_evacuations_are_reported_per_instance(make_cluster):
+    cluster = make_cluster(overrides={'evacuation': {'max_attempts': '2'}})
+    before = servers(cluster)
+    host = busiest(before)[0]
+    cluster.cloud.inject(evacuate_failure_rate=1.0)
+    since = time.time()
+    cluster.cloud.fail(host, 'crash')
+    record = finished(cluster, host, since)
+    assert record.step == 'failed'
+    assert {i.state for i in record.instances} == {'failed'}
+    per_instance = collections.Counter(
+        m['instance'] for m in invariants.evacuations(cluster.connection(),
+                                                      host))
+    assert set(per_instance) == set(on_host(before, host))
+    assert set(per_instance.values()) == {2}   # max_attempts, no more
+    admin = [m for m in invariants.messages(cluster.cloud.maildir)
+             if m['To'] == ADMIN and record.id in m['X-Freezer-DR-Key']]
+    assert len(admin) == 1
+    body = admin[0].get_body(('plain',)).get_content()
+    for sid in on_host(before, host):
+        assert sid in body
+
+
+def test_error_instances_are_skipped_and_shutoff_ones_stay_off(make_cluster):
+    cluster = make_cluster(hosts=3, instances=0)
+    host = cluster.cloud.hosts[0]
+    ids = {status: cluster.cloud.boot(f'vm-{status.lower()}', host,
+                                      status=status)
+           for status in ('ACTIVE', 'SHUTOFF', 'ERROR')}
+    since = time.time()
+    cluster.cloud.fail(host, 'power')
+    record = finished(cluster, host, since)
+    assert record.step == 'done', record.reason
+    after = servers(cluster)
+    assert after[ids['ACTIVE']]['status'] == 'ACTIVE'
+    assert after[ids['SHUTOFF']]['status'] == 'SHUTOFF'
+    assert after[ids['ERROR']]['host'] == host   # left alone
+    moved = {m['instance'] for m in invariants.evacuations(
+        cluster.connection(), host)}
+    assert moved == {ids['ACTIVE'], ids['SHUTOFF']}
+
+
+def test_host_without_instances_is_fenced_and_reported(make_cluster):
+    cluster = make_cluster(hosts=3, instances=0)
+    host = cluster.cloud.hosts[0]
+    since = time.time()
+    cluster.cloud.fail(host, 'crash')
+    record = finished(cluster, host, since)
+    assert record.step == 'done' and record.instances == []
+    assert invariants.first_off(cluster.cloud.bmc_log(), host, since)
+    counts = invariants.mail_per_recipient(cluster.cloud.maildir, record.id)
+    assert counts == {ADMIN: 1}
+
+
+def test_return_to_service_is_refused_while_a_recovery_is_live(
+        make_cluster):
+    cluster = make_cluster(overrides={'engine': {'poll_interval': '0.5'}})
+    before = servers(cluster)
+    host = busiest(before)[0]
+    cluster.cloud.bmc_fault(host, 'unreachable')   # keeps it held
+    since = time.time()
+    cluster.cloud.fail(host, 'crash')
+    wait_for(lambda: cluster.store().get_recovery(host), 60, 'a recovery')
+    refused = cluster.manage('host', 'enable', host, check=False)
+    assert refused.returncode == 1 and 'refused' in refused.stdout
+    cluster.cloud.bmc_fault(host, 'none')
+    finished(cluster, host, since)
+    cluster.cloud.recover(host)
+    ok = cluster.manage('host', 'enable', host)
+    assert 'back in service' in ok.stdout
+    wait_for(lambda: {s.host: s.state for s in
+                      cluster.connection().compute.services()}[host] == 'up',
+             30, f'{host} up again')
