@@ -1,30 +1,23 @@
 """Small helpers of the contract suite: polling, services, host restore."""
 
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
 import openstack
 from openstack import config as os_config
 
+from freezer_dr.demo.cluster import wait_for
+
 T = TypeVar('T')
 
 COMPUTE = 'nova-compute'
 
 
-def wait_until(predicate: Callable[[], T], timeout: float, what: str,
-               interval: float = 0.5) -> T:
-    """Poll ``predicate`` until it returns a true value; fail after
-    ``timeout`` seconds naming ``what`` was awaited."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f'timed out after {timeout} s waiting for '
-                                 f'{what}')
-        time.sleep(interval)
+def wait_until(predicate: Callable[[], T], timeout: float, what: str) -> T:
+    """Poll ``predicate`` (every 0.5 s: the real-Nova box is CPU-bound)
+    until it returns a true value; TimeoutError naming ``what`` after
+    ``timeout`` seconds."""
+    return wait_for(predicate, timeout, what, interval=0.5)
 
 
 def connect(cloud, **config) -> openstack.connection.Connection:

@@ -1,0 +1,88 @@
+"""End to end against real Nova: etcd, two freezer-dr replicas, the box.
+
+The deployment of ``freezer_dr.demo.cluster.Cluster`` with the simulated
+cloud swapped for the real-Nova box (its state dir writes the same
+``freezer-dr.conf``). Verdicts come from ground truth: Nova's migrations
+and servers, the BMC power log.
+"""
+
+import os
+import time
+
+import pytest
+
+from freezer_dr.demo.cluster import Cluster
+from freezer_dr.demo.cluster import wait_for
+from tests import invariants
+from tests.realnova.conftest import SERVICE_DOWN_TIME
+from tests.realnova.handle import RealNovaCloud
+from tests.realnova.handle import nova_available
+
+pytestmark = pytest.mark.skipif(
+    not nova_available(), reason='nova is not importable: the real-Nova box '
+    'needs the realnova extra (tox -e realnova)')
+
+
+class RealNovaCluster(Cluster):
+    """etcd + the real-Nova box + freezer-dr replicas."""
+
+    def __init__(self, workdir: str, hosts: int = 4, replicas: int = 2,
+                 overrides: dict | None = None) -> None:
+        super().__init__(workdir, hosts=hosts, instances=0,
+                         replicas=replicas, overrides=overrides)
+        self.cloud = RealNovaCloud(os.path.join(self.workdir, 'cloud'),
+                                   hosts=hosts,
+                                   service_down_time=SERVICE_DOWN_TIME)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    settings = {'engine': {'poll_interval': '0.5'},
+                'monitor': {'confirm_window': '2'},
+                'fencing': {'timeout': '10', 'call_timeout': '3',
+                            'power_off_timeout': '5'},
+                'evacuation': {'poll_interval': '0.5'}}
+    with RealNovaCluster(str(tmp_path), overrides=settings) as made:
+        made.wait_leader()
+        yield made
+
+
+def servers(conn) -> dict[str, dict]:
+    return {s.id: {'host': s.compute_host, 'status': s.status}
+            for s in conn.compute.servers(all_projects=True)}
+
+
+@pytest.mark.parametrize('mode', ['crash', 'power'])
+def test_failed_host_is_fenced_isolated_and_evacuated(cluster, mode):
+    cloud = cluster.cloud
+    host = cloud.hosts[0]
+    booted = {cloud.boot('e2e-active', host, project='tenant-a'): 'ACTIVE',
+              cloud.boot('e2e-shutoff', host, project='tenant-b',
+                         status='SHUTOFF'): 'SHUTOFF'}
+    store = cluster.store()
+    since = time.time()
+    cloud.fail(host, mode)
+
+    def finished():
+        return next((r for r in store.history(limit=10)
+                     if r.host == host and r.created_at >= since), None)
+    record = wait_for(finished, SERVICE_DOWN_TIME + 90,
+                      f'the recovery of {host} to end', interval=0.5)
+    assert record.step == 'done', record.reason
+
+    conn = cluster.connection()
+    log = cloud.bmc_log()
+    assert invariants.check_fenced_before_evacuated(
+        conn, log, host, since) == []
+    assert invariants.check_one_evacuation_each(
+        conn, host, since, list(booted)) == []
+    after = servers(conn)
+    for server_id, status in booted.items():
+        assert after[server_id]['host'] not in (None, host), server_id
+        assert after[server_id]['status'] == status, server_id
+    assert cloud.power(host) == 'off'
+    service = next(s for s in conn.compute.services()
+                   if s.host == host and s.binary == 'nova-compute')
+    assert (service.state, service.is_forced_down, service.status) == (
+        'down', True, 'disabled')
+    assert record.id in service.disabled_reason
