@@ -11,6 +11,8 @@ from __future__ import annotations
 import collections
 import datetime
 import email
+import email.policy
+import email.utils
 import json
 import mailbox
 import os
@@ -96,10 +98,14 @@ def check_one_evacuation_each(conn, host: str, since: float,
     return problems
 
 
-def messages(maildir: str) -> list[email.message.Message]:
+def messages(maildir: str) -> list[email.message.EmailMessage]:
+    """Every mail in the maildir, parsed with the modern email API."""
     if not maildir or not os.path.isdir(maildir):
         return []
-    return list(mailbox.Maildir(maildir, factory=None, create=False))
+    box = mailbox.Maildir(maildir, factory=None, create=False)
+    return [email.message_from_bytes(msg.as_bytes(),
+                                     policy=email.policy.default)
+            for msg in box]
 
 
 def mail_per_recipient(maildir: str, recovery_id: str) -> collections.Counter:

@@ -13,7 +13,8 @@ OPTS = [
                     'once, hold them all, alert admins and fence nothing.'),
     cfg.FloatOpt('max_failed_percent', default=30.0, min=0.0, max=100.0,
                  help='Storm guard: if more than this percentage of the '
-                      'hosts are down at once, hold them all.'),
+                      'hosts are down at once, hold them all. A single '
+                      'host down is never a storm.'),
     cfg.IntOpt('max_parallel_hosts', default=2, min=1,
                help='At most this many hosts are recovered at once; the '
                     'others wait their turn.'),

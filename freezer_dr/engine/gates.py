@@ -59,13 +59,14 @@ def decide(observations: list[HostObservation], suspects: dict[str, float],
     """Which confirmed hosts may start recovering this cycle.
 
     ``live`` are hosts with a live recovery record; ``active`` counts those
-    recoveries that are past the gates (fencing or later).
+    recoveries that are past the gates (fencing or later). One host down
+    is never a storm, however small the cloud.
     """
     sentences = []
     total = sum(1 for o in observations if in_service(o) or o.host in live)
     down = len(suspects) + len(live)
     limit_pct = total * storm.max_failed_percent / 100.0
-    if down > storm.max_failed_hosts or (total and down > limit_pct):
+    if down > 1 and (down > storm.max_failed_hosts or down > limit_pct):
         pct = 100.0 * down / total if total else 100.0
         why = (f'> {storm.max_failed_hosts} hosts'
                if down > storm.max_failed_hosts

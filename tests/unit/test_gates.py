@@ -99,3 +99,8 @@ def test_parallel_limit_leaves_confirmed_hosts_waiting():
 def test_backoff_doubles_up_to_its_bound():
     assert [gates.backoff(n, 10, 60) for n in (1, 2, 3, 4, 5)] == [
         10, 20, 40, 60, 60]
+
+
+def test_a_single_host_down_is_never_a_storm_even_in_a_tiny_cloud():
+    d = decide(hosts(3, down={'c1'}), {'c1': 0.0})
+    assert not d.storm and d.start == ('c1',)
