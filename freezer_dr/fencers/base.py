@@ -4,7 +4,8 @@ from __future__ import annotations
 import abc
 import typing as t
 
-from freezer_dr.engine.model import FenceResult, PowerState
+from freezer_dr.engine.model import FenceResult
+from freezer_dr.engine.model import PowerState
 
 
 class Fencer(abc.ABC):
@@ -27,5 +28,10 @@ class Fencer(abc.ABC):
         """Read the node's power state."""
 
     @abc.abstractmethod
-    def fence(self, deadline: float) -> FenceResult:
-        """Power the node off, then read the state back until off."""
+    def fence(self, deadline: float, *,
+              guard: t.Callable[[], None] | None = None) -> FenceResult:
+        """Power the node off, then read the state back until off.
+
+        ``guard`` is called right before each power command; it raises
+        (e.g. LeadershipLost) to stop before the command is sent.
+        """
