@@ -140,3 +140,31 @@ def test_paged_hypervisor_list_is_read_to_the_end(tmp_path):
     assert {h: o.evidence['hypervisor_state'] for h, o in seen.items()} == {
         'c0': 'up', 'c1': 'up', 'c2': 'up'}
     assert sum('os-hypervisors' in p for p in nova.paths) == 2
+
+
+@pytest.mark.parametrize('rule,down', [('service', set()),
+                                       ('any', {'c1'}),
+                                       ('all', set())])
+def test_network_agents_vote_by_rule(tmp_path, rule, down):
+    # c0: one dead agent, one alive (alive); c1: all dead; c2: no agent.
+    def answer(path):
+        if 'os-services' in path:
+            return 200, {'services': [
+                {'binary': 'nova-compute', 'host': h, 'state': 'up',
+                 'status': 'enabled'} for h in ('c0', 'c1', 'c2')]}
+        assert path.endswith('/agents')
+        return 200, {'agents': [
+            {'host': 'c0', 'alive': False, 'binary': 'ovs-agent'},
+            {'host': 'c0', 'alive': True, 'binary': 'dhcp-agent'},
+            {'host': 'c1', 'alive': False, 'binary': 'ovs-agent'}]}
+
+    with support.loopback_nova(answer) as nova:
+        monitor = NovaMonitor(
+            cloud.connect_to('failing', nova.clouds_yaml(str(tmp_path)),
+                             None, 5.0, '2.94'),
+            check_network_agent=True, rule=rule)
+        seen = by_host(monitor.hosts())
+    assert {h for h, o in seen.items() if o.is_down} == down
+    assert {h: o.evidence['network_agent_alive']
+            for h, o in seen.items()} == {'c0': True, 'c1': False,
+                                          'c2': None}
