@@ -48,8 +48,11 @@ def explain(before: t.Any, now: Instance, source_host: str,
     if now.status == 'ERROR' and now.task_state is None:
         if moved:
             return FAILED, f'in ERROR on {now.host} after the rebuild'
-        return FAILED, (f'in ERROR on {now.host or "no host"}: the '
-                        f'evacuation was not carried out')
+        if original != 'ERROR':
+            return FAILED, (f'in ERROR on {now.host or "no host"}: the '
+                            f'evacuation was not carried out')
+        # Was ERROR before: untouched and failed look alike; the
+        # migration (if any) tells them apart, below.
     if now.task_state is not None:
         return IN_PROGRESS, f'task {now.task_state} on {now.host}'
     migration_status = _field(migration, 'status') if migration else None

@@ -97,3 +97,13 @@ def test_power_to_restore(original, status, expected):
 def test_no_power_change_while_a_task_runs():
     assert tracking.power_to_restore(
         'ACTIVE', now('SHUTOFF', task_state='powering-on')) is None
+
+
+def test_error_instance_untouched_on_source_waits_for_migration_news():
+    # An instance that was ERROR before looks the same before and after a
+    # failed evacuation: only its migration tells.
+    still = now('ERROR', SRC)
+    assert tracking.classify(before('ERROR'), still, SRC) == 'in_progress'
+    assert tracking.classify(before('ERROR'), still, SRC,
+                             migration={'status': 'error'}) == 'failed'
+    assert tracking.classify(before('ERROR'), now('ACTIVE'), SRC) == 'done'
