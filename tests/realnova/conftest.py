@@ -7,6 +7,10 @@ from tests.realnova.handle import nova_available
 
 #: Short enough for quick tests, long enough for a loaded machine.
 SERVICE_DOWN_TIME = 6
+NO_NOVA = ('nova is not importable: the real-Nova box needs the realnova '
+           'extra (tox -e realnova)')
+#: Mark for tests that start a box themselves.
+requires_nova = pytest.mark.skipif(not nova_available(), reason=NO_NOVA)
 
 
 @pytest.fixture(scope='module')
@@ -17,8 +21,7 @@ def realnova_cloud(tmp_path_factory):
     ``realnova`` extra (``tox -e realnova``) to run it.
     """
     if not nova_available():
-        pytest.skip('nova is not importable: the real-Nova box needs the '
-                    'realnova extra (tox -e realnova)')
+        pytest.skip(NO_NOVA)
     cloud = RealNovaCloud(str(tmp_path_factory.mktemp('realnova')),
                           hosts=4, service_down_time=SERVICE_DOWN_TIME)
     cloud.start()

@@ -28,7 +28,10 @@ from freezer_dr.simulator.handle import SimCloudHandle
 
 def nova_available() -> bool:
     """Whether nova (the ``realnova`` extra) is importable here."""
-    return importlib.util.find_spec('nova') is not None
+    try:
+        return importlib.util.find_spec('nova') is not None
+    except (ImportError, ValueError):
+        return False
 
 
 class RealNovaCloud(SimCloudHandle):

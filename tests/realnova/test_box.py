@@ -12,7 +12,10 @@ import yaml
 
 from freezer_dr.simulator.handle import SimError
 from tests.contract import helpers
+from tests.realnova.conftest import requires_nova
 from tests.realnova.handle import RealNovaCloud
+
+pytestmark = requires_nova
 
 
 def _control(cloud, method, path, body=None):

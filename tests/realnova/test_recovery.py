@@ -15,12 +15,10 @@ from freezer_dr.demo.cluster import Cluster
 from freezer_dr.demo.cluster import wait_for
 from tests import invariants
 from tests.realnova.conftest import SERVICE_DOWN_TIME
+from tests.realnova.conftest import requires_nova
 from tests.realnova.handle import RealNovaCloud
-from tests.realnova.handle import nova_available
 
-pytestmark = pytest.mark.skipif(
-    not nova_available(), reason='nova is not importable: the real-Nova box '
-    'needs the realnova extra (tox -e realnova)')
+pytestmark = requires_nova
 
 
 class RealNovaCluster(Cluster):
