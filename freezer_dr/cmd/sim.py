@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument('--report-interval', type=float, default=1.0)
     run.add_argument('--boot-delay', type=float, default=1.0)
     run.add_argument('--rebuild-time', type=float, default=1.0)
+    run.add_argument('--rpc-timeout', type=float, default=60.0,
+                     help='Seconds before an RPC call to a dead '
+                          'nova-compute fails (rpc_response_timeout).')
     run.add_argument('--seed', type=int)
     run.add_argument('--smtp-port', type=int, default=0)
     run.add_argument('--smtp-security', default='none',
@@ -126,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
         settings=Settings(report_interval=args.report_interval,
                           service_down_time=args.service_down_time,
                           boot_delay=args.boot_delay,
-                          rebuild_time=args.rebuild_time),
+                          rebuild_time=args.rebuild_time,
+                          rpc_timeout=args.rpc_timeout),
         seed=args.seed, smtp_port=args.smtp_port,
         smtp_security=args.smtp_security, bmcs=not args.no_bmc)
     stop = threading.Event()

@@ -121,6 +121,7 @@ def _claim(compute: Compute, server: rec.Server, mig: rec.Migration,
         server.updated_at = now
         return
     mig.dest_compute = dest
+    mig.dest_host = compute.hosts[dest].host_ip
     compute.claims[dest] = compute.claims.get(dest, 0) + 1
     mig.status = 'pre-migrating'
     mig.updated_at = now

@@ -38,7 +38,8 @@ class SimCloudHandle:
                  projects: int = 2, users_per_project: int = 2,
                  service_down_time: float = 3.0,
                  report_interval: float = 1.0, rebuild_time: float = 1.0,
-                 boot_delay: float = 1.0, seed: int | None = None,
+                 boot_delay: float = 1.0, rpc_timeout: float = 60.0,
+                 seed: int | None = None,
                  bmcs: bool = True, extra_args: t.Sequence[str] = ()) -> None:
         self.state_dir = os.path.abspath(state_dir)
         self.service_down_time = service_down_time
@@ -50,7 +51,8 @@ class SimCloudHandle:
             '--service-down-time', str(service_down_time),
             '--report-interval', str(report_interval),
             '--rebuild-time', str(rebuild_time),
-            '--boot-delay', str(boot_delay), *extra_args]
+            '--boot-delay', str(boot_delay),
+            '--rpc-timeout', str(rpc_timeout), *extra_args]
         if seed is not None:
             self._args += ['--seed', str(seed)]
         if not bmcs:

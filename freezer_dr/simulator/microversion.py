@@ -3,7 +3,7 @@
 The request names a version in ``OpenStack-API-Version: compute X.Y`` or
 the legacy ``X-OpenStack-Nova-API-Version: X.Y``; no header means 2.1,
 ``latest`` means the maximum. A malformed version is a 400, one outside
-[2.1, 2.100] a 406.
+[2.1, 2.104] (nova 34) a 406, whose headers still echo the request.
 """
 from __future__ import annotations
 
@@ -12,10 +12,20 @@ import re
 from freezer_dr.simulator.state import ApiError
 
 MIN_VERSION = (2, 1)
-MAX_VERSION = (2, 100)
+MAX_VERSION = (2, 104)      # nova 34
 Version = tuple[int, int]
 
 _FORMAT = re.compile(r'^([1-9]\d*)\.([1-9]\d*|0)$')
+
+
+class VersionNotAcceptable(ApiError):
+    """406: a well-formed version outside the supported range."""
+
+    def __init__(self, version: Version) -> None:
+        super().__init__(406, f'Version {fmt(version)} is not supported by '
+                              f'the API. Minimum is {fmt(MIN_VERSION)} and '
+                              f'maximum is {fmt(MAX_VERSION)}.')
+        self.version = version
 
 
 def fmt(version: Version) -> str:
@@ -47,9 +57,7 @@ def requested(new_header: str | None, legacy_header: str | None) -> Version:
         return MIN_VERSION
     version = _parse(text)
     if not MIN_VERSION <= version <= MAX_VERSION:
-        raise ApiError(406, f'Version {fmt(version)} is not supported by '
-                            f'the API. Minimum is {fmt(MIN_VERSION)} and '
-                            f'maximum is {fmt(MAX_VERSION)}.')
+        raise VersionNotAcceptable(version)
     return version
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 import typing as t
-import urllib.parse
 
 from freezer_dr.simulator import actions
 from freezer_dr.simulator import microversion as mv
@@ -20,6 +19,7 @@ from freezer_dr.simulator import records as rec
 from freezer_dr.simulator.identity import UNAUTHORIZED
 from freezer_dr.simulator.identity import Identity
 from freezer_dr.simulator.nova_context import Context
+from freezer_dr.simulator.nova_context import next_link
 from freezer_dr.simulator.nova_context import page_limit
 from freezer_dr.simulator.nova_context import require_admin
 from freezer_dr.simulator.nova_context import strict_bool
@@ -41,6 +41,7 @@ class NovaApp(JsonApp):
     """Nova v2.1 over WSGI."""
 
     api_name = 'nova'
+    content_type = 'application/json; charset=UTF-8'
 
     def __init__(self, compute: Compute, identity: Identity) -> None:
         super().__init__(compute.faults)
@@ -70,9 +71,7 @@ class NovaApp(JsonApp):
         return status, {name: {'code': status, 'message': message}}, {}
 
     def before(self, req: Request, handler: t.Any) -> Result | None:
-        version = mv.requested(req.header('OpenStack-API-Version'),
-                               req.header('X-OpenStack-Nova-API-Version'))
-        req.context = Context('', None, False, version)
+        """Token first (auth_token middleware), then the microversion."""
         if handler in (self.versions, self.version):
             return None
         token = self.identity.validate(req.header('X-Auth-Token'))
@@ -82,8 +81,18 @@ class NovaApp(JsonApp):
                 'WWW-Authenticate': "Keystone uri='{}'".format(
                     req.url('/identity'))}
         roles = self.identity.roles_of(token.user_id, token.project_id)
-        req.context = Context(token.user_id, token.project_id,
-                              any(r.name == 'admin' for r in roles), version)
+        admin = any(r.name == 'admin' for r in roles)
+        try:
+            version = mv.requested(
+                req.header('OpenStack-API-Version'),
+                req.header('X-OpenStack-Nova-API-Version'))
+        except mv.VersionNotAcceptable as exc:
+            # Nova's 406 still echoes the requested version
+            req.context = Context(token.user_id, token.project_id, admin,
+                                  exc.version)
+            raise
+        req.context = Context(token.user_id, token.project_id, admin,
+                              version)
         return None
 
     def after(self, req: Request, result: Result) -> Result:
@@ -93,13 +102,6 @@ class NovaApp(JsonApp):
             return status, body, {**headers,
                                   **mv.response_headers(ctx.version)}
         return result
-
-    def dispatch(self, req: Request) -> Result:
-        # a bad microversion header is an error even for unknown routes
-        if req.path.startswith('/v2.1/'):
-            mv.requested(req.header('OpenStack-API-Version'),
-                         req.header('X-OpenStack-Nova-API-Version'))
-        return super().dispatch(req)
 
     @staticmethod
     def _policy(req: Request, rule: str) -> Context:
@@ -191,10 +193,7 @@ class NovaApp(JsonApp):
                 out = [views.server_brief(base, s) for s in page]
         body: dict[str, t.Any] = {'servers': out}
         if len(page) == limit and page:
-            query = {k: v for k, v in req.query.items() if k != 'marker'}
-            query.update(limit=str(limit), marker=page[-1].id)
-            body['servers_links'] = [{'rel': 'next', 'href': req.url(
-                req.path + '?' + urllib.parse.urlencode(query))}]
+            body['servers_links'] = [next_link(req, limit, page[-1].id)]
         return 200, body, {}
 
     def show_server(self, req: Request, server_id: str) -> Result:
@@ -204,9 +203,11 @@ class NovaApp(JsonApp):
             if not ctx.admin and server.project_id != ctx.project_id:
                 raise ApiError(404, f'Instance {server_id} could not be '
                                     f'found.')
-            return 200, {'server': views.server(
-                self._base(req), self.compute, server, ctx.version,
-                ctx.admin, time.time())}, {}
+            body = views.server(self._base(req), self.compute, server,
+                                ctx.version, ctx.admin, time.time())
+        if ctx.version >= (2, 71):
+            body['server_groups'] = []        # show only, not in lists
+        return 200, {'server': body}, {}
 
     def server_action(self, req: Request, server_id: str) -> Result:
         ctx: Context = req.context
@@ -246,10 +247,11 @@ class NovaApp(JsonApp):
         extra = set(args) - allowed
         if extra:
             names = ', '.join(f"'{e}'" for e in sorted(extra))
+            verb = 'was' if len(extra) == 1 else 'were'
             raise ApiError(400, f"Invalid input for field/attribute "
                                 f"evacuate. Value: {args}. Additional "
-                                f"properties are not allowed ({names} were "
-                                f"unexpected)")
+                                f"properties are not allowed ({names} "
+                                f"{verb} unexpected)")
         host = args.get('host')
         force = False
         if 'force' in args:
@@ -303,4 +305,7 @@ class NovaApp(JsonApp):
                                         f'found.')
                 out = out[pos + 1:]
             out = out[:limit]
+            if out and len(out) == limit:
+                return 200, {'migrations': out, 'migrations_links': [
+                    next_link(req, limit, out[-1]['uuid'])]}, {}
         return 200, {'migrations': out}, {}

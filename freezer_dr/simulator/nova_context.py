@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing as t
+import urllib.parse
 import uuid
 
 from freezer_dr.simulator import microversion as mv
@@ -35,6 +36,14 @@ def strict_bool(value: t.Any, field: str) -> bool:
                         f"Value: {value}. Unrecognized value '{value}', "
                         f"acceptable values are: '0', '1', 'f', 'false', "
                         f"'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'")
+
+
+def next_link(req: t.Any, limit: int, marker: str | int) -> dict[str, str]:
+    """Nova's ``*_links`` next entry: same query, new limit and marker."""
+    query = {k: v for k, v in req.query.items() if k != 'marker'}
+    query.update(limit=str(limit), marker=str(marker))
+    return {'rel': 'next',
+            'href': req.url(req.path + '?' + urllib.parse.urlencode(query))}
 
 
 def require_admin(ctx: Context, rule: str) -> Context:

@@ -16,6 +16,8 @@ from freezer_dr.simulator import nova_views as views
 from freezer_dr.simulator import records as rec
 from freezer_dr.simulator.nova_context import Context
 from freezer_dr.simulator.nova_context import is_uuid
+from freezer_dr.simulator.nova_context import next_link
+from freezer_dr.simulator.nova_context import page_limit
 from freezer_dr.simulator.nova_context import require_admin
 from freezer_dr.simulator.nova_context import strict_bool
 from freezer_dr.simulator.state import ApiError
@@ -24,6 +26,10 @@ from freezer_dr.simulator.wsgi import Request
 from freezer_dr.simulator.wsgi import Result
 
 API_BINARIES = ('nova-osapi_compute', 'nova-metadata')
+RPC_TIMEOUT_ERROR = (
+    'Unexpected API Error. Please report this at '
+    'http://bugs.launchpad.net/nova/ and attach the Nova API log if '
+    "possible.\n<class 'oslo_messaging.exceptions.MessagingTimeout'>")
 
 
 class ServicesApi:
@@ -178,17 +184,46 @@ class ServicesApi:
                 req.query.get('with_servers', 'false'), 'with_servers')
             pattern = req.query.get('hypervisor_hostname_pattern')
         now = time.time()
+        limit = None
         with self.compute.lock:
             hosts = [h for h in self.compute.hosts.values()
                      if pattern is None or pattern in h.name]
             if pattern is not None and not hosts:
                 raise ApiError(404, f"No hypervisor matching '{pattern}' "
                                     f"could be found.")
+            if ctx.version >= (2, 33) and pattern is None:
+                limit = page_limit(req.query.get('limit'))
+                hosts = self._page(hosts, ctx, req.query.get('marker'))
+                hosts = hosts[:limit]
             out = [views.hypervisor(
                 self.compute, h, ctx.version, now, detail,
                 self._servers_on(h.name) if with_servers else None)
                 for h in hosts]
-        return 200, {'hypervisors': out}, {}
+            # 2.88+: uptime is an RPC call to every compute Nova still
+            # counts as up; a dead one makes the whole list time out.
+            stuck = detail and ctx.version >= (2, 88) and any(
+                self.compute.service_up(h.service, now)
+                and not h.heartbeats(now) for h in hosts)
+        if stuck:
+            time.sleep(self.compute.settings.rpc_timeout)
+            raise ApiError(500, RPC_TIMEOUT_ERROR)
+        body: dict[str, t.Any] = {'hypervisors': out}
+        if limit is not None and out and len(out) == limit:
+            body['hypervisors_links'] = [next_link(req, limit,
+                                                   out[-1]['id'])]
+        return 200, body, {}
+
+    @staticmethod
+    def _page(hosts: list[rec.Host], ctx: Context,
+              marker: str | None) -> list[rec.Host]:
+        if marker is None:
+            return hosts
+        for i, h in enumerate(hosts):
+            key = (h.hypervisor_uuid if ctx.version >= (2, 53)
+                   else str(h.hypervisor_id))
+            if key == marker:
+                return hosts[i + 1:]
+        raise ApiError(400, f'marker [{marker}] not found')
 
     def _servers_on(self, host: str) -> list[rec.Server]:
         return [self.compute.servers[i]

@@ -7,6 +7,7 @@ of nova 34, trimmed to what a simulated fake-driver cloud has.
 from __future__ import annotations
 
 import hashlib
+import json
 import typing as t
 
 from freezer_dr.simulator import records as rec
@@ -15,6 +16,10 @@ from freezer_dr.simulator.state import Compute
 
 FLAVOR = {'id': '1', 'name': 'm1.small', 'vcpus': 1, 'ram': 512,
           'disk': 1, 'ephemeral': 0, 'swap': 0}
+CPU_INFO = {'arch': 'x86_64', 'model': 'Nehalem', 'vendor': 'Intel',
+            'features': ['pge', 'clflush'],
+            'topology': {'cells': 1, 'sockets': 1, 'cores': 32,
+                         'threads': 2}}
 PROGRESS_STATUSES = ('ACTIVE', 'BUILD', 'REBUILD', 'RESIZE',
                      'VERIFY_RESIZE', 'MIGRATING')
 
@@ -35,6 +40,10 @@ def server(base: str, compute: Compute, s: rec.Server, version: Version,
            admin: bool, now: float) -> dict[str, t.Any]:
     """One server as ``GET /servers/detail`` and ``/servers/{id}`` show it."""
     status = s.status
+    image: dict[str, t.Any] = {'id': s.image_id, 'links': [
+        {'rel': 'bookmark', 'href': f'{base}/images/{s.image_id}'}]}
+    if version >= (2, 98):
+        image['properties'] = {}
     host_id = (hashlib.sha224((s.project_id + s.host).encode()).hexdigest()
                if s.host else '')
     if version >= (2, 47):
@@ -57,8 +66,7 @@ def server(base: str, compute: Compute, s: rec.Server, version: Version,
         'flavor': flavor,
         'hostId': host_id,
         'id': s.id,
-        'image': {'id': s.image_id, 'links': [
-            {'rel': 'bookmark', 'href': f'{base}/images/{s.image_id}'}]},
+        'image': image,
         'links': [{'rel': 'self', 'href': f'{base}/v2.1/servers/{s.id}'},
                   {'rel': 'bookmark', 'href': f'{base}/servers/{s.id}'}],
         'metadata': dict(s.metadata),
@@ -163,8 +171,9 @@ def hypervisor(compute: Compute, host: rec.Host, version: Version,
                 'vcpus_used': used, 'memory_mb_used': 512 * used,
                 'local_gb_used': used, 'free_ram_mb': 131072 - 512 * used,
                 'free_disk_gb': 2048 - used, 'current_workload': 0,
-                'running_vms': used, 'disk_available_least': 2048 - used,
-                'cpu_info': '{}'})
+                'running_vms': used, 'disk_available_least': 2048 - used})
+            out['cpu_info'] = CPU_INFO if version >= (2, 28) else json.dumps(
+                CPU_INFO)
         else:
             out['uptime'] = None
     if servers is not None and (servers or version >= (2, 75)):
@@ -179,9 +188,8 @@ def migration(base: str, m: rec.Migration,
         'id': m.id, 'instance_uuid': m.instance_uuid,
         'source_compute': m.source_compute, 'source_node': m.source_compute,
         'dest_compute': m.dest_compute, 'dest_node': m.dest_compute,
-        'dest_host': None, 'status': m.status,
-        'old_instance_type_id': m.flavor_id,
-        'new_instance_type_id': m.flavor_id,
+        'dest_host': m.dest_host, 'status': m.status,
+        'old_instance_type_id': None, 'new_instance_type_id': None,
         'created_at': rec.iso(m.created_at),
         'updated_at': rec.iso(m.updated_at),
     }

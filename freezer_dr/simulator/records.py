@@ -183,7 +183,7 @@ class Migration:
     created_at: float
     updated_at: float | None = None
     migration_type: str = 'evacuation'
-    flavor_id: int = 1
+    dest_host: str | None = None       # destination's IP, set at claim
 
     def as_dict(self) -> dict[str, t.Any]:
         return dataclasses.asdict(self)

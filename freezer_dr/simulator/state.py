@@ -43,6 +43,7 @@ class Settings:
     boot_delay: float = 1.0          # power on -> first heartbeat
     rebuild_time: float = 1.0        # evacuation accepted -> done
     power_action_time: float = 0.2   # os-start / os-stop
+    rpc_timeout: float = 60.0        # a call to a dead nova-compute
     region: str = 'RegionOne'
 
 

@@ -87,6 +87,7 @@ class JsonApp:
 
     #: key of this API in :class:`Faults` (latency, error rate)
     api_name = ''
+    content_type = 'application/json'
 
     def __init__(self, faults: Faults | None = None) -> None:
         self.faults = faults
@@ -158,7 +159,7 @@ class JsonApp:
         payload = b'' if body is None else json.dumps(body).encode()
         hdrs = [(k, v) for k, v in headers.items()]
         if body is not None:
-            hdrs.append(('Content-Type', 'application/json'))
+            hdrs.append(('Content-Type', self.content_type))
         hdrs.append(('Content-Length', str(len(payload))))
         start_response(f'{status} {REASONS.get(status, "")}'.strip(), hdrs)
         return [payload]

@@ -20,7 +20,7 @@ def test_version_documents(sim_cloud):
     versions = requests.get(root + '/', timeout=10).json()['versions']
     current = [v for v in versions if v['status'] == 'CURRENT'][0]
     assert (current['id'], current['min_version'], current['version']) == (
-        'v2.1', '2.1', '2.100')
+        'v2.1', '2.1', '2.104')
     doc = requests.get(root + '/v2.1/', timeout=10).json()['version']
     assert doc['id'] == 'v2.1'
 
@@ -29,8 +29,8 @@ def test_version_documents(sim_cloud):
     ({}, 200, '2.1'),
     ({'OpenStack-API-Version': 'compute 2.53'}, 200, '2.53'),
     ({'X-OpenStack-Nova-API-Version': '2.60'}, 200, '2.60'),
-    ({'OpenStack-API-Version': 'compute latest'}, 200, '2.100'),
-    ({'OpenStack-API-Version': 'compute 2.101'}, 406, None),
+    ({'OpenStack-API-Version': 'compute latest'}, 200, '2.104'),
+    ({'OpenStack-API-Version': 'compute 2.105'}, 406, None),
     ({'OpenStack-API-Version': 'compute 3.0'}, 406, None),
     ({'OpenStack-API-Version': 'compute two'}, 400, None),
 ])
@@ -128,3 +128,27 @@ def test_injected_latency(sim_cloud):
     started = time.monotonic()
     list(conn.compute.services())
     assert time.monotonic() - started >= 0.3
+
+
+def test_unsupported_microversion_echoes_the_request(nova):
+    base, auth = nova
+    resp = requests.get(base + '/os-services', timeout=10, headers={
+        **auth, 'OpenStack-API-Version': 'compute 9.99'})
+    assert resp.status_code == 406
+    assert resp.headers['OpenStack-API-Version'] == 'compute 9.99'
+    assert 'maximum is 2.104' in resp.json()['computeFault']['message']
+
+
+def test_hypervisor_list_hangs_on_a_dead_compute_still_counted_up(
+        sim_cloud_factory):
+    cloud = sim_cloud_factory(bmcs=False, rpc_timeout=1.0,
+                              service_down_time=30.0)
+    conn = cloud.connection()
+    cloud.fail('compute-1', 'crash')
+    with pytest.raises(os_exc.HttpException) as info:
+        list(conn.compute.hypervisors(details=True))     # newest version
+    assert info.value.status_code == 500
+    assert 'MessagingTimeout' in str(info.value)
+    # 2.87 has no uptime field, hence no RPC call
+    old = cloud.connection(compute_api_version='2.87')
+    assert len(list(old.compute.hypervisors(details=True))) == 3

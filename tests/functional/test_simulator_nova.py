@@ -257,10 +257,10 @@ def test_servers_detail_filters_and_fields(sim_cloud, conn):
 
 
 def test_servers_paginate_like_nova(sim_cloud_factory):
-    cloud = sim_cloud_factory(hosts=2, instances=2300, bmcs=False)
+    cloud = sim_cloud_factory(hosts=2, instances=1100, bmcs=False)
     conn = cloud.connection()
     ids = [s.id for s in conn.compute.servers(all_projects=True)]
-    assert len(ids) == len(set(ids)) == 2300
+    assert len(ids) == len(set(ids)) == 1100
     page = conn.compute.get('/servers?all_tenants=1&limit=5').json()
     assert len(page['servers']) == 5
     assert page['servers_links'][0]['rel'] == 'next'
@@ -276,3 +276,35 @@ def test_hypervisors_and_their_servers(sim_cloud, conn):
     body = old.compute.get('/os-hypervisors/compute-1/servers').json()
     assert body['hypervisors'][0]['hypervisor_hostname'] == 'compute-1'
     assert len(body['hypervisors'][0]['servers']) == 2
+
+
+def test_hypervisors_and_migrations_paginate_like_nova(sim_cloud, conn):
+    page = conn.compute.get('/os-hypervisors/detail?limit=2',
+                            microversion='2.53').json()
+    assert len(page['hypervisors']) == 2
+    follow = page['hypervisors_links'][0]['href']
+    rest = conn.compute.get(follow, microversion='2.53').json()
+    assert len(rest['hypervisors']) == 1
+    ids = [h['id'] for h in page['hypervisors'] + rest['hypervisors']]
+    assert len(set(ids)) == 3
+    servers = list(conn.compute.servers(all_projects=True,
+                                        compute_host='compute-1'))
+    sim_cloud.fail('compute-1', 'power')
+    isolate(conn, 'compute-1')
+    for server in servers:
+        conn.compute.evacuate_server(server)
+    migs = conn.compute.get('/os-migrations?limit=1',
+                            microversion='2.59').json()
+    assert len(migs['migrations']) == 1
+    assert 'marker=' in migs['migrations_links'][0]['href']
+    assert len(list(conn.compute.migrations())) == len(servers)
+
+
+def test_server_show_has_server_groups_from_2_71(sim_cloud):
+    server_id = sim_cloud.boot('grouped', 'compute-1')
+    new = sim_cloud.connection().compute.get(f'/servers/{server_id}',
+                                             microversion='2.71').json()
+    assert new['server']['server_groups'] == []
+    old = sim_cloud.connection().compute.get(f'/servers/{server_id}',
+                                             microversion='2.70').json()
+    assert 'server_groups' not in old['server']
