@@ -153,7 +153,8 @@ class Compute:
         if host.heartbeats(now):
             host.last_report = host.last_heartbeat(
                 now, self.settings.report_interval)
-        self._generation[host.name] += 1
+        self._generation[host.name] += 1     # cancels a pending start
+        host.booting = False
 
     def _start_service(self, host: rec.Host, now: float,
                        delay: float) -> None:
@@ -183,7 +184,7 @@ class Compute:
                     server.power_state = 4
                     server.updated_at = time.time()
             host.lost_power = False
-        host.failure = None
+        host.failure = None if host.network_ok else 'partition'
         host.booting = False
         LOG.info('nova-compute on %s started', host.name)
 
@@ -236,7 +237,9 @@ class Compute:
             elif not host.compute_running:
                 self._start_service(host, now, self.settings.boot_delay)
             elif host.failure == 'partition':
-                self._start_service(host, now, 0.0)
+                # nova-compute never stopped: it reports again at once and
+                # cleans nothing up (its guests kept running all along)
+                host.service_since = now
             host.failure = None
             return host
 

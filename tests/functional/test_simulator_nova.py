@@ -308,3 +308,18 @@ def test_server_show_has_server_groups_from_2_71(sim_cloud):
     old = sim_cloud.connection().compute.get(f'/servers/{server_id}',
                                              microversion='2.70').json()
     assert 'server_groups' not in old['server']
+
+
+def test_partition_heals_without_a_compute_restart(sim_cloud, conn):
+    server_id = sim_cloud.boot('split', 'compute-2')
+    sim_cloud.fail('compute-2', 'partition')
+    assert sim_cloud.power('compute-2') == 'on'
+    svc = isolate(conn, 'compute-2')
+    conn.compute.evacuate_server(server_id)
+    wait_for(lambda: settled(conn, server_id, 'compute-2'), 15, 'moved')
+    sim_cloud.recover('compute-2')
+    # nova-compute never restarted: the evacuation is not cleaned up yet
+    assert [m.status for m in conn.compute.migrations(
+        instance_uuid=server_id)] == ['done']
+    with pytest.raises(os_exc.BadRequestException, match='`done`'):
+        conn.compute.update_service_forced_down(svc, forced=False)
