@@ -382,6 +382,23 @@ class LeadershipMonitor:
                 total += nxt - when
         return total
 
+    def leaderless(self) -> float:
+        """Seconds during which no replica answered 200."""
+        total = 0.0
+        for i, (when, _codes) in enumerate(self.rounds[:-1]):
+            if not self.leaders_at(i):
+                total += self.rounds[i + 1][0] - when
+        return total
+
+    def succession(self) -> list[str]:
+        """The leaders seen, in order, without repeats."""
+        seen: list[str] = []
+        for i in range(len(self.rounds)):
+            for member_id in self.leaders_at(i):
+                if not seen or seen[-1] != member_id:
+                    seen.append(member_id)
+        return seen
+
     def overlapping_rounds(self) -> list[tuple[float, list[str]]]:
         return [(when, self.leaders_at(i))
                 for i, (when, _c) in enumerate(self.rounds)

@@ -116,11 +116,13 @@ def test_sigterm_hands_over_and_revokes_the_lease(etcd_url, replica_set):
     before = read_leader(etcd_url, replicas.cluster)
     assert before['member_id'] == leader.member_id
     with rp.LeadershipMonitor(replicas) as monitor:
+        time.sleep(0.3)
         leader.terminate()
         successor = replicas.wait_for_leader(timeout=4 * TTL,
                                              exclude=[leader])
         assert leader.wait(15) == 0, leader.log_tail()
     assert monitor.overlap() == 0, monitor.summary()
+    assert monitor.succession() == [leader.member_id, successor.member_id]
     assert 'released the leader lease' in leader.log_text()
     # released, not expired: the old lease is revoked
     client = ha_etcd.make_client(etcd_url, 1.0)
@@ -142,6 +144,7 @@ def test_partitioned_leader_stops_before_new_leader_starts(proxied, mode):
                                              exclude=[leader])
         time.sleep(0.5)
     assert monitor.overlap() == 0, monitor.summary()
+    assert monitor.succession() == [leader.member_id, successor.member_id]
     stopped = monitor.last_leading(leader.member_id)
     started = monitor.first_leading(successor.member_id, after=cut_at)
     assert stopped is not None and started is not None
@@ -161,6 +164,7 @@ def test_sigstopped_leader_does_not_lead_again_after_sigcont(etcd_url,
     replicas = replica_set([etcd_url] * 3)
     leader = replicas.wait_for_leader()
     with rp.LeadershipMonitor(replicas) as monitor:
+        time.sleep(0.3)
         leader.pause()
         successor = replicas.wait_for_leader(timeout=4 * TTL,
                                              exclude=[leader])
@@ -168,21 +172,32 @@ def test_sigstopped_leader_does_not_lead_again_after_sigcont(etcd_url,
         leader.resume()
         time.sleep(1.5)
     assert monitor.overlap() == 0, monitor.summary()
+    assert monitor.succession() == [leader.member_id, successor.member_id]
     assert leader.leader().code == 503
     assert [r.member_id for r in replicas.leaders()] == [
         successor.member_id]
 
 
-def test_etcd_restart_never_gives_two_leaders(etcd_factory, replica_set):
+@pytest.mark.parametrize('outage', [0.0, TTL + 0.5])
+def test_etcd_restart_never_gives_two_leaders(etcd_factory, replica_set,
+                                              outage):
     etcd = etcd_factory()
     replicas = replica_set([etcd.url] * 3)
-    replicas.wait_for_leader()
+    leader = replicas.wait_for_leader()
     with rp.LeadershipMonitor(replicas) as monitor:
-        etcd.restart()
+        time.sleep(0.3)
+        etcd.stop()
+        time.sleep(outage)
+        etcd.start()
         time.sleep(1.0)
         wait_until(lambda: replicas.leaders(), 10 * TTL, 'a leader again')
         time.sleep(0.5)
     assert monitor.overlap() == 0, monitor.summary()
+    assert monitor.succession()[0] == leader.member_id
+    if outage > TTL:
+        # the leader stood down while etcd was away, before its lease ran
+        # out on etcd's side (etcd extends leases when it comes back)
+        assert monitor.leaderless() > 0, monitor.summary()
     assert len(replicas.leaders()) == 1
 
 
