@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument('--smtp-port', type=int, default=0)
     run.add_argument('--smtp-security', default='none',
                      choices=['none', 'starttls', 'ssl'])
+    run.add_argument('--smtp-auth', action='store_true',
+                     help='Require SMTP AUTH (user freezer-dr, password '
+                          'in STATE/smtp-password and freezer-dr.conf).')
     run.add_argument('--no-bmc', action='store_true',
                      help='Do not start the BMC process.')
     run.add_argument('--debug', action='store_true')
@@ -132,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
                           rebuild_time=args.rebuild_time,
                           rpc_timeout=args.rpc_timeout),
         seed=args.seed, smtp_port=args.smtp_port,
-        smtp_security=args.smtp_security, bmcs=not args.no_bmc)
+        smtp_security=args.smtp_security, smtp_auth=args.smtp_auth,
+        bmcs=not args.no_bmc)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

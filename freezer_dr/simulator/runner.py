@@ -56,6 +56,7 @@ class RunOptions:
     seed: int | None = None
     smtp_port: int = 0
     smtp_security: str = 'none'
+    smtp_auth: bool = False          # require AUTH (user freezer-dr)
     bmcs: bool = True
 
 
@@ -89,6 +90,7 @@ class SimCloud:
         self.catalog = Catalog(options.settings.region)
         self.servers: list[HttpServer] = []
         self.smtp: SmtpSink | None = None
+        self.smtp_credentials: tuple[str, str] | None = None
         self.bmc_proc: subprocess.Popen[bytes] | None = None
         self.bmc_ports: dict[str, int] = {}
         self.bmc_control_port: int | None = None
@@ -117,8 +119,13 @@ class SimCloud:
         self.servers = [keystone, nova, control]
         self.catalog.add('identity', 'keystone', keystone.url + '/v3')
         self.catalog.add('compute', 'nova', nova.url + '/v2.1')
+        if self.options.smtp_auth:
+            self.smtp_credentials = ('freezer-dr', secrets.token_urlsafe(12))
+            _write_private(self.path('smtp-password'),
+                           self.smtp_credentials[1])
         self.smtp = SmtpSink(self.path('maildir'),
                              security=self.options.smtp_security,
+                             credentials=self.smtp_credentials,
                              port=self.options.smtp_port,
                              cert_dir=self.state_dir).start()
         if self.options.bmcs:
@@ -214,6 +221,10 @@ class SimCloud:
             'control': control, 'smtp_host': self.smtp.host,
             'smtp_port': self.smtp.port, 'smtp_security': self.smtp.security,
             'smtp_ca_file': self.smtp.ca_file,
+            'smtp_username': (self.smtp_credentials[0]
+                              if self.smtp_credentials else None),
+            'smtp_password_file': (self.path('smtp-password')
+                                   if self.smtp_credentials else None),
             'maildir': self.path('maildir'),
             'bmc_log': self.path('bmc-log.jsonl'),
             'bmc_control': (f'http://127.0.0.1:{self.bmc_control_port}'
@@ -233,6 +244,12 @@ class SimCloud:
     def _config_text(self) -> str:
         assert self.smtp is not None
         settings = self.options.settings
+        email = []
+        if self.smtp.ca_file:
+            email.append(f'ca_file = {self.smtp.ca_file}')
+        if self.smtp_credentials:
+            email += [f'username = {self.smtp_credentials[0]}',
+                      f'password = {self.smtp_credentials[1]}']
         return '\n'.join([
             '# Written by freezer-dr-sim run: freezer-dr against the '
             'simulated cloud.',
@@ -248,5 +265,5 @@ class SimCloud:
             f'smtp_port = {self.smtp.port}',
             f'security = {self.smtp.security}',
             'from_address = freezer-dr@example.org',
-            'admin_addresses = cloud-admin@example.org', '',
+            'admin_addresses = cloud-admin@example.org', *email, '',
         ])
