@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -71,12 +70,6 @@ def _write_atomic(path: str, text: str) -> None:
     with open(tmp, 'w', encoding='utf-8') as f:
         f.write(text)
     os.replace(tmp, path)
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 class SimCloud:
@@ -143,7 +136,7 @@ class SimCloud:
             password = secrets.token_urlsafe(12)
             _write_private(self.path('bmc', host), password)
             entries.append({'host': host, 'address': '127.0.0.1',
-                            'port': free_udp_port(), 'username': BMC_USER,
+                            'port': 0, 'username': BMC_USER,
                             'password': password})
         ready = self.path('bmc.ready')
         spec = {'power_url': control_url + '/sim/hosts/{host}/power',
