@@ -60,6 +60,8 @@ def _members(ctx: context.Context,
         member = dict(member)
         member['role'] = ('leader' if member.get('member_id') == leader_id
                           else 'standby')
+        if isinstance(member.get('started_at'), (int, float)):
+            member['started_at'] = output.wall_time(member['started_at'])
         members.append(member)
     return members
 
@@ -114,9 +116,9 @@ def render_table(status: dict[str, t.Any]) -> str:
         lines.append(f"paused:  YES: {paused.get('reason')} "
                      f"(by {paused.get('by')} at {paused.get('at')})")
     lines += ['', output.table(
-        ['member', 'role', 'host', 'pid', 'version', 'started_at'],
+        ['member', 'role', 'host', 'pid', 'api', 'version', 'started_at'],
         [[m.get('member_id'), m.get('role'), m.get('host'), m.get('pid'),
-          m.get('version'), m.get('started_at')]
+          m.get('api'), m.get('version'), m.get('started_at')]
          for m in status['members']])]
     lines += ['', 'live recoveries:' if status['recoveries']
               else 'live recoveries: none']
