@@ -103,3 +103,19 @@ def test_ipmi_power_off_stops_the_heartbeat(sim_cloud):
     wait_for(lambda: service(conn, 'compute-1').state == 'up', 15,
              'compute-1 up again')
     ipmi.ipmi_session.logout()
+
+
+def test_bmc_fault_injection_reaches_the_bmc_process(sim_cloud):
+    out = json.loads(cli(sim_cloud, 'inject', '--bmc', 'compute-2',
+                         '--bmc-mode', 'stuck').splitlines()[-1])
+    assert out['fault']['mode'] == 'stuck'
+    bmc = sim_cloud.bmc('compute-2')
+    ipmi = ipmi_command.Command(
+        bmc=bmc['address'], port=bmc['port'],
+        userid=bmc['username'].encode(), password=bmc['password'].encode())
+    ipmi.set_power('off', wait=False)
+    assert sim_cloud.power('compute-2') == 'on'     # stuck: never off
+    sim_cloud.bmc_fault('compute-2', 'none')
+    ipmi.set_power('off', wait=False)
+    assert sim_cloud.power('compute-2') == 'off'
+    ipmi.ipmi_session.logout()
