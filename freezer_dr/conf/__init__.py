@@ -26,10 +26,16 @@ GROUPS = [
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    """Register every freezer-dr option group on ``conf``."""
+    """Register every freezer-dr option group on ``conf``.
+
+    Each ConfigOpts gets OptGroup objects of its own: oslo.config keeps
+    overrides on the group object, so sharing one would leak a
+    ``set_override`` from one ConfigOpts into every other.
+    """
     for group, opts in GROUPS:
-        conf.register_group(group)
-        conf.register_opts(opts, group=group)
+        conf.register_group(cfg.OptGroup(group.name, title=group.title,
+                                         help=group.help))
+        conf.register_opts(opts, group=group.name)
 
 
 def new_config() -> cfg.ConfigOpts:
