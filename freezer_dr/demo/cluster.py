@@ -106,11 +106,13 @@ class Cluster:
     def __init__(self, workdir: str | None = None, hosts: int = 6,
                  instances: int = 30, projects: int = 3, replicas: int = 3,
                  cloud_options: dict[str, t.Any] | None = None,
-                 overrides: dict[str, dict[str, t.Any]] | None = None
-                 ) -> None:
+                 overrides: dict[str, dict[str, t.Any]] | None = None,
+                 cloud: handle.SimCloudHandle | None = None) -> None:
+        """``cloud``: another cloud handle (e.g. the real-Nova box) to use
+        instead of a simulated cloud built from the other arguments."""
         self.workdir = workdir or tempfile.mkdtemp(prefix='freezer-dr-')
         os.makedirs(self.workdir, exist_ok=True)
-        self.cloud = handle.SimCloudHandle(
+        self.cloud = cloud or handle.SimCloudHandle(
             os.path.join(self.workdir, 'cloud'), hosts=hosts,
             instances=instances, projects=projects,
             **(cloud_options or {}))
@@ -196,7 +198,7 @@ class Cluster:
         return ha_store.CheckpointStore(client, CLUSTER)
 
     def connection(self, microversion: str = '2.94'):
-        """An admin openstacksdk Connection to the simulated cloud."""
+        """An admin openstacksdk Connection to the cloud."""
         return self.cloud.connection(compute_api_version=microversion)
 
     def manage(self, *args: str, check: bool = True
