@@ -185,7 +185,7 @@ class HttpServer:
         self.host = host
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={'poll_interval': 0.2},
+                                        kwargs={'poll_interval': 0.05},
                                         daemon=True, name=f'http-{port}')
 
     @property
