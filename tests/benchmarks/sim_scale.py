@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
             start_s = time.perf_counter() - started
             conn = cloud.connection()
             list(conn.compute.services())          # authenticate
+            services_http, _ = timed(lambda: conn.compute.get(
+                '/os-services', microversion='2.94').json(), args.repeat)
+            page_http, _ = timed(lambda: conn.compute.get(
+                '/servers/detail?all_tenants=1', microversion='2.94').json(),
+                args.repeat)
             services, svc = timed(
                 lambda: list(conn.compute.services()), args.repeat)
             raw, count = timed(lambda: raw_servers(conn), args.repeat)
@@ -73,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             'benchmark': 'sim_scale', 'hosts': args.hosts,
             'instances': args.instances, 'bmcs': args.bmcs,
             'start_s': round(start_s, 2),
-            'services_list': dict(services, count=len(svc)),
+            'services_list_http': services_http,
+            'services_list_sdk': dict(services, count=len(svc)),
+            'servers_page_1000_http': page_http,
             'servers_list_all_http': dict(raw, count=count),
             'servers_list_all_sdk': dict(servers, count=len(srv)),
             'servers_list_one_host': dict(one_host, count=len(mine)),
