@@ -24,6 +24,7 @@ import tempfile
 import time
 
 import requests
+import yaml
 
 from freezer_dr.demo.cluster import Cluster
 from freezer_dr.demo.cluster import wait_for
@@ -113,17 +114,24 @@ def _cycles(port: int) -> float:
     text = requests.get(f'http://127.0.0.1:{port}/metrics', timeout=2).text
     match = re.search(r'^freezer_dr_cycles_total(?:\{[^}]*\})? (\S+)$', text,
                       re.M)
-    return float(match.group(1))
+    return float(match.group(1)) if match else 0.0   # no cycle yet
 
 
 def bench_cycle(args) -> dict:
     out = []
     for hosts in args.hosts:
         with tempfile.TemporaryDirectory() as workdir:
+            # no BMC processes at this scale: a manual fencing level each
+            inventory = os.path.join(workdir, 'nodes.yaml')
+            with open(inventory, 'w') as f:
+                yaml.safe_dump({'nodes': {
+                    f'compute-{n}': {'fencing': [{'driver': 'manual'}]}
+                    for n in range(1, hosts + 1)}}, f)
             cluster = Cluster(workdir, hosts=hosts, instances=hosts * 2,
                               projects=5, replicas=1,
                               cloud_options={'bmcs': False},
                               overrides={'engine': {'poll_interval': '0.2'},
+                                         'fencing': {'inventory': inventory},
                                          'coordination': {'lease_ttl': '10'}})
             with cluster:
                 leader = cluster.wait_leader(timeout=120)
