@@ -47,6 +47,7 @@ class NovaApp(JsonApp):
         super().__init__(compute.faults)
         self.compute = compute
         self.identity = identity
+        self.auth_uri = ''        # Keystone's URL, set once it listens
         svc = ServicesApi(compute)
         r = self.route
         r('GET', '/', self.versions)
@@ -78,8 +79,7 @@ class NovaApp(JsonApp):
         if token is None:
             return 401, {'error': {'code': 401, 'title': 'Unauthorized',
                                    'message': UNAUTHORIZED}}, {
-                'WWW-Authenticate': "Keystone uri='{}'".format(
-                    req.url('/identity'))}
+                'WWW-Authenticate': f"Keystone uri='{self.auth_uri}'"}
         roles = self.identity.roles_of(token.user_id, token.project_id)
         admin = any(r.name == 'admin' for r in roles)
         try:

@@ -106,7 +106,9 @@ class SimCloud:
         self.compute.events.start()
         keystone = HttpServer(KeystoneApp(self.identity, self.catalog,
                                           self.compute.faults)).start()
-        nova = HttpServer(NovaApp(self.compute, self.identity)).start()
+        nova_app = NovaApp(self.compute, self.identity)
+        nova_app.auth_uri = keystone.url
+        nova = HttpServer(nova_app).start()
         self.control = ControlApp(self.compute, self.identity)
         control = HttpServer(self.control).start()
         self.servers = [keystone, nova, control]
