@@ -88,17 +88,19 @@ class SimCloudHandle:
     def close(self) -> None:
         """Stop the simulator (and, through it, its BMC process)."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         bmc_pid = self.endpoints.get('bmc_pid')
-        if bmc_pid:
-            _kill_if_alive(int(bmc_pid))
+        if bmc_pid:       # left over only if the simulator died hard
+            _kill_if_ours(int(bmc_pid),
+                          os.path.join(self.state_dir, 'bmc-spec.json'))
 
     def __enter__(self) -> SimCloudHandle:
         return self.start()
@@ -217,11 +219,15 @@ class SimCloudHandle:
             return []
 
 
-def _kill_if_alive(pid: int) -> None:
-    """SIGTERM a leftover child by pid, if it still runs."""
+def _kill_if_ours(pid: int, spec: str) -> None:
+    """SIGTERM the BMC process ``pid`` if it still runs with ``spec``
+    (so a recycled pid is never hit)."""
     try:
+        with open(f'/proc/{pid}/cmdline', 'rb') as f:
+            if spec.encode() not in f.read():
+                return
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
+    except (FileNotFoundError, ProcessLookupError):
         return
     for _ in range(50):
         try:

@@ -119,3 +119,10 @@ def test_bmc_fault_injection_reaches_the_bmc_process(sim_cloud):
     ipmi.set_power('off', wait=False)
     assert sim_cloud.power('compute-2') == 'off'
     ipmi.ipmi_session.logout()
+
+
+def test_close_cleans_up_the_bmc_process_of_a_killed_simulator(sim_cloud):
+    bmc_pid = sim_cloud.endpoints['bmc_pid']
+    os.kill(sim_cloud.pid, 9)
+    sim_cloud.close()
+    assert not _alive(bmc_pid)
