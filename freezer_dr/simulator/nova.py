@@ -42,6 +42,7 @@ class NovaApp(JsonApp):
 
     api_name = 'nova'
     content_type = 'application/json; charset=UTF-8'
+    request_id_headers = ('X-OpenStack-Request-ID', 'X-Compute-Request-ID')
 
     def __init__(self, compute: Compute, identity: Identity) -> None:
         super().__init__(compute.faults)

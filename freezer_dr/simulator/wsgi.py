@@ -15,6 +15,7 @@ import threading
 import time
 import typing as t
 import urllib.parse
+import uuid
 from wsgiref.simple_server import WSGIRequestHandler
 from wsgiref.simple_server import WSGIServer
 
@@ -88,6 +89,7 @@ class JsonApp:
     #: key of this API in :class:`Faults` (latency, error rate)
     api_name = ''
     content_type = 'application/json'
+    request_id_headers: tuple[str, ...] = ('X-OpenStack-Request-ID',)
 
     def __init__(self, faults: Faults | None = None) -> None:
         self.faults = faults
@@ -158,6 +160,8 @@ class JsonApp:
         status, body, headers = self.after(req, result)
         payload = b'' if body is None else json.dumps(body).encode()
         hdrs = [(k, v) for k, v in headers.items()]
+        request_id = f'req-{uuid.uuid4()}'
+        hdrs += [(name, request_id) for name in self.request_id_headers]
         if body is not None:
             hdrs.append(('Content-Type', self.content_type))
         hdrs.append(('Content-Length', str(len(payload))))
