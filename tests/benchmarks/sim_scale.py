@@ -43,11 +43,41 @@ def raw_servers(conn: t.Any) -> int:
     return count
 
 
+def evacuate_host(cloud: SimCloudHandle, conn: t.Any,
+                  count: int) -> dict[str, t.Any]:
+    """Evacuate ``count`` servers of a dead host at once; time until every
+    one is on another host with no task state (rebuild time 1 s)."""
+    host = cloud.hosts[-1]
+    ids = [cloud.boot(f'bench-{i}', host) for i in range(count)]
+    cloud.fail(host, 'power')
+    (svc,) = conn.compute.services(binary='nova-compute', host=host)
+    conn.compute.update_service_forced_down(svc, forced=True)
+    started = time.perf_counter()
+    for server_id in ids:
+        conn.compute.evacuate_server(server_id)
+    requested = time.perf_counter() - started
+    while True:
+        moved = [s for s in conn.compute.servers(
+            all_projects=True, compute_host=host)
+            if s.id in set(ids)]
+        if not moved:
+            break
+        time.sleep(0.2)
+    done = time.perf_counter() - started
+    migrations = [m for m in conn.compute.migrations(source_compute=host)
+                  if m.status == 'done']
+    return {'servers': count, 'requests_s': round(requested, 2),
+            'all_moved_s': round(done, 2), 'done_migrations': len(migrations)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--hosts', type=int, default=1000)
     parser.add_argument('--instances', type=int, default=10000)
     parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--evacuate', type=int, default=200,
+                        help='servers evacuated at once from one host '
+                             '(rebuild time 1 s)')
     parser.add_argument('--bmcs', action='store_true',
                         help='also start one IPMI BMC per host')
     args = parser.parse_args(argv)
@@ -74,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                 all_projects=True, compute_host=host)), args.repeat)
             hypervisors, _ = timed(lambda: list(conn.compute.hypervisors(
                 details=True)), args.repeat)
+            evacuation = evacuate_host(cloud, conn, args.evacuate)
         print(json.dumps({
             'benchmark': 'sim_scale', 'hosts': args.hosts,
             'instances': args.instances, 'bmcs': args.bmcs,
@@ -85,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             'servers_list_all_sdk': dict(servers, count=len(srv)),
             'servers_list_one_host': dict(one_host, count=len(mine)),
             'hypervisors_detail': hypervisors,
+            'evacuation': evacuation,
         }))
     return 0
 
