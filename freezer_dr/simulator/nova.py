@@ -23,6 +23,7 @@ from freezer_dr.simulator.nova_context import next_link
 from freezer_dr.simulator.nova_context import page_limit
 from freezer_dr.simulator.nova_context import require_admin
 from freezer_dr.simulator.nova_context import strict_bool
+from freezer_dr.simulator.nova_context import timestamp
 from freezer_dr.simulator.nova_services import ServicesApi
 from freezer_dr.simulator.state import ApiError
 from freezer_dr.simulator.state import Compute
@@ -158,6 +159,7 @@ class NovaApp(JsonApp):
             pool = list(self.compute.servers.values())
         name = q.get('name')
         uuid = q.get('uuid')
+        since = timestamp(q, 'changes-since')
         out = []
         for s in reversed(pool):       # newest first, as Nova sorts
             if project and s.project_id != project:
@@ -167,6 +169,8 @@ class NovaApp(JsonApp):
             if name and name not in s.name:
                 continue
             if uuid and s.id != uuid:
+                continue
+            if since is not None and s.updated_at < since:
                 continue
             out.append(s)
         return out
@@ -279,10 +283,16 @@ class NovaApp(JsonApp):
     def list_migrations(self, req: Request) -> Result:
         ctx = self._policy(req, 'os_compute_api:os-migrations:index')
         q = req.query
+        since = (timestamp(q, 'changes-since') if ctx.version >= (2, 59)
+                 else None)
         with self.compute.lock:
             migs = list(reversed(self.compute.migrations))
         out = []
         for m in migs:
+            # Nova compares updated_at, NULL on a fresh (accepted) record
+            if since is not None and (m.updated_at is None
+                                      or m.updated_at < since):
+                continue
             if q.get('instance_uuid') not in (None, m.instance_uuid):
                 continue
             if q.get('migration_type') not in (None, m.migration_type):

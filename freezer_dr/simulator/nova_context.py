@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import typing as t
 import urllib.parse
 import uuid
@@ -44,6 +45,22 @@ def next_link(req: t.Any, limit: int, marker: str | int) -> dict[str, str]:
     query.update(limit=str(limit), marker=str(marker))
     return {'rel': 'next',
             'href': req.url(req.path + '?' + urllib.parse.urlencode(query))}
+
+
+def timestamp(query: dict[str, str], field: str) -> float | None:
+    """An ISO 8601 query parameter (``changes-since``) as epoch seconds."""
+    value = query.get(field)
+    if value is None:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace('Z', '+00:00'))
+    except ValueError:
+        raise ApiError(400, f"Invalid input for query parameters {field}. "
+                            f"Value: {value}. '{value}' is not a "
+                            f"'date-time'")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed.timestamp()
 
 
 def require_admin(ctx: Context, rule: str) -> Context:

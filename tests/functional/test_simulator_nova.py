@@ -323,3 +323,25 @@ def test_partition_heals_without_a_compute_restart(sim_cloud, conn):
         instance_uuid=server_id)] == ['done']
     with pytest.raises(os_exc.BadRequestException, match='`done`'):
         conn.compute.update_service_forced_down(svc, forced=False)
+
+
+def test_changes_since_filters_servers_and_migrations(sim_cloud, conn):
+    time.sleep(1.1)            # timestamps have whole seconds, as in Nova
+    server_id = sim_cloud.boot('recent', 'compute-1')
+    mark = conn.compute.get_server(server_id).updated_at
+    recent = conn.compute.get(
+        f'/servers/detail?all_tenants=1&changes-since={mark}').json()
+    assert [s['id'] for s in recent['servers']] == [server_id]
+    sim_cloud.fail('compute-1', 'power')
+    isolate(conn, 'compute-1')
+    conn.compute.evacuate_server(server_id)
+    # a fresh 'accepted' migration has no updated_at: not listed, as Nova
+    fresh = conn.compute.get(f'/os-migrations?changes-since={mark}',
+                             microversion='2.59').json()['migrations']
+    assert [m['status'] for m in fresh] in ([], ['pre-migrating'])
+    wait_for(lambda: settled(conn, server_id, 'compute-1'), 15, 'moved')
+    later = conn.compute.get(f'/os-migrations?changes-since={mark}',
+                             microversion='2.59').json()['migrations']
+    assert [m['status'] for m in later] == ['done']
+    bad = conn.compute.get('/servers/detail?changes-since=yesterday')
+    assert bad.status_code == 400
