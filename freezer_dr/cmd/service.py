@@ -19,8 +19,9 @@ PROG = 'freezer-dr'
 
 CLI_OPTS = [
     cfg.BoolOpt('once', default=False,
-                help='Run a single leader cycle (if the lease can be '
-                     'acquired), print its sentence and exit.'),
+                help='One-shot mode: take the leader lease, recover every '
+                     'failed host to a terminal state, release the lease '
+                     'and exit (0: nothing down or all recovered).'),
 ]
 
 
@@ -30,7 +31,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     conf = config.load(argv, PROG, cli_opts=CLI_OPTS)
     keepalive_interval = config.validate_or_exit(conf, PROG)
     if conf.once:
-        raise config.fail(PROG, '--once is not implemented yet')
+        from freezer_dr.engine import oneshot
+        # stdout carries the run's report; log lines go to stderr
+        conf.set_override('use_stderr', True)
+        logging.setup(conf, config.PROJECT)
+        return oneshot.run(conf, keepalive_interval, config.member_id(conf))
     from freezer_dr import service
 
     try:

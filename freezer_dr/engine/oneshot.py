@@ -56,3 +56,44 @@ def run_once(loop: LeaderLoop, store, poll_interval: float, timeout: float,
             + (f' ({record.reason})' if record and record.reason else ''))
         code = code or int(step != Step.DONE.value)
     return code
+
+
+def run(conf, keepalive_interval: float, member_id: str,
+        say: t.Callable[[str], None] = print) -> int:
+    """``freezer-dr --once``: take the lease, recover, release, exit.
+
+    Refuses (exit 1) while another replica leads: two actors are never
+    allowed, whatever the mode.
+    """
+    from freezer_dr.engine import loop as engine_loop
+    from freezer_dr.ha import etcd as ha_etcd
+    from freezer_dr.ha import lease as ha_lease
+    from freezer_dr.ha import store as ha_store
+
+    coord = conf.coordination
+    client = ha_etcd.make_client(coord.backend_url, coord.http_timeout)
+    lease = ha_lease.LeaderLease(client, coord.cluster, member_id,
+                                 coord.lease_ttl, keepalive_interval,
+                                 coord.safety_margin,
+                                 info={'mode': 'one-shot'})
+    if not lease.try_acquire():
+        leader = lease.read_leader() or {}
+        say(f'cannot take the leader lease of cluster {coord.cluster}: '
+            + (f'{leader.get("member_id")} leads' if leader
+               else (lease.last_error or 'etcd unavailable')))
+        return 1
+    lease.start()
+    store = ha_store.CheckpointStore(client, coord.cluster, lease)
+    loop = engine_loop.build(conf, lease, store)
+    try:
+        return run_once(loop, store, conf.engine.poll_interval,
+                        ONESHOT_TIMEOUT, say)
+    finally:
+        loop.stop()
+        lease.stop()
+        lease.release()
+
+
+#: a one-shot run gives up after this long (the recoveries it opened stay
+#: checkpointed and are finished by the next run or by the service)
+ONESHOT_TIMEOUT = 1800.0
