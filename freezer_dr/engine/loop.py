@@ -17,6 +17,7 @@ import uuid
 from oslo_log import log as logging
 
 from freezer_dr import exceptions
+from freezer_dr import metrics as metrics_module
 from freezer_dr.engine import drivers as engine_drivers
 from freezer_dr.engine import gates
 from freezer_dr.engine.evacuation import EvacuationSettings
@@ -32,6 +33,15 @@ from freezer_dr.engine.recovery import RecoverySettings
 LOG = logging.getLogger(__name__)
 
 STATE_KEY = 'state'              # suspects and episode start times
+#: gate decisions of the last cycle, as gauges
+GAUGES = {
+    'hosts_observed': 'Compute hosts the monitor reported.',
+    'hosts_suspected': 'Hosts seen down, inside their confirmation window.',
+    'recoveries_live': 'Live (unfinished) recoveries.',
+    'storm': '1 while the storm guard holds every failed host.',
+    'blind': '1 while the monitor is unavailable (fail closed).',
+    'paused': '1 while an operator paused the cluster.',
+}
 #: consecutive errors of one step before the recovery is failed
 MAX_STEP_ERRORS = 5
 #: seconds before a runner that hit an error is started again
@@ -85,9 +95,17 @@ class LeaderLoop:
         self._runners: dict[str, threading.Thread] = {}
         self._errors: dict[str, tuple[str, int, float]] = {}
         self._hold: str | None = 'no look yet'
-        self.metrics = metrics
+        self.metrics = metrics or metrics_module.Registry()
         self.last_live: dict[str, RecoveryRecord] = {}
         self.last_suspects: dict[str, float] = {}
+        self._gauges = {name: self.metrics.gauge(f'freezer_dr_{name}', text)
+                        for name, text in GAUGES.items()}
+        self._opened = self.metrics.counter(
+            'freezer_dr_recoveries_opened_total',
+            'Recoveries this replica opened as leader.')
+        self._finished = self.metrics.counter(
+            'freezer_dr_recoveries_finished_total',
+            'Recoveries this replica finished as leader, by step.')
 
     # -- public ----------------------------------------------------------
     def stop(self) -> None:
@@ -160,6 +178,9 @@ class LeaderLoop:
         if new_state != state:
             self.store.put_fenced(STATE_KEY, new_state)
         self.last_live, self.last_suspects = live, suspects
+        self._measure(observed=len(observations), suspected=len(suspects),
+                      live=len(live), storm=decision.storm,
+                      paused=bool(paused), blind=False)
         sentences += self._dispatch(drivers, live)
         if not sentences:
             sentences.append(self._all_well(observations))
@@ -177,6 +198,7 @@ class LeaderLoop:
                 f'{since:.0f}', f'monitor unavailable since '
                 f'{time.ctime(since)}: {error}')
         self.last_live = live
+        self._gauges['blind'].set(1)
         extra = self._dispatch(self._drivers, live) if live else []
         return '; '.join([f'blind: monitor unavailable ({error}): '
                           f'no new fencing'] + extra)
@@ -198,6 +220,7 @@ class LeaderLoop:
         record.steps.append({'step': Step.CONFIRMED.value, 'at': now(),
                              'note': 'confirmed down'})
         self.store.put_recovery(record)
+        self._opened.inc()
         LOG.info('recovery %s of host %s opened', record.id, host)
         return record
 
@@ -271,6 +294,8 @@ class LeaderLoop:
         try:
             runner.run()
             self._errors.pop(record.host, None)
+            if record.terminal:
+                self._finished.inc(labels={'step': record.step})
         except exceptions.LeadershipLost as error:
             LOG.warning('recovery %s of host %s stopped: %s', record.id,
                         record.host, error)
@@ -322,6 +347,14 @@ class LeaderLoop:
         return text + (f' ({len(out)} out of service)' if out else '')
 
     # -- helpers ---------------------------------------------------------
+    def _measure(self, observed: int, suspected: int, live: int,
+                 storm: bool, paused: bool, blind: bool) -> None:
+        values = {'hosts_observed': observed, 'hosts_suspected': suspected,
+                  'recoveries_live': live, 'storm': int(storm),
+                  'paused': int(paused), 'blind': int(blind)}
+        for name, value in values.items():
+            self._gauges[name].set(value)
+
     def _load(self) -> engine_drivers.Drivers:
         self._drivers = self._load_drivers()
         return self._drivers

@@ -1,0 +1,148 @@
+"""The leader loop, cycle by cycle, with real etcd and the simulated cloud.
+
+One test per branch of the loop; each asserts on the sentence the cycle
+returns (what an operator reads in the log) and on the world.
+"""
+from __future__ import annotations
+
+import configparser
+import time
+
+import pytest
+
+from freezer_dr import conf as freezer_conf
+from freezer_dr.demo.cluster import wait_for
+from freezer_dr.engine import loop as engine_loop
+from freezer_dr.ha import etcd as ha_etcd
+from freezer_dr.ha import lease as ha_lease
+from freezer_dr.ha import store as ha_store
+
+
+@pytest.fixture
+def cloud(sim_cloud_factory):
+    return sim_cloud_factory(hosts=4, instances=4, service_down_time=2.0)
+
+
+def make_conf(cloud, etcd_url, cluster, **groups):
+    parser = configparser.RawConfigParser()
+    parser.read(cloud.config_file)
+    conf = freezer_conf.new_config()
+    conf([])
+    for section in parser.sections():
+        for key, value in parser.items(section):
+            if section in conf and key in conf[section]:
+                conf.set_override(key, value, section)
+    conf.set_override('backend_url', etcd_url, 'coordination')
+    conf.set_override('cluster', cluster, 'coordination')
+    conf.set_override('confirm_window', 2.0, 'monitor')
+    for group, values in groups.items():
+        for key, value in values.items():
+            conf.set_override(key, value, group)
+    return conf
+
+
+@pytest.fixture
+def leader(etcd_url, cluster_name):
+    client = ha_etcd.make_client(etcd_url, 2.0)
+    lease = ha_lease.LeaderLease(client, cluster_name, 'loop-test', 10.0,
+                                 3.0, 0.5)
+    assert lease.try_acquire()
+    lease.start()
+    yield lease, ha_store.CheckpointStore(client, cluster_name, lease)
+    lease.stop()
+    lease.release()
+
+
+def cycles_until(loop, predicate, timeout=30):
+    def once():
+        sentence = loop.run_cycle()
+        return sentence if predicate(sentence) else None
+    return wait_for(once, timeout, 'the expected cycle', interval=0.3)
+
+
+def test_all_up_says_so(cloud, leader, etcd_url, cluster_name):
+    lease, store = leader
+    loop = engine_loop.build(make_conf(cloud, etcd_url, cluster_name),
+                             lease, store)
+    assert loop.run_cycle() == 'all 4 hosts in service up'
+
+
+def test_down_host_waits_out_its_confirmation_window(cloud, leader,
+                                                     etcd_url, cluster_name):
+    lease, store = leader
+    loop = engine_loop.build(make_conf(cloud, etcd_url, cluster_name),
+                             lease, store)
+    host = cloud.hosts[0]
+    cloud.fail(host, 'crash')
+    sentence = cycles_until(loop, lambda s: 'confirmation window' in s)
+    assert sentence.startswith(f'host {host} down ')
+    assert sentence.endswith(' of 2 s confirmation window')
+    # the first sighting is checkpointed: a new leader keeps the window
+    assert host in store.get('state')['suspects']
+    cycles_until(loop, lambda s: f'host {host} confirmed down' in s)
+    cycles_until(loop, lambda s: s == 'all 3 hosts in service up '
+                                      '(1 out of service)', timeout=60)
+
+
+def test_storm_holds_and_says_why(cloud, leader, etcd_url, cluster_name):
+    lease, store = leader
+    loop = engine_loop.build(make_conf(cloud, etcd_url, cluster_name),
+                             lease, store)
+    for host in cloud.hosts[:2]:
+        cloud.fail(host, 'crash')
+    sentence = cycles_until(loop, lambda s: s.startswith('storm'))
+    assert sentence == ('storm guard: 2 of 4 hosts down (50 %, > 30 %): '
+                        'holding')
+    assert loop.hold_reason == 'storm guard'
+    assert store.recoveries() == []
+
+
+def test_paused_cluster_opens_no_recovery(cloud, leader, etcd_url,
+                                          cluster_name):
+    lease, store = leader
+    store.set_paused('maintenance', 'alice')
+    loop = engine_loop.build(make_conf(cloud, etcd_url, cluster_name),
+                             lease, store)
+    cloud.fail(cloud.hosts[0], 'crash')
+    time.sleep(4.5)   # service_down_time + confirmation window
+    sentence = cycles_until(loop, lambda s: s.startswith('paused'))
+    assert sentence == 'paused by alice (maintenance): no new recoveries'
+    assert store.recoveries() == []
+
+
+def test_blind_monitor_fences_nothing(cloud, leader, etcd_url,
+                                     cluster_name):
+    lease, store = leader
+    loop = engine_loop.build(make_conf(cloud, etcd_url, cluster_name),
+                             lease, store)
+    assert loop.run_cycle() == 'all 4 hosts in service up'
+    cloud.inject(error_rate={'nova': 1.0})
+    sentence = cycles_until(loop, lambda s: s.startswith('blind'))
+    assert 'monitor unavailable' in sentence
+    assert sentence.endswith('no new fencing')
+    assert loop.hold_reason == 'monitor unavailable'
+
+
+def test_without_a_cloud_it_cannot_observe(leader, etcd_url, cluster_name,
+                                           tmp_path):
+    lease, store = leader
+    conf = freezer_conf.new_config()
+    conf([])
+    conf.set_override('backend_url', etcd_url, 'coordination')
+    conf.set_override('inventory', str(tmp_path / 'missing.yaml'),
+                      'fencing')
+    loop = engine_loop.build(conf, lease, store)
+    sentence = loop.run_cycle()
+    assert sentence.startswith('cannot observe: ')
+    assert sentence.endswith('; taking no action')
+    assert 'missing.yaml' in sentence
+
+
+def test_a_deposed_leader_takes_no_action(cloud, leader, etcd_url,
+                                          cluster_name):
+    lease, store = leader
+    loop = engine_loop.build(make_conf(cloud, etcd_url, cluster_name),
+                             lease, store)
+    lease.stop()
+    lease.release()
+    assert loop.run_cycle() == 'not the leader: taking no action'
