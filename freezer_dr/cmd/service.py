@@ -30,6 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     config.quiet_library_warnings()
     conf = config.load(argv, PROG, cli_opts=CLI_OPTS)
     keepalive_interval = config.validate_or_exit(conf, PROG)
+    from freezer_dr.engine import drivers
+    try:
+        drivers.validate(conf)
+    except exceptions.ConfigError as error:
+        raise config.fail(PROG, str(error))
     if conf.once:
         from freezer_dr.engine import oneshot
         # stdout carries the run's report; log lines go to stderr

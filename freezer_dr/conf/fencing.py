@@ -1,11 +1,13 @@
 """[fencing]: the fencing inventory and BMC timing."""
 from oslo_config import cfg
 
+DEFAULT_INVENTORY = '/etc/freezer-dr/nodes.yaml'
+
 GROUP = cfg.OptGroup('fencing', title='Fencing',
                      help='How failed nodes are powered off and verified.')
 
 OPTS = [
-    cfg.StrOpt('inventory', default='/etc/freezer-dr/nodes.yaml',
+    cfg.StrOpt('inventory', default=DEFAULT_INVENTORY,
                help='Fencing inventory (YAML): per compute host, its '
                     'fencing levels in order.'),
     cfg.FloatOpt('timeout', default=30.0, min=1.0,

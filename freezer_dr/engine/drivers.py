@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing as t
 
 from stevedore import driver as stevedore_driver
 
 from freezer_dr import cloud
 from freezer_dr import exceptions
+from freezer_dr.conf import fencing as fencing_opts
 from freezer_dr.evacuators.base import Evacuator
 from freezer_dr.fencers import inventory as fence_inventory
 from freezer_dr.fencers.context import FencingSettings
@@ -45,6 +47,30 @@ def load_inventory(conf, confirmation: t.Callable[[str], float | None]):
     return fence_inventory.load_inventory(
         conf.fencing.inventory, manual_confirmation=confirmation,
         settings=FencingSettings.from_config(conf))
+
+
+def validate(conf) -> None:
+    """Start-up checks of what the engine will load; raise ConfigError.
+
+    The inventory is checked when it exists or was configured explicitly
+    (a replica with only ``[coordination]`` still starts and fails closed);
+    plugin names always; the side-effect budget against the lease.
+    """
+    plugin('freezer_dr.monitors', conf.monitor.driver, '[monitor] driver')
+    plugin('freezer_dr.evacuators', conf.evacuation.driver,
+           '[evacuation] driver')
+    for name in conf.notifiers.drivers:
+        plugin('freezer_dr.notifiers', name, '[notifiers] drivers')
+    path = conf.fencing.inventory
+    if os.path.exists(path) or path != fencing_opts.DEFAULT_INVENTORY:
+        load_inventory(conf, lambda host: None)
+    budget = conf.engine.side_effect_time + conf.coordination.safety_margin
+    if budget >= conf.coordination.lease_ttl:
+        raise exceptions.ConfigError(
+            f'[engine] side_effect_time ({conf.engine.side_effect_time:g} s) '
+            f'+ [coordination] safety_margin must be below [coordination] '
+            f'lease_ttl ({conf.coordination.lease_ttl:g} s): the leader '
+            f'could never act')
 
 
 def load(conf, confirmation: t.Callable[[str], float | None]) -> Drivers:
