@@ -5,12 +5,15 @@ and server records, the BMC power log and the mailbox.
 from __future__ import annotations
 
 import collections
+import os
 import time
 
 import pytest
+import yaml
 
 from freezer_dr.demo.cluster import Cluster
 from freezer_dr.demo.cluster import wait_for
+from freezer_dr.ha import etcd as ha_etcd
 from tests import invariants
 
 ADMIN = 'cloud-admin@example.org'
@@ -113,6 +116,25 @@ def test_failed_host_is_fenced_then_evacuated(make_cluster, mode):
     assert services[host].is_forced_down
     assert services[host].status == 'disabled'
     assert record.id in services[host].disabled_reason
+    assert_no_secrets_leaked(cluster)
+
+
+def assert_no_secrets_leaked(cluster):
+    """S6: no BMC or cloud password in etcd, logs or status output."""
+    secrets = {cluster.cloud.bmc(h)['password'] for h in cluster.cloud.hosts}
+    with open(cluster.cloud.clouds_yaml) as f:
+        secrets.add(yaml.safe_load(f)['clouds']['sim']['auth']['password'])
+    client = ha_etcd.make_client(cluster.etcd.url, 2.0)
+    dumped = [value.decode() for value, _ in client.get_prefix('/')]
+    for name in os.listdir(cluster.workdir):
+        if name.startswith('replica-') and not name.endswith('.conf'):
+            with open(os.path.join(cluster.workdir, name)) as f:
+                dumped.append(f.read())
+    dumped.append(cluster.manage('status', '-f', 'json').stdout)
+    dumped.append(cluster.manage('recovery', 'list', '-f', 'json').stdout)
+    for secret in secrets:
+        assert len(secret) >= 8
+        assert not any(secret in text for text in dumped)
 
 
 def test_two_hosts_failing_together_are_both_recovered(make_cluster):
