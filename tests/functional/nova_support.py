@@ -14,6 +14,7 @@ import yaml
 from oslo_config import cfg
 
 from freezer_dr import conf as fdr_conf
+from freezer_dr.demo.cluster import wait_for
 
 
 def fresh_config():
@@ -52,17 +53,12 @@ def config_for(handle: t.Any, clouds_yaml: str | None = None,
 
 def wait_until(predicate: t.Callable[[], t.Any], timeout: float,
                what: str, interval: float = 0.2) -> t.Any:
-    """Poll ``predicate`` until it returns something truthy; the timeout
-    is a bound against hanging, not a performance assertion."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f'timed out after {timeout:.0f} s '
-                                 f'waiting for {what}')
-        time.sleep(interval)
+    """:func:`freezer_dr.demo.cluster.wait_for`, failing as an assertion
+    (the timeout is a bound against hanging, not a performance check)."""
+    try:
+        return wait_for(predicate, timeout, what, interval)
+    except TimeoutError as error:
+        raise AssertionError(str(error)) from None
 
 
 class RequestLog:
