@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import email.message
 import ipaddress
+import logging as std_logging
 import mailbox
 import os
 import socket
@@ -23,6 +24,10 @@ from aiosmtpd.smtp import AuthResult
 from aiosmtpd.smtp import LoginPassword
 
 SECURITY_MODES = ('none', 'starttls', 'ssl')
+
+# aiosmtpd logs every session at INFO from its own thread ('mail.log');
+# a sink only needs its warnings.
+std_logging.getLogger('mail.log').setLevel(std_logging.WARNING)
 
 
 def make_self_signed_cert(directory: str,
