@@ -5,6 +5,7 @@ and server records, the BMC power log and the mailbox.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import time
 
@@ -236,6 +237,26 @@ def test_failed_evacuations_are_reported_per_instance(make_cluster):
     body = admin[0].get_body(('plain',)).get_content()
     for sid in on_host(before, host):
         assert sid in body
+    shown = json.loads(cluster.manage('recovery', 'show', record.id,
+                                      '-f', 'json').stdout)
+    assert {i['state'] for i in shown['instances']} == {'failed'}
+    assert [s['step'] for s in shown['steps']][-2:] == ['notifying',
+                                                        'failed']
+    # the cloud is fixed; the operator retries: fenced again, then moved
+    cluster.cloud.inject(evacuate_failure_rate=0.0)
+    retry_at = time.time()
+    cluster.manage('recovery', 'retry', record.id)
+    record = wait_for(
+        lambda: next((r for r in cluster.store().history(limit=20)
+                      if r.id == record.id and r.updated_at > retry_at
+                      and r.terminal), None), 90, 'the retried recovery')
+    assert record.step == 'done', record.reason
+    after = servers(cluster)
+    for sid, was in on_host(before, host).items():
+        assert after[sid]['host'] != host
+        assert after[sid]['status'] == was['status']
+    assert 'retry requested by operator' in [
+        s['note'] for s in record.steps]
 
 
 def test_error_instances_are_skipped_and_shutoff_ones_stay_off(make_cluster):
@@ -288,3 +309,38 @@ def test_return_to_service_is_refused_while_a_recovery_is_live(
     wait_for(lambda: {s.host: s.state for s in
                       cluster.connection().compute.services()}[host] == 'up',
              30, f'{host} up again')
+
+
+def test_manual_fencing_waits_for_the_operator(make_cluster, tmp_path):
+    cluster = make_cluster()
+    before = servers(cluster)
+    host = busiest(before)[0]
+    with open(cluster.cloud.nodes_yaml) as f:
+        nodes = yaml.safe_load(f)
+    nodes['nodes'][host]['fencing'] = [{'driver': 'manual'}]
+    manual = tmp_path / 'manual-nodes.yaml'
+    manual.write_text(yaml.safe_dump(nodes))
+    for replica in cluster.replicas:     # the operator edits the inventory
+        replica.stop()
+        text = open(replica.config_file).read().replace(
+            cluster.cloud.nodes_yaml, str(manual))
+        with open(replica.config_file, 'w') as f:
+            f.write(text)
+        replica.start()
+    cluster.wait_leader()
+    since = time.time()
+    cluster.cloud.fail(host, 'crash')      # BMC on: only a human knows
+    store = cluster.store()
+    held = wait_for(lambda: (lambda r: r if r and r.step == 'held'
+                             and 'awaiting operator' in (r.reason or '')
+                             else None)(store.get_recovery(host)),
+                    60, f'{host} held for the operator')
+    assert held.fence_attempts >= 1
+    assert invariants.evacuations(cluster.connection(), host) == []
+    cluster.cloud.set_power(host, 'off')   # the operator pulls the plug
+    cluster.manage('host', 'fenced', host)
+    record = finished(cluster, host, since)
+    assert record.step == 'done', record.reason
+    assert record.fence['level'] == 'manual'
+    after = servers(cluster)
+    assert all(after[sid]['host'] != host for sid in on_host(before, host))
