@@ -18,8 +18,7 @@ FLAVOR = {'id': '1', 'name': 'm1.small', 'vcpus': 1, 'ram': 512,
           'disk': 1, 'ephemeral': 0, 'swap': 0}
 CPU_INFO = {'arch': 'x86_64', 'model': 'Nehalem', 'vendor': 'Intel',
             'features': ['pge', 'clflush'],
-            'topology': {'cells': 1, 'sockets': 1, 'cores': 32,
-                         'threads': 2}}
+            'topology': {'sockets': 1, 'cores': 32, 'threads': 2}}
 PROGRESS_STATUSES = ('ACTIVE', 'BUILD', 'REBUILD', 'RESIZE',
                      'VERIFY_RESIZE', 'MIGRATING')
 
