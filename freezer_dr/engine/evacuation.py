@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import threading
+import time
 import typing as t
 
 from oslo_log import log as logging
@@ -60,6 +61,7 @@ class Evacuation:
         self._save = save
         self._guard = guard
         self._stop = stop
+        self._abort = threading.Event()    # a sibling failed: wind down
         self._lock = threading.Lock()
 
     def run(self) -> None:
@@ -75,22 +77,33 @@ class Evacuation:
             for future in concurrent.futures.as_completed(futures):
                 error = future.exception()
                 if error is not None:
-                    self._stop.set()   # wind the siblings down, then raise
+                    self._abort.set()   # wind the siblings down, then raise
                     for other in futures:
                         other.cancel()
                     raise error
 
+    def _wait(self, seconds: float) -> None:
+        """Sleep, but raise at once when the recovery must stop."""
+        deadline = time.monotonic() + seconds
+        while not self._stop.wait(min(0.1, max(0.0, deadline -
+                                               time.monotonic()))):
+            if self._abort.is_set():
+                raise exceptions.LeadershipLost('evacuation wound down')
+            if time.monotonic() >= deadline:
+                return
+        raise exceptions.LeadershipLost('recovery stopped')
+
     # -- one instance ----------------------------------------------------
     def _follow(self, inst: InstanceRecord) -> None:
         while not InstanceState(inst.state).terminal:
-            if self._stop.is_set():
+            if self._stop.is_set() or self._abort.is_set():
                 raise exceptions.LeadershipLost('recovery stopped')
             if inst.state == InstanceState.PENDING.value:
                 self._request(inst)
             else:
                 self._track(inst)
                 if not InstanceState(inst.state).terminal:
-                    self._stop.wait(self.settings.poll_interval)
+                    self._wait(self.settings.poll_interval)
 
     def _update(self, inst: InstanceRecord, **changes: t.Any) -> None:
         with self._lock:
@@ -119,7 +132,7 @@ class Evacuation:
                         self.host, inst.id, error)
             self._update(inst, state=InstanceState.PENDING.value,
                          error=str(error))
-            self._stop.wait(self.settings.poll_interval)
+            self._wait(self.settings.poll_interval)
         except exceptions.CloudUnavailable as error:
             # Unknown whether Nova took it: stay requested and reconcile.
             LOG.warning('host %s: evacuate %s: %s (will reconcile)',
@@ -141,6 +154,13 @@ class Evacuation:
             note = None
             try:
                 self._restore_power(inst, server)
+            except exceptions.CloudUnavailable as error:
+                if now() - (inst.requested_at or now()) < \
+                        self.settings.instance_timeout:
+                    LOG.warning('host %s: restoring the power state of %s: '
+                                '%s (will retry)', self.host, inst.id, error)
+                    return
+                note = f'evacuated, but power state not restored: {error}'
             except exceptions.EvacuationFailed as error:
                 note = f'evacuated, but power state not restored: {error}'
             self._update(inst, state=InstanceState.DONE.value,
@@ -202,8 +222,7 @@ class Evacuation:
         want = 'ACTIVE' if start else 'SHUTOFF'
         deadline = now() + self.settings.instance_timeout
         while now() < deadline:
-            if self._stop.wait(self.settings.poll_interval):
-                raise exceptions.LeadershipLost('recovery stopped')
+            self._wait(self.settings.poll_interval)
             server = self.evacuator.status(inst.id)
             if server.status == want and not server.task_state:
                 return

@@ -42,10 +42,12 @@ GAUGES = {
     'blind': '1 while the monitor is unavailable (fail closed).',
     'paused': '1 while an operator paused the cluster.',
 }
-#: consecutive errors of one step before the recovery is failed
-MAX_STEP_ERRORS = 5
-#: seconds before a runner that hit an error is started again
+#: consecutive errors of one step before the recovery is failed (with
+#: the backoff below, about five minutes of a cloud that keeps failing)
+MAX_STEP_ERRORS = 6
+#: seconds before a runner that hit an error is started again (doubling)
 ERROR_RETRY = 5.0
+ERROR_RETRY_MAX = 120.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -314,7 +316,8 @@ class LeaderLoop:
         LOG.error('recovery %s of host %s: step %s failed (%d of %d): %s',
                   record.id, record.host, record.step, count,
                   MAX_STEP_ERRORS, error)
-        self._errors[record.host] = (record.step, count, now() + ERROR_RETRY)
+        self._errors[record.host] = (record.step, count, now() + gates.backoff(
+            count, ERROR_RETRY, ERROR_RETRY_MAX))
         if count < MAX_STEP_ERRORS or record.step in (
                 Step.CONFIRMED.value, Step.HELD.value, Step.FENCING.value):
             return

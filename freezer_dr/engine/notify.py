@@ -22,6 +22,8 @@ from freezer_dr.notifiers.base import Notifier
 LOG = logging.getLogger(__name__)
 
 ALERTS_KEY = 'alerts'
+#: sent cluster-alert keys remembered (older episodes are long over)
+ALERTS_KEPT = 200
 
 
 class Notification:
@@ -64,7 +66,8 @@ class Notification:
             lease.ensure(need=guard_time)
 
         def save() -> None:
-            store.put_fenced(ALERTS_KEY, {'sent': sent})
+            recent = sorted(sent.items(), key=lambda kv: kv[1])[-ALERTS_KEPT:]
+            store.put_fenced(ALERTS_KEY, {'sent': dict(recent)})
 
         event = Event(kind=kind, summary=summary, details=details or {})
         self._deliver(event, f'{kind}:{episode}', sent, guard, save)
