@@ -12,6 +12,6 @@ OPTS = [
                help='Path of clouds.yaml. Defaults to the openstacksdk '
                     'search path.'),
     cfg.StrOpt('region_name', help='Region to use.'),
-    cfg.FloatOpt('api_timeout', default=30.0, min=1.0,
+    cfg.FloatOpt('api_timeout', default=5.0, min=0.5,
                  help='Timeout in seconds of every API call.'),
 ]

@@ -23,11 +23,6 @@ OPTS = [
                       'failed fence; doubles each time.'),
     cfg.FloatOpt('fence_retry_max', default=300.0, min=1.0,
                  help='Upper bound of the fencing retry backoff.'),
-    cfg.FloatOpt('side_effect_time', default=2.0, min=0.1,
-                 help='Seconds one side effect (a BMC command, a Nova '
-                      'write, a mail) is expected to take. The leader only '
-                      'starts one while its lease has that long left '
-                      'beyond [coordination] safety_margin.'),
     cfg.IntOpt('notify_attempts', default=5, min=1,
                help='Attempts to deliver one notification before the '
                     'recovery records it as failed.'),

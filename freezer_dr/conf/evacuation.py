@@ -36,6 +36,9 @@ OPTS = [
     cfg.StrOpt('microversion', default='2.94',
                help='Compute API microversion for every call. 2.94 is the '
                     'last one where evacuate restarts an ACTIVE server.'),
-    cfg.FloatOpt('api_timeout', default=30.0, min=1.0,
-                 help='Timeout in seconds of every compute API call.'),
+    cfg.FloatOpt('api_timeout', default=5.0, min=0.5,
+                 help='Timeout in seconds of every compute API call. A '
+                      'Nova write starts only while the leader lease '
+                      'outlives it, so it must stay below [coordination] '
+                      'lease_ttl minus safety_margin.'),
 ]

@@ -32,8 +32,10 @@ EMAIL_OPTS = [
     cfg.StrOpt('templates_dir',
                help='Directory with templates overriding the built-in '
                     'ones (same file names).'),
-    cfg.FloatOpt('timeout', default=10.0, min=0.5,
-                 help='SMTP timeout in seconds.'),
+    cfg.FloatOpt('timeout', default=5.0, min=0.5,
+                 help='SMTP timeout in seconds (below [coordination] '
+                      'lease_ttl minus safety_margin: a mail starts only '
+                      'while the leader lease outlives it).'),
     cfg.StrOpt('ca_file',
                help='CA bundle to verify the SMTP server certificate '
                     '(starttls / ssl); default: the system store.'),

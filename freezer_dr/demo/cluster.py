@@ -165,6 +165,10 @@ class Cluster:
             'api': {'bind_host': '127.0.0.1', 'bind_port': str(api_port)},
             'engine': {'poll_interval': '1'},
             'monitor': {'confirm_window': '3'},
+            # every side effect must fit in the 5 s lease (S2)
+            'fencing': {'call_timeout': '2'},
+            'evacuation': {'api_timeout': '3'},
+            'email': {'timeout': '3'},
         }
         for section, values in list(settings.items()) + list(
                 self.overrides.items()):

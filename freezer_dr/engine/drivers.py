@@ -62,15 +62,36 @@ def validate(conf) -> None:
     for name in conf.notifiers.drivers:
         plugin('freezer_dr.notifiers', name, '[notifiers] drivers')
     path = conf.fencing.inventory
-    if os.path.exists(path) or path != fencing_opts.DEFAULT_INVENTORY:
+    fencing = os.path.exists(path) or path != fencing_opts.DEFAULT_INVENTORY
+    if fencing:
         load_inventory(conf, lambda host: None)
-    budget = conf.engine.side_effect_time + conf.coordination.safety_margin
-    if budget >= conf.coordination.lease_ttl:
-        raise exceptions.ConfigError(
-            f'[engine] side_effect_time ({conf.engine.side_effect_time:g} s) '
-            f'+ [coordination] safety_margin must be below [coordination] '
-            f'lease_ttl ({conf.coordination.lease_ttl:g} s): the leader '
-            f'could never act')
+    check_budgets(conf, fencing)
+
+
+def check_budgets(conf, fencing: bool = True) -> None:
+    """Every side effect's timeout must fit in the lease (S2).
+
+    A side effect starts only while the lease outlives its timeout plus
+    the safety margin; a timeout that cannot fit would stop the leader
+    from ever acting. Checked for the parts this replica will use.
+    """
+    coord = conf.coordination
+    budgets = []
+    if fencing:
+        budgets.append(('[fencing] call_timeout', conf.fencing.call_timeout))
+    if conf.cloud.clouds_yaml or conf.cloud.cloud != 'envvars':
+        budgets.append(('[evacuation] api_timeout',
+                        conf.evacuation.api_timeout))
+    for name in ('email', 'webhook'):
+        if name in conf.notifiers.drivers:
+            budgets.append((f'[{name}] timeout', conf[name].timeout))
+    for option, value in budgets:
+        if value + coord.safety_margin >= coord.lease_ttl:
+            raise exceptions.ConfigError(
+                f'{option} ({value:g} s) + [coordination] safety_margin '
+                f'({coord.safety_margin:g} s) must be below [coordination] '
+                f'lease_ttl ({coord.lease_ttl:g} s): a side effect starts '
+                f'only while the lease outlives it')
 
 
 def load(conf, confirmation: t.Callable[[str], float | None]) -> Drivers:

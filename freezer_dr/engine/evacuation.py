@@ -2,10 +2,13 @@
 
 Each instance walks ``pending -> requested -> done | failed`` inside the
 recovery record. ``requested`` is checkpointed *before* the evacuate call,
-so after a takeover the new leader knows a request may have been sent and
-asks Nova (task state, evacuation migrations) before sending another one:
-an instance is evacuated again only when the previous attempt is known to
-have failed or never to have reached Nova (S3).
+together with the ids of the evacuation migrations Nova already had for
+the server, so after a takeover (or a call that timed out) the new leader
+asks Nova (task state, any *new* migration) before sending another one: an
+instance is evacuated again only when the previous attempt is known to have
+failed, or to have never reached Nova after a full API timeout (S3).
+Attempts are never refunded, so a cloud that keeps refusing ends in
+``failed`` after ``max_attempts``, with a backoff between attempts.
 """
 from __future__ import annotations
 
@@ -27,10 +30,6 @@ from freezer_dr.evacuators.base import Evacuator
 
 LOG = logging.getLogger(__name__)
 
-#: seconds of clock skew tolerated when matching migrations to a request
-MIGRATION_SLACK = 30.0
-
-
 @dataclasses.dataclass(frozen=True)
 class EvacuationSettings:
     """Pacing of one host's evacuations (from ``[evacuation]``)."""
@@ -39,6 +38,7 @@ class EvacuationSettings:
     max_attempts: int = 3
     poll_interval: float = 1.0
     restore_power_state: bool = True
+    api_timeout: float = 5.0
 
 
 class Evacuation:
@@ -62,6 +62,7 @@ class Evacuation:
         self._guard = guard
         self._stop = stop
         self._abort = threading.Event()    # a sibling failed: wind down
+        self._started = now()
         self._lock = threading.Lock()
 
     def run(self) -> None:
@@ -118,25 +119,35 @@ class Evacuation:
                          error=f'gave up after {inst.attempts} attempts: '
                                f'{inst.error}')
             return
+        if inst.attempts:                      # back off between attempts
+            self._wait(self.settings.poll_interval * inst.attempts)
+        # Which evacuations exist before this attempt: only a new one can
+        # be this attempt's (no clock is compared with Nova's).
+        try:
+            known = [m['id']
+                     for m in self.evacuator.evacuations(inst.id, 0.0)]
+        except exceptions.CloudUnavailable as error:
+            LOG.warning('host %s: evacuations of %s: %s', self.host,
+                        inst.id, error)
+            self._wait(self.settings.poll_interval)
+            return
         self._guard()
         self._update(inst, state=InstanceState.REQUESTED.value,
                      attempts=inst.attempts + 1, requested_at=now(),
-                     error=None)
+                     first_requested_at=inst.first_requested_at or now(),
+                     known_migrations=known, error=None)
         LOG.info('host %s: evacuating instance %s (%s), attempt %d',
                  self.host, inst.id, inst.name, inst.attempts)
         try:
             self.evacuator.evacuate(inst.id)
-        except exceptions.EvacuationFailed as error:
-            # Nova refused: the request is known not to have happened.
-            LOG.warning('host %s: evacuation of %s refused: %s',
-                        self.host, inst.id, error)
-            self._update(inst, state=InstanceState.PENDING.value,
-                         error=str(error))
-            self._wait(self.settings.poll_interval)
-        except exceptions.CloudUnavailable as error:
-            # Unknown whether Nova took it: stay requested and reconcile.
+        except (exceptions.EvacuationFailed,
+                exceptions.CloudUnavailable) as error:
+            # Refused (4xx) or unknown (timeout, 5xx): either way the
+            # server's state and Nova's migrations tell what happened; a
+            # 409 may well mean an evacuation is already under way.
             LOG.warning('host %s: evacuate %s: %s (will reconcile)',
                         self.host, inst.id, error)
+            self._update(inst, error=str(error))
 
     def _track(self, inst: InstanceRecord) -> None:
         try:
@@ -155,8 +166,7 @@ class Evacuation:
             try:
                 self._restore_power(inst, server)
             except exceptions.CloudUnavailable as error:
-                if now() - (inst.requested_at or now()) < \
-                        self.settings.instance_timeout:
+                if not self._timed_out(inst):
                     LOG.warning('host %s: restoring the power state of %s: '
                                 '%s (will retry)', self.host, inst.id, error)
                     return
@@ -178,24 +188,27 @@ class Evacuation:
 
     def _reconcile_untouched(self, inst: InstanceRecord) -> None:
         """Still on the source with no task: did Nova ever get the call?"""
-        since = (inst.requested_at or 0) - MIGRATION_SLACK
         try:
-            migrations = [
-                m for m in self.evacuator.evacuations(inst.id, since)
-                if m.get('source_compute') in (None, self.host)]
+            new = [m for m in self.evacuator.evacuations(inst.id, 0.0)
+                   if m['id'] not in inst.known_migrations]
         except exceptions.CloudUnavailable:
             return self._check_timeout(inst)
-        if not migrations:
-            LOG.info('host %s: no evacuation of %s reached Nova: '
-                     'requesting again', self.host, inst.id)
-            self._update(inst, state=InstanceState.PENDING.value,
-                         attempts=max(0, inst.attempts - 1))
+        if new:
+            status = new[-1].get('status')
+            if status in ('failed', 'error'):
+                self._retry_or_fail(inst, f'evacuation migration {status}')
+            else:
+                self._check_timeout(inst)
             return
-        status = migrations[-1].get('status')
-        if status in ('failed', 'error'):
-            self._retry_or_fail(inst, f'evacuation migration {status}')
-        else:
-            self._check_timeout(inst)
+        # Nova answers an accepted evacuate by setting the task state at
+        # once; give a slow or in-flight call its full timeout before
+        # concluding that this attempt never reached Nova.
+        if now() - self._since(inst) < self.settings.api_timeout + \
+                2 * self.settings.poll_interval:
+            return
+        LOG.info('host %s: attempt %d to evacuate %s never reached Nova',
+                 self.host, inst.attempts, inst.id)
+        self._retry_or_fail(inst, inst.error or 'evacuation not accepted')
 
     def _retry_or_fail(self, inst: InstanceRecord, error: str) -> None:
         if inst.attempts < self.settings.max_attempts:
@@ -204,12 +217,19 @@ class Evacuation:
             self._update(inst, state=InstanceState.FAILED.value,
                          finished_at=now(), error=error)
 
+    def _since(self, inst: InstanceRecord) -> float:
+        """When this runner's wait for ``inst`` began (takeover-aware)."""
+        return max(inst.requested_at or 0.0, self._started)
+
+    def _timed_out(self, inst: InstanceRecord) -> bool:
+        return now() - self._since(inst) > self.settings.instance_timeout
+
     def _check_timeout(self, inst: InstanceRecord) -> None:
-        waited = now() - (inst.requested_at or now())
-        if waited > self.settings.instance_timeout:
+        if self._timed_out(inst):
             self._update(inst, state=InstanceState.FAILED.value,
                          finished_at=now(),
-                         error=f'timed out after {waited:.0f} s')
+                         error=f'timed out after '
+                               f'{now() - self._since(inst):.0f} s')
 
     def _restore_power(self, inst: InstanceRecord, server: Instance) -> None:
         if not self.settings.restore_power_state:

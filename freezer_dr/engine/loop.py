@@ -71,7 +71,9 @@ def settings_from_conf(conf) -> LoopSettings:
             fence_timeout=conf.fencing.timeout,
             fence_retry_initial=en.fence_retry_initial,
             fence_retry_max=en.fence_retry_max,
-            side_effect_time=en.side_effect_time,
+            bmc_call_time=conf.fencing.call_timeout,
+            nova_call_time=ev.api_timeout,
+            notify_call_time=notify_call_time(conf),
             selection=ev.selection, ha_metadata_key=ev.ha_metadata_key,
             ha_tag=ev.ha_tag, include_error=ev.include_error,
             evacuation=EvacuationSettings(
@@ -79,7 +81,15 @@ def settings_from_conf(conf) -> LoopSettings:
                 instance_timeout=ev.instance_timeout,
                 max_attempts=ev.max_attempts,
                 poll_interval=ev.poll_interval,
-                restore_power_state=ev.restore_power_state)))
+                restore_power_state=ev.restore_power_state,
+                api_timeout=ev.api_timeout)))
+
+
+def notify_call_time(conf) -> float:
+    """The longest one delivery of the configured notifiers may take."""
+    timeouts = [conf[name].timeout for name in ('email', 'webhook')
+                if name in conf.notifiers.drivers]
+    return max(timeouts, default=1.0)
 
 
 class LeaderLoop:
@@ -97,6 +107,8 @@ class LeaderLoop:
         self._runners: dict[str, threading.Thread] = {}
         self._errors: dict[str, tuple[str, int, float]] = {}
         self._hold: str | None = 'no look yet'
+        self._owned: set[str] = set()
+        self._observed: dict = {}
         self.metrics = metrics or metrics_module.Registry()
         self.last_live: dict[str, RecoveryRecord] = {}
         self.last_suspects: dict[str, float] = {}
@@ -144,6 +156,10 @@ class LeaderLoop:
 
     # -- the cycle -------------------------------------------------------
     def _cycle(self, drivers: engine_drivers.Drivers) -> str:
+        # Hosts whose runner was alive before the records were read: their
+        # copy may be stale by the time we would use it, so this cycle
+        # leaves them alone (a runner owns its record while it runs).
+        self._owned = {h for h, th in self._runners.items() if th.is_alive()}
         live = {r.host: r for r in self.store.recoveries()}
         self._handle_requests(live)
         state = self.store.get(STATE_KEY) or {}
@@ -152,8 +168,12 @@ class LeaderLoop:
             observations = drivers.monitor.hosts()
         except exceptions.MonitorUnavailable as error:
             return self._blind(state, live, error)
-        suspects = gates.track_suspects(
-            observations, state.get('suspects', {}), set(live), now())
+        self._observed = {o.host: o for o in observations}
+        known = state.get('suspects', {})
+        if state.get('blind_since'):     # sight is back: windows restart
+            known = {}
+        suspects = gates.track_suspects(observations, known, set(live),
+                                        now())
         active = sum(1 for r in live.values()
                      if r.step not in (Step.CONFIRMED.value, Step.HELD.value))
         decision = gates.decide(
@@ -165,6 +185,8 @@ class LeaderLoop:
                      'storm_since': (state.get('storm_since') or now()
                                      if decision.storm else None),
                      'blind_since': None}
+        if new_state != state:
+            self.store.put_fenced(STATE_KEY, new_state)
         if decision.storm:
             self._alert_storm(new_state['storm_since'], sentences[0],
                               suspects)
@@ -177,8 +199,9 @@ class LeaderLoop:
             for host in decision.start:
                 obs = next(o for o in observations if o.host == host)
                 live[host] = self._open(host, suspects.pop(host), obs)
-        if new_state != state:
-            self.store.put_fenced(STATE_KEY, new_state)
+            if decision.start:
+                self.store.put_fenced(STATE_KEY, dict(new_state,
+                                                      suspects=suspects))
         self.last_live, self.last_suspects = live, suspects
         self._measure(observed=len(observations), suspected=len(suspects),
                       live=len(live), storm=decision.storm,
@@ -196,7 +219,7 @@ class LeaderLoop:
         elif now() - since >= self.settings.confirm_window:
             self._notification().cluster_alert(
                 self.store, self.lease,
-                self.settings.recovery.side_effect_time, 'blind',
+                self.settings.recovery.notify_call_time, 'blind',
                 f'{since:.0f}', f'monitor unavailable since '
                 f'{time.ctime(since)}: {error}')
         self.last_live = live
@@ -208,7 +231,7 @@ class LeaderLoop:
     def _alert_storm(self, since: float, sentence: str,
                      suspects: dict[str, float]) -> None:
         self._notification().cluster_alert(
-            self.store, self.lease, self.settings.recovery.side_effect_time,
+            self.store, self.lease, self.settings.recovery.notify_call_time,
             'storm', f'{since:.0f}', sentence,
             {'hosts': sorted(suspects)})
 
@@ -230,13 +253,13 @@ class LeaderLoop:
         """Operator requests: retry a recovery, manual fence confirmed."""
         for kind in ('retry', 'fence-confirmed'):
             for host, data in self.store.requests(kind).items():
-                running = self._runners.get(host)
-                if running is not None and running.is_alive():
+                if host in self._owned:
                     continue        # its runner owns the record right now
                 record = live.get(host)
                 if kind == 'retry' and record is None:
                     record = self.store.find(data.get('recovery_id', ''))
-                    if record is not None and record.terminal:
+                    if record is not None and \
+                            record.step == Step.FAILED.value:
                         record = self._reopen(record)
                         live[host] = record
                 if (record is not None and record.step == Step.HELD.value
@@ -254,8 +277,8 @@ class LeaderLoop:
         record.step, record.finished_at = Step.HELD.value, None
         record.failed_step, record.next_attempt_at = None, 0.0
         record.reason = 'retry requested by operator'
-        record.notifications = {k: v for k, v in record.notifications.items()
-                                if ':recovered:' not in k}
+        record.reopened += 1
+        record.reopened_at = now()    # older manual confirmations expire
         record.steps.append({'step': Step.HELD.value, 'at': now(),
                              'note': record.reason})
         self.store.put_recovery(record)
@@ -266,8 +289,11 @@ class LeaderLoop:
         sentences = []
         for host, record in sorted(live.items()):
             running = self._runners.get(host)
-            if not (running and running.is_alive()) and self._due(record):
-                self._start_runner(drivers, record)
+            if host not in self._owned and self._due(record) and not (
+                    running and running.is_alive()):
+                fresh = self.store.get_recovery(host)   # never a stale copy
+                if fresh is not None and fresh.id == record.id:
+                    self._start_runner(drivers, fresh)
             sentences.append(self._describe(record))
         return sentences
 
@@ -283,7 +309,7 @@ class LeaderLoop:
             store=self.store, lease=self.lease, evacuator=drivers.evacuator,
             fencers=drivers.fencers, notification=self._notification(),
             settings=self.settings.recovery, hold_reason=lambda: self._hold,
-            stop=self._term)
+            stop=self._term, host_down=self._host_down)
         runner = RecoveryRunner(ctx, record)
         thread = threading.Thread(target=self._run, args=(runner,),
                                   name=f'recovery-{record.host}',
@@ -302,7 +328,7 @@ class LeaderLoop:
             LOG.warning('recovery %s of host %s stopped: %s', record.id,
                         record.host, error)
         except (exceptions.CloudUnavailable, exceptions.StoreUnavailable,
-                exceptions.EvacuationFailed) as error:
+                exceptions.EvacuationFailed, exceptions.NotifyFailed) as error:
             self._step_error(runner, error)
         except Exception as error:   # a bug: say so loudly, keep the host
             LOG.exception('recovery %s of host %s: unexpected error',
@@ -311,6 +337,8 @@ class LeaderLoop:
 
     def _step_error(self, runner: RecoveryRunner, error: Exception) -> None:
         record = runner.record
+        if runner.ctx.stop.is_set():
+            return                   # its term is over: not ours to judge
         step, count, _ = self._errors.get(record.host, (record.step, 0, 0))
         count = count + 1 if step == record.step else 1
         LOG.error('recovery %s of host %s: step %s failed (%d of %d): %s',
@@ -321,11 +349,18 @@ class LeaderLoop:
         if count < MAX_STEP_ERRORS or record.step in (
                 Step.CONFIRMED.value, Step.HELD.value, Step.FENCING.value):
             return
-        try:    # give up on this step: fail the recovery, tell people
-            failed_step = record.step
-            runner.transition(Step.NOTIFYING, f'{failed_step}: {error}',
-                              failed_step=failed_step,
-                              reason=f'{failed_step} failed: {error}')
+        try:    # give up on this step: end the recovery, tell people
+            if record.step == Step.NOTIFYING.value:
+                final = Step.FAILED if record.failed_step else Step.DONE
+                runner.transition(final, f'notifications not delivered: '
+                                  f'{error}', finished_at=now(),
+                                  reason=f'{record.reason}; notifications '
+                                         f'not delivered: {error}')
+            else:
+                failed_step = record.step
+                runner.transition(Step.NOTIFYING, f'{failed_step}: {error}',
+                                  failed_step=failed_step,
+                                  reason=f'{failed_step} failed: {error}')
             runner.run()
             self._errors.pop(record.host, None)
         except exceptions.FreezerDRError as again:
@@ -367,22 +402,35 @@ class LeaderLoop:
                             self.settings.notify_attempts, self._term)
 
     def _new_term(self) -> None:
-        """After a lost lease: wait for old runners, start afresh."""
-        for thread in self._runners.values():
-            thread.join(timeout=5)
-        self._runners = {}
+        """After a lost lease: a new stop event, and no second runner.
+
+        Runners of the old term stop at their next step (their stop event
+        is set, so they can neither act nor write); until their threads
+        end they stay in ``_runners``, so no second runner starts for
+        their host and ``running()`` still counts them.
+        """
+        self._runners = {h: th for h, th in self._runners.items()
+                         if th.is_alive()}
         self._errors = {}
         self._term = threading.Event()
+
+    def _host_down(self, host: str) -> bool | None:
+        obs = self._observed.get(host)
+        if obs is None:
+            return None
+        return obs.is_down or not gates.in_service(obs)
 
 
 def build(conf, lease, store, metrics=None) -> LeaderLoop:
     """The leader loop for this configuration."""
     def confirmation(host: str) -> float | None:
+        """When an operator confirmed ``host`` off for its live recovery."""
         request = store.requests('fence-confirmed').get(host)
         record = store.get_recovery(host)
-        if request and record and request.get('at', 0) >= record.created_at:
-            return request['at']
-        return None
+        if not (request and record):
+            return None
+        valid_from = max(record.created_at, record.reopened_at or 0.0)
+        return request['at'] if request.get('at', 0) >= valid_from else None
 
     return LeaderLoop(lease, store, settings_from_conf(conf),
                       lambda: engine_drivers.load(conf, confirmation),

@@ -111,7 +111,9 @@ class InstanceRecord:
     target_host: str | None = None
     attempts: int = 0
     error: str | None = None
-    requested_at: float | None = None
+    requested_at: float | None = None          # the latest attempt
+    first_requested_at: float | None = None
+    known_migrations: list[str] = dataclasses.field(default_factory=list)
     finished_at: float | None = None
 
     @classmethod
@@ -139,6 +141,8 @@ class RecoveryRecord:
     reason: str | None = None     # why held / failed / done
     failed_step: str | None = None
     finished_at: float | None = None
+    reopened: int = 0             # operator retries of a failed recovery
+    reopened_at: float | None = None
 
     @property
     def terminal(self) -> bool:

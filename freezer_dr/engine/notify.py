@@ -38,13 +38,18 @@ class Notification:
 
     # -- per recovery ----------------------------------------------------
     def recovered(self, runner) -> None:
-        """The recovery of ``runner`` ended: tell users and admins."""
+        """The recovery of ``runner`` ended: tell users and admins.
+
+        Raises NotifyFailed while some delivery is still missing (the
+        runner retries the step later; what went through is not resent).
+        """
         record = runner.record
         event = Event(kind='recovered', host=record.host,
                       summary=f'host {record.host}: {record.reason}',
                       recovery=record.to_dict())
-        self._deliver(event, f'{record.id}:recovered', record.notifications,
-                      runner.guard, runner.save)
+        self._require(self._deliver(
+            event, f'{record.id}:recovered', record.notifications,
+            runner.guard_notify, runner.save), record.id)
 
     def alert(self, runner, kind: str, summary: str) -> None:
         """Admins only: something about this recovery needs a human."""
@@ -52,8 +57,15 @@ class Notification:
         event = Event(kind=kind, host=record.host,
                       summary=f'host {record.host}: {summary}',
                       recovery=record.to_dict())
-        self._deliver(event, f'{record.id}:{kind}', record.notifications,
-                      runner.guard, runner.save)
+        self._require(self._deliver(
+            event, f'{record.id}:{kind}', record.notifications,
+            runner.guard_notify, runner.save), record.id)
+
+    @staticmethod
+    def _require(delivered: bool, recovery_id: str) -> None:
+        if not delivered:
+            raise exceptions.NotifyFailed(
+                f'recovery {recovery_id}: notifications not all delivered')
 
     # -- cluster-wide ----------------------------------------------------
     def cluster_alert(self, store, lease, guard_time: float, kind: str,
@@ -63,7 +75,7 @@ class Notification:
         sent = (store.get(ALERTS_KEY) or {}).get('sent', {})
 
         def guard() -> None:
-            lease.ensure(need=guard_time)
+            lease.ensure_waiting(guard_time, self.stop)
 
         def save() -> None:
             recent = sorted(sent.items(), key=lambda kv: kv[1])[-ALERTS_KEPT:]
@@ -75,13 +87,16 @@ class Notification:
     # -- delivery --------------------------------------------------------
     def _deliver(self, event: Event, key: str, sent: dict[str, float],
                  guard: t.Callable[[], None],
-                 save: t.Callable[[], None]) -> None:
-        for name, notifier in self.notifiers.items():
-            self._rounds(notifier, event, f'{key}:{name}', sent, guard, save)
+                 save: t.Callable[[], None]) -> bool:
+        """Whether every notifier delivered everything."""
+        results = [self._rounds(notifier, event, f'{key}:{name}', sent,
+                                guard, save)
+                   for name, notifier in self.notifiers.items()]
+        return all(results)
 
     def _rounds(self, notifier: Notifier, event: Event, key: str,
                 sent: dict[str, float], guard: t.Callable[[], None],
-                save: t.Callable[[], None]) -> None:
+                save: t.Callable[[], None]) -> bool:
         """Deliver what is not yet sent; retry the rest in new rounds.
 
         Each round asks the notifier afresh for its deliveries, so a
@@ -107,7 +122,7 @@ class Notification:
                 sent[delivery.subkey] = now()
                 save()
             if not errors:
-                return
+                return True
             LOG.warning('notification %s: round %d of %d: %d failed: %s',
                         key, attempt, self.attempts, len(errors), errors[0])
             if attempt < self.attempts and self.stop.wait(
@@ -115,3 +130,4 @@ class Notification:
                 raise exceptions.LeadershipLost('recovery stopped')
         LOG.error('notification %s: not fully delivered after %d rounds',
                   key, self.attempts)
+        return False

@@ -90,8 +90,13 @@ def run(conf, keepalive_interval: float, member_id: str,
                         ONESHOT_TIMEOUT, say)
     finally:
         loop.stop()
+        # runners stop at their next step; release only once they have,
+        # else let the lease run out (no one else acts before that)
+        while loop.running() and lease.remaining() > 0:
+            time.sleep(0.1)
         lease.stop()
-        lease.release()
+        if not loop.running():
+            lease.release()
 
 
 #: a one-shot run gives up after this long (the recoveries it opened stay

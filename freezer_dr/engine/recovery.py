@@ -21,6 +21,7 @@ from freezer_dr.engine.evacuation import Evacuation
 from freezer_dr.engine.evacuation import EvacuationSettings
 from freezer_dr.engine.model import InstanceRecord
 from freezer_dr.engine.model import InstanceState
+from freezer_dr.engine.model import PowerState
 from freezer_dr.engine.model import RecoveryRecord
 from freezer_dr.engine.model import Step
 from freezer_dr.engine.model import now
@@ -37,7 +38,11 @@ class RecoverySettings:
     fence_timeout: float = 30.0
     fence_retry_initial: float = 10.0
     fence_retry_max: float = 300.0
-    side_effect_time: float = 2.0
+    # the longest one call of each kind may take: a side effect starts only
+    # while the lease outlives it (S2)
+    bmc_call_time: float = 5.0
+    nova_call_time: float = 5.0
+    notify_call_time: float = 5.0
     selection: str = 'all'
     ha_metadata_key: str = 'HA_Enabled'
     ha_tag: str = 'ha-enabled'
@@ -56,6 +61,9 @@ class RecoveryContext:
     settings: RecoverySettings
     hold_reason: t.Callable[[], str | None]   # why no fencing now, or None
     stop: threading.Event
+    #: whether the monitor's last look saw the host down and in service
+    #: (False: it is up again; None: no look yet)
+    host_down: t.Callable[[str], bool | None] = lambda host: None
 
 
 class RecoveryRunner:
@@ -67,15 +75,28 @@ class RecoveryRunner:
         self._lock = threading.Lock()
 
     # -- plumbing --------------------------------------------------------
-    def guard(self) -> None:
-        """Raise unless we may start one more side effect now."""
-        if self.ctx.stop.is_set():
-            raise exceptions.LeadershipLost('recovery stopped')
-        self.ctx.lease.ensure(need=self.ctx.settings.side_effect_time)
+    def guard(self, need: float) -> None:
+        """Raise unless the lease outlives a side effect of ``need`` s."""
+        self.ctx.lease.ensure_waiting(need, self.ctx.stop)
+
+    def guard_bmc(self) -> None:
+        self.guard(self.ctx.settings.bmc_call_time)
+
+    def guard_nova(self) -> None:
+        self.guard(self.ctx.settings.nova_call_time)
+
+    def guard_notify(self) -> None:
+        self.guard(self.ctx.settings.notify_call_time)
 
     def save(self) -> None:
-        """Checkpoint the record (one fenced write)."""
+        """Checkpoint the record (one fenced write) while our term lasts.
+
+        A runner of an ended term never writes again, even when this
+        replica leads again at the same epoch: its copy may be stale.
+        """
         with self._lock:
+            if self.ctx.stop.is_set():
+                raise exceptions.LeadershipLost('recovery stopped')
             self.record.updated_at = now()
             self.ctx.store.put_recovery(self.record)
 
@@ -100,6 +121,9 @@ class RecoveryRunner:
             Step.EVACUATING: self._evacuate,
             Step.NOTIFYING: self._notify,
         }
+        if self.record.step in (Step.ISOLATING.value,
+                                Step.EVACUATING.value):
+            self._recheck_power()
         while not self.record.terminal:
             step = Step(self.record.step)
             if not handlers[step]():
@@ -108,10 +132,30 @@ class RecoveryRunner:
         LOG.info('recovery %s of host %s finished: %s (%s)', self.record.id,
                  self.record.host, self.record.step, self.record.reason)
 
+    def _recheck_power(self) -> None:
+        """Resuming past fencing: is the host still off? (S1 on takeover)
+
+        Only a BMC that answers "on" undoes the fence evidence; one that
+        cannot be read leaves the verified power-off of this recovery
+        standing (a dead BMC is no sign of a running host).
+        """
+        deadline = time.monotonic() + self.ctx.settings.fence_timeout
+        state = fence_levels.read_power(self.ctx.fencers(self.record.host),
+                                        deadline)
+        if state == PowerState.ON:
+            self.transition(Step.FENCING, 'resumed: host found powered on '
+                            'again, fencing it again')
+
     def _gate(self) -> bool:
         record = self.record
         if record.step == Step.HELD.value and now() < record.next_attempt_at:
             return False
+        if self.ctx.host_down(record.host) is False:
+            self.transition(Step.NOTIFYING, 'host came back up before it '
+                            'was fenced: nothing done',
+                            reason='host came back up before it was fenced:'
+                                   ' nothing done')
+            return True
         reason = self.ctx.hold_reason()
         if reason:
             if record.step != Step.HELD.value or record.reason != reason:
@@ -122,10 +166,14 @@ class RecoveryRunner:
 
     def _fence(self) -> bool:
         record = self.record
+        hold = self.ctx.hold_reason()
+        if hold:                  # resumed at fencing while a gate is shut
+            self.transition(Step.HELD, hold, reason=hold)
+            return False
         deadline = time.monotonic() + self.ctx.settings.fence_timeout
         result = fence_levels.fence_node(record.host,
                                          self.ctx.fencers(record.host),
-                                         deadline, guard=self.guard)
+                                         deadline, guard=self.guard_bmc)
         evidence = dataclasses.asdict(result)
         if result.success:
             self.transition(Step.ISOLATING,
@@ -144,10 +192,14 @@ class RecoveryRunner:
 
     def _isolate(self) -> bool:
         record = self.record
-        self.guard()
+        fence = record.fence or {}
+        if not (fence.get('success') and fence.get('power_state') == 'off'):
+            self.transition(Step.FENCING, 'no verified power-off recorded: '
+                            'fencing first')       # never without it (S1)
+            return True
         self.ctx.evacuator.isolate(
             record.host, f'freezer-dr recovery {record.id}: host failed '
-                         f'and was fenced')
+                         f'and was fenced', guard=self.guard_nova)
         if not record.instances:
             record.instances = self._select(record.host)
         self.transition(Step.EVACUATING,
@@ -175,7 +227,7 @@ class RecoveryRunner:
     def _evacuate(self) -> bool:
         record = self.record
         Evacuation(record.host, record.instances, self.ctx.evacuator,
-                   self.ctx.settings.evacuation, self.save, self.guard,
+                   self.ctx.settings.evacuation, self.save, self.guard_nova,
                    self.ctx.stop).run()
         failed = [i for i in record.instances
                   if i.state == InstanceState.FAILED.value]
@@ -190,7 +242,12 @@ class RecoveryRunner:
         return True
 
     def _notify(self) -> bool:
-        self.ctx.notification.recovered(self)
+        if self.record.reopened:    # users had their mail: admins only
+            self.ctx.notification.alert(
+                self, f'retry-{self.record.reopened}',
+                f'retried recovery ended: {self.record.reason}')
+        else:
+            self.ctx.notification.recovered(self)
         final = Step.FAILED if self.record.failed_step else Step.DONE
         self.transition(final, self.record.reason or '', finished_at=now())
         return True

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import abc
+import typing as t
 
 from freezer_dr.engine.model import Instance
 
@@ -15,8 +16,13 @@ class Evacuator(abc.ABC):
     """
 
     @abc.abstractmethod
-    def isolate(self, host: str, reason: str) -> None:
-        """Force the host's compute service down, then disable it."""
+    def isolate(self, host: str, reason: str,
+                guard: t.Callable[[], None] | None = None) -> None:
+        """Force the host's compute service down, then disable it.
+
+        ``guard`` is called right before each write; it raises (e.g.
+        LeadershipLost) to stop before the write is sent.
+        """
 
     @abc.abstractmethod
     def instances(self, host: str) -> list[Instance]:

@@ -74,20 +74,24 @@ class NovaEvacuator(base.Evacuator):
 
     # -- hosts ----------------------------------------------------------
 
-    def isolate(self, host: str, reason: str) -> None:
+    def isolate(self, host: str, reason: str,
+                guard: t.Callable[[], None] | None = None) -> None:
         """Force the compute service down, then disable it with ``reason``.
 
         Forcing down first matters: disabling a service Nova still counts
         as up makes Nova call the (dead) compute and the API call hangs.
         A service already forced down or disabled is left as it is.
         """
+        guard = guard or (lambda: None)
         svc = self._service(host)
         if not svc.is_forced_down:
+            guard()
             self._call(f'force down {host}',
                        lambda: self._compute.update_service_forced_down(
                            svc, forced=True))
             LOG.info('Forced down the compute service of %s', host)
         if svc.status != 'disabled':
+            guard()
             self._call(f'disable {host}',
                        lambda: self._compute.disable_service(
                            svc, disabled_reason=reason))

@@ -112,6 +112,25 @@ class LeaderLease:
                 f'{self.margin:g} s)')
         return epoch
 
+    def ensure_waiting(self, need: float, stop: threading.Event) -> int:
+        """:meth:`ensure`, waiting for the next keepalive if that helps.
+
+        A leader whose lease is valid but too close to its deadline for
+        ``need`` seconds of action waits (at most one TTL) for its
+        keepalive to extend it instead of giving up; a replica that is not
+        leader, or whose ``stop`` event is set, raises at once.
+        """
+        give_up = self._clock() + self.ttl
+        while True:
+            if stop.is_set():
+                raise exceptions.LeadershipLost('stopped')
+            try:
+                return self.ensure(need=need)
+            except exceptions.LeadershipLost:
+                if not self.is_leader or self._clock() > give_up:
+                    raise
+            stop.wait(0.05)
+
     def add_listener(self, fn: Listener) -> None:
         """``fn(True)`` on gaining leadership, ``fn(False)`` on losing it.
 

@@ -18,6 +18,9 @@ def write_config(tmp_path, cloud, etcd_url, cluster) -> str:
                               'member_id': 'oneshot', 'lease_ttl': '5'}
     parser['api'] = {'enabled': 'false'}
     parser['engine'] = {'poll_interval': '0.5'}
+    parser['fencing']['call_timeout'] = '2'
+    parser['evacuation']['api_timeout'] = '3'
+    parser['email']['timeout'] = '3'
     parser['monitor'] = {'confirm_window': '2'}
     path = tmp_path / 'freezer-dr.conf'
     with open(path, 'w') as f:

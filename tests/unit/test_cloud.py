@@ -77,7 +77,7 @@ def test_parse_time_treats_naive_as_utc():
 
 
 def test_evacuator_calls_time_out_after_evacuation_api_timeout(conf):
-    shared = cloud.connect(conf)                 # [cloud] api_timeout 30
+    shared = cloud.connect(conf)       # [cloud] api_timeout = evacuation's
     assert NovaEvacuator.from_config(conf, shared)._conn is shared
     conf.set_override('api_timeout', 4.0, 'evacuation')
     own = NovaEvacuator.from_config(conf, shared)._conn

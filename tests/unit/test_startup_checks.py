@@ -16,7 +16,7 @@ def start(tmp_path, body: str, inventory: str | None = None):
     conf.write_text(text)
     return subprocess.run(
         [sys.executable, '-m', 'freezer_dr.cmd.service', '--config-file',
-         str(conf)], capture_output=True, text=True, timeout=60)
+         str(conf)], capture_output=True, text=True, timeout=20)
 
 
 def test_inventory_with_an_unknown_key_names_file_host_and_field(tmp_path):
@@ -54,7 +54,9 @@ def test_unknown_plugin_is_named(tmp_path):
     assert '[notifiers] drivers = carrier-pigeon' in result.stderr
 
 
-def test_side_effect_budget_longer_than_the_lease(tmp_path):
-    result = start(tmp_path, '[engine]\nside_effect_time = 9.8\n')
+def test_side_effect_timeout_longer_than_the_lease(tmp_path):
+    result = start(tmp_path, '[cloud]\ncloud = prod\n'
+                             '[evacuation]\napi_timeout = 9.8\n')
     assert result.returncode == 2
-    assert '[engine] side_effect_time' in result.stderr
+    assert '[evacuation] api_timeout (9.8 s)' in result.stderr
+    assert 'lease_ttl (10 s)' in result.stderr
