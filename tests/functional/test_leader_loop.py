@@ -146,3 +146,31 @@ def test_a_deposed_leader_takes_no_action(cloud, leader, etcd_url,
     lease.stop()
     lease.release()
     assert loop.run_cycle() == 'not the leader: taking no action'
+
+
+def test_a_slow_monitor_never_restarts_a_finished_recovery(
+        sim_cloud_factory, leader, etcd_url, cluster_name):
+    """The loop reads records, then waits on a slow Nova: a runner that
+    finishes meanwhile must not be restarted from the stale copy."""
+    from tests import invariants
+    cloud = sim_cloud_factory(hosts=4, instances=8, service_down_time=2.0)
+    lease, store = leader
+    conf = make_conf(cloud, etcd_url, cluster_name,
+                     evacuation={'poll_interval': 0.1, 'api_timeout': 3.0},
+                     fencing={'call_timeout': 2.0},
+                     email={'timeout': 3.0})
+    loop = engine_loop.build(conf, lease, store)
+    host = cloud.hosts[0]
+    cloud.fail(host, 'crash')
+    cycles_until(loop, lambda s: 'confirmed down' in s, timeout=30)
+    cloud.inject(latency={'nova': 0.4})
+    for _ in range(40):             # cycles straddle the recovery's end
+        loop.run_cycle()
+        if not loop.busy():
+            break
+    cloud.inject(latency={'nova': 0.0})
+    ended = [r for r in store.history(limit=10) if r.host == host]
+    assert len(ended) == 1 and ended[0].step == 'done', ended
+    assert store.get_recovery(host) is None
+    mails = invariants.mail_per_recipient(cloud.maildir, ended[0].id)
+    assert mails and set(mails.values()) == {1}, mails

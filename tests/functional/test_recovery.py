@@ -344,3 +344,26 @@ def test_manual_fencing_waits_for_the_operator(make_cluster, tmp_path):
     assert record.fence['level'] == 'manual'
     after = servers(cluster)
     assert all(after[sid]['host'] != host for sid in on_host(before, host))
+
+
+def test_held_host_that_comes_back_is_not_fenced_later(make_cluster):
+    cluster = make_cluster()
+    before = servers(cluster)
+    host = busiest(before)[0]
+    cluster.cloud.bmc_fault(host, 'unreachable')
+    since = time.time()
+    cluster.cloud.fail(host, 'partition')
+    store = cluster.store()
+    wait_for(lambda: (lambda r: r and r.step == 'held')(
+        store.get_recovery(host)), 60, f'{host} held')
+    cluster.cloud.recover(host)             # the network heals
+    cluster.cloud.bmc_fault(host, 'none')   # and the BMC answers again
+    record = finished(cluster, host, since)
+    assert record.step == 'done'
+    assert 'came back up before it was fenced' in record.reason
+    assert invariants.off_commands(cluster.cloud.bmc_log(), host,
+                                   since) == []
+    assert cluster.cloud.power(host) == 'on'
+    assert invariants.evacuations(cluster.connection(), host) == []
+    assert on_host(servers(cluster), host).keys() == on_host(
+        before, host).keys()
