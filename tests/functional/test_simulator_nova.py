@@ -11,18 +11,9 @@ import time
 import pytest
 from openstack import exceptions as os_exc
 
+from freezer_dr.demo.cluster import wait_for
+
 COMPUTE = 'nova-compute'
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f'timed out waiting for {what}')
-        time.sleep(interval)
 
 
 def service(conn, host):
