@@ -20,7 +20,6 @@ from freezer_dr import exceptions
 from freezer_dr import metrics as metrics_module
 from freezer_dr.engine import drivers as engine_drivers
 from freezer_dr.engine import gates
-from freezer_dr.engine.evacuation import EvacuationSettings
 from freezer_dr.engine.model import InstanceState
 from freezer_dr.engine.model import RecoveryRecord
 from freezer_dr.engine.model import Step
@@ -28,7 +27,8 @@ from freezer_dr.engine.model import now
 from freezer_dr.engine.notify import Notification
 from freezer_dr.engine.recovery import RecoveryContext
 from freezer_dr.engine.recovery import RecoveryRunner
-from freezer_dr.engine.recovery import RecoverySettings
+from freezer_dr.engine.settings import LoopSettings
+from freezer_dr.engine.settings import settings_from_conf
 
 LOG = logging.getLogger(__name__)
 
@@ -48,48 +48,6 @@ MAX_STEP_ERRORS = 6
 #: seconds before a runner that hit an error is started again (doubling)
 ERROR_RETRY = 5.0
 ERROR_RETRY_MAX = 120.0
-
-
-@dataclasses.dataclass(frozen=True)
-class LoopSettings:
-    confirm_window: float
-    storm: gates.StormPolicy
-    max_parallel_hosts: int
-    notify_attempts: int
-    recovery: RecoverySettings
-
-
-def settings_from_conf(conf) -> LoopSettings:
-    """Read every option the engine needs, once."""
-    ev, en = conf.evacuation, conf.engine
-    return LoopSettings(
-        confirm_window=conf.monitor.confirm_window,
-        storm=gates.StormPolicy(en.max_failed_hosts, en.max_failed_percent),
-        max_parallel_hosts=en.max_parallel_hosts,
-        notify_attempts=en.notify_attempts,
-        recovery=RecoverySettings(
-            fence_timeout=conf.fencing.timeout,
-            fence_retry_initial=en.fence_retry_initial,
-            fence_retry_max=en.fence_retry_max,
-            bmc_call_time=conf.fencing.call_timeout,
-            nova_call_time=ev.api_timeout,
-            notify_call_time=notify_call_time(conf),
-            selection=ev.selection, ha_metadata_key=ev.ha_metadata_key,
-            ha_tag=ev.ha_tag, include_error=ev.include_error,
-            evacuation=EvacuationSettings(
-                max_parallel=ev.max_parallel,
-                instance_timeout=ev.instance_timeout,
-                max_attempts=ev.max_attempts,
-                poll_interval=ev.poll_interval,
-                restore_power_state=ev.restore_power_state,
-                api_timeout=ev.api_timeout)))
-
-
-def notify_call_time(conf) -> float:
-    """The longest one delivery of the configured notifiers may take."""
-    timeouts = [conf[name].timeout for name in ('email', 'webhook')
-                if name in conf.notifiers.drivers]
-    return max(timeouts, default=1.0)
 
 
 class LeaderLoop:

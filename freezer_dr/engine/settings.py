@@ -1,0 +1,50 @@
+"""What the engine reads from the configuration, read once, as values."""
+from __future__ import annotations
+
+import dataclasses
+
+from freezer_dr.engine import gates
+from freezer_dr.engine.evacuation import EvacuationSettings
+from freezer_dr.engine.recovery import RecoverySettings
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopSettings:
+    confirm_window: float
+    storm: gates.StormPolicy
+    max_parallel_hosts: int
+    notify_attempts: int
+    recovery: RecoverySettings
+
+
+def settings_from_conf(conf) -> LoopSettings:
+    """Read every option the engine needs, once."""
+    ev, en = conf.evacuation, conf.engine
+    return LoopSettings(
+        confirm_window=conf.monitor.confirm_window,
+        storm=gates.StormPolicy(en.max_failed_hosts, en.max_failed_percent),
+        max_parallel_hosts=en.max_parallel_hosts,
+        notify_attempts=en.notify_attempts,
+        recovery=RecoverySettings(
+            fence_timeout=conf.fencing.timeout,
+            fence_retry_initial=en.fence_retry_initial,
+            fence_retry_max=en.fence_retry_max,
+            bmc_call_time=conf.fencing.call_timeout,
+            nova_call_time=ev.api_timeout,
+            notify_call_time=notify_call_time(conf),
+            selection=ev.selection, ha_metadata_key=ev.ha_metadata_key,
+            ha_tag=ev.ha_tag, include_error=ev.include_error,
+            evacuation=EvacuationSettings(
+                max_parallel=ev.max_parallel,
+                instance_timeout=ev.instance_timeout,
+                max_attempts=ev.max_attempts,
+                poll_interval=ev.poll_interval,
+                restore_power_state=ev.restore_power_state,
+                api_timeout=ev.api_timeout)))
+
+
+def notify_call_time(conf) -> float:
+    """The longest one delivery of the configured notifiers may take."""
+    timeouts = [conf[name].timeout for name in ('email', 'webhook')
+                if name in conf.notifiers.drivers]
+    return max(timeouts, default=1.0)
