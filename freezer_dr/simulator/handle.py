@@ -21,6 +21,8 @@ import openstack
 import yaml
 from openstack import config as os_config
 
+from freezer_dr.simulator import child
+
 START_TIMEOUT = 120.0
 
 
@@ -64,25 +66,13 @@ class SimCloudHandle:
     def start(self, timeout: float = START_TIMEOUT) -> SimCloudHandle:
         os.makedirs(self.state_dir, exist_ok=True)
         ready = os.path.join(self.state_dir, 'endpoints.json')
-        if os.path.exists(ready):
-            os.unlink(ready)
-        out = open(os.path.join(self.state_dir, 'sim.out'), 'ab')
-        self._proc = subprocess.Popen(self._args, stdout=out,
-                                      stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL)
-        out.close()
-        deadline = time.monotonic() + timeout
-        while not os.path.exists(ready):
-            if self._proc.poll() is not None:
-                raise SimError(f'freezer-dr-sim exited with '
-                               f'{self._proc.returncode}; see '
-                               f'{self.state_dir}/sim.out')
-            if time.monotonic() > deadline:
-                self.close()
-                raise SimError('freezer-dr-sim not ready in time')
-            time.sleep(0.05)
-        with open(ready, encoding='utf-8') as f:
-            self.endpoints = json.load(f)
+        try:
+            self._proc, self.endpoints = child.spawn_and_wait(
+                self._args, ready, os.path.join(self.state_dir, 'sim.out'),
+                timeout, 'freezer-dr-sim')
+        except child.ChildError as error:
+            self.close()
+            raise SimError(str(error)) from None
         return self
 
     def close(self) -> None:

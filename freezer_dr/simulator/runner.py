@@ -28,6 +28,7 @@ import typing as t
 import yaml
 from oslo_log import log as logging
 
+from freezer_dr.simulator import child
 from freezer_dr.simulator.control import ControlApp
 from freezer_dr.simulator.identity import Identity
 from freezer_dr.simulator.keystone import Catalog
@@ -149,23 +150,10 @@ class SimCloud:
             if os.path.exists(stale):
                 os.unlink(stale)
         open(spec['log'], 'a').close()
-        out = open(self.path('bmc.log'), 'ab')
-        self.bmc_proc = subprocess.Popen(
+        self.bmc_proc, info = child.spawn_and_wait(
             [sys.executable, '-m', 'freezer_dr.simulator.bmc',
-             '--spec', self.path('bmc-spec.json')],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        out.close()
-        deadline = time.monotonic() + BMC_READY_TIMEOUT
-        while not os.path.exists(ready):
-            if self.bmc_proc.poll() is not None:
-                raise RuntimeError(f'BMC process exited with '
-                                   f'{self.bmc_proc.returncode}; see '
-                                   f'{self.path("bmc.log")}')
-            if time.monotonic() > deadline:
-                raise RuntimeError('BMC process not ready in time')
-            time.sleep(0.05)
-        with open(ready, encoding='utf-8') as f:
-            info = json.load(f)
+             '--spec', self.path('bmc-spec.json')], ready,
+            self.path('bmc.log'), BMC_READY_TIMEOUT, 'the BMC process')
         self.bmc_ports = {h: int(p) for h, p in info['bmcs'].items()}
         self.bmc_control_port = int(info['control_port'])
         self.control.bmc_control_url = (

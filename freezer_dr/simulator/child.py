@@ -1,0 +1,45 @@
+"""Start a child process that announces readiness by writing a JSON file."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import typing as t
+
+
+class ChildError(RuntimeError):
+    """The child exited, or did not get ready in time."""
+
+
+def spawn_and_wait(argv: list[str], ready_file: str, log_file: str,
+                   timeout: float, what: str
+                   ) -> tuple[subprocess.Popen, dict[str, t.Any]]:
+    """Start ``argv`` (output to ``log_file``), wait for ``ready_file``.
+
+    Returns the process and the ready file's JSON. The child must write
+    the file atomically (temporary file + rename). Raises ChildError
+    naming ``what`` and the log; a child that is late is stopped first.
+    """
+    if os.path.exists(ready_file):
+        os.unlink(ready_file)
+    with open(log_file, 'ab') as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(ready_file):
+        if proc.poll() is not None:
+            raise ChildError(f'{what} exited with {proc.returncode}; see '
+                             f'{log_file}')
+        if time.monotonic() > deadline:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raise ChildError(f'{what} not ready in {timeout:.0f} s; see '
+                             f'{log_file}')
+        time.sleep(0.05)
+    with open(ready_file, encoding='utf-8') as f:
+        return proc, json.load(f)
