@@ -21,6 +21,14 @@ class StaleEpoch(LeadershipLost):
     """A fenced write was rejected: another leader has taken over."""
 
 
+class StaleRecord(LeadershipLost):
+    """A checkpoint was rejected: the record changed since it was read.
+
+    The writer holds an out-of-date copy; it must stop and let the next
+    cycle read the record afresh.
+    """
+
+
 class StoreUnavailable(FreezerDRError):
     """etcd could not be reached in time."""
 

@@ -213,19 +213,26 @@ class LeaderLoop:
             for host, data in self.store.requests(kind).items():
                 if host in self._owned:
                     continue        # its runner owns the record right now
-                record = live.get(host)
-                if kind == 'retry' and record is None:
-                    record = self.store.find(data.get('recovery_id', ''))
-                    if record is not None and \
-                            record.step == Step.FAILED.value:
-                        record = self._reopen(record)
-                        live[host] = record
-                if (record is not None and record.step == Step.HELD.value
-                        and record.next_attempt_at > 0):
-                    record.next_attempt_at = 0.0
-                    self.store.put_recovery(record)
-                if kind == 'retry':   # confirmations stay: the fencer reads
-                    self.store.clear_request(kind, host)
+                try:
+                    self._handle_request(kind, host, data, live)
+                except exceptions.StaleRecord as error:
+                    LOG.info('request %s for %s: %s (next cycle)', kind,
+                             host, error)
+
+    def _handle_request(self, kind: str, host: str, data: dict,
+                        live: dict[str, RecoveryRecord]) -> None:
+        record = live.get(host)
+        if kind == 'retry' and record is None:
+            record = self.store.find(data.get('recovery_id', ''))
+            if record is not None and record.step == Step.FAILED.value:
+                record = self._reopen(record)
+                live[host] = record
+        if (record is not None and record.step == Step.HELD.value
+                and record.next_attempt_at > 0):
+            record.next_attempt_at = 0.0       # retry fencing now
+            self.store.put_recovery(record)
+        if kind == 'retry':   # confirmations stay: the fencer reads them
+            self.store.clear_request(kind, host)
 
     def _reopen(self, record: RecoveryRecord) -> RecoveryRecord:
         """A failed recovery, back to fencing with its failures reset."""

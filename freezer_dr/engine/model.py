@@ -144,12 +144,19 @@ class RecoveryRecord:
     reopened: int = 0             # operator retries of a failed recovery
     reopened_at: float | None = None
 
+    #: etcd mod revision of the live record this copy was read or written
+    #: as (None: not stored yet); never serialized
+    revision: int | None = dataclasses.field(default=None, compare=False,
+                                             repr=False)
+
     @property
     def terminal(self) -> bool:
         return Step(self.step).terminal
 
     def to_dict(self) -> dict[str, t.Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data.pop('revision')
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, t.Any]) -> RecoveryRecord:

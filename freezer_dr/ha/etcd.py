@@ -159,6 +159,12 @@ def compare_create(key: str, revision: int) -> dict:
             'create_revision': revision}
 
 
+def compare_mod(key: str, revision: int) -> dict:
+    """Compare: ``key`` was last written at ``revision``."""
+    return {'key': b64(key), 'result': 'EQUAL', 'target': 'MOD',
+            'mod_revision': revision}
+
+
 def compare_lease(key: str, lease_id: int) -> dict:
     """Compare: ``key`` is bound to lease ``lease_id``."""
     return {'key': b64(key), 'result': 'EQUAL', 'target': 'LEASE',

@@ -50,31 +50,49 @@ class CheckpointStore:
 
     # -- fenced leader writes -------------------------------------------
     def put_recovery(self, record: RecoveryRecord, need: float = 0.0) -> None:
-        """Checkpoint the live record of one host; sets ``record.epoch``."""
+        """Checkpoint the live record of one host; sets ``record.epoch``.
+
+        Compare-and-swap on top of the epoch: the write succeeds only if
+        the live record is still the one this copy was read as (or, for a
+        new record, if none exists), so an out-of-date copy can never
+        overwrite a newer one (StaleRecord).
+        """
         epoch = self._epoch(need)
+        key = self._recovery_key(record.host)
         previous, record.epoch = record.epoch, epoch
         try:
-            self._fenced(epoch, [etcd.put_op(
-                self._recovery_key(record.host), _record_json(record))],
-                f'checkpoint of {record.host} ({record.id})')
+            result = self._fenced(
+                epoch, [etcd.put_op(key, _record_json(record))],
+                f'checkpoint of {record.host} ({record.id})',
+                self._unchanged(record, key))
         except BaseException:
             record.epoch = previous
             raise
+        record.revision = etcd.txn_revision(result)
 
     def finish_recovery(self, record: RecoveryRecord) -> None:
         """Move a record to the history (one txn), then trim the history."""
         epoch = self._epoch()
+        key = self._recovery_key(record.host)
         previous, record.epoch = record.epoch, epoch
         try:
             self._fenced(epoch, [
                 etcd.put_op(self._history_key(record.id),
                             _record_json(record)),
-                etcd.delete_op(self._recovery_key(record.host))],
-                f'finish of {record.host} ({record.id})')
+                etcd.delete_op(key)],
+                f'finish of {record.host} ({record.id})',
+                self._unchanged(record, key))
         except BaseException:
             record.epoch = previous
             raise
+        record.revision = None
         self._trim_history(epoch)
+
+    @staticmethod
+    def _unchanged(record: RecoveryRecord, key: str) -> dict:
+        if record.revision is None:          # new (or reopened) record
+            return etcd.compare_create(key, 0)
+        return etcd.compare_mod(key, record.revision)
 
     def put_fenced(self, key: str, value: dict) -> None:
         """Fenced put of ``value`` at ``prefix + key``."""
@@ -151,16 +169,22 @@ class CheckpointStore:
                 'this store has no leader lease: fenced writes refused')
         return self.lease.ensure(need)
 
-    def _fenced(self, epoch: int, ops: list[dict], what: str) -> None:
-        result = etcd.txn(self.client,
-                          [etcd.compare_create(self.leader_key, epoch)],
+    def _fenced(self, epoch: int, ops: list[dict], what: str,
+                guard: dict | None = None) -> dict:
+        compare = [etcd.compare_create(self.leader_key, epoch)]
+        result = etcd.txn(self.client, compare + ([guard] if guard else []),
                           ops, what=what)
-        if not result['succeeded']:
-            if self.lease is not None:
-                self.lease.invalidate(f'{what} rejected at epoch {epoch}')
-            raise exceptions.StaleEpoch(
-                f'{what} rejected: epoch {epoch} is no longer the leader '
-                f'of {self.cluster}')
+        if result['succeeded']:
+            return result
+        if guard is not None and etcd.txn(
+                self.client, compare, [], what=what)['succeeded']:
+            raise exceptions.StaleRecord(
+                f'{what} rejected: the record changed since it was read')
+        if self.lease is not None:
+            self.lease.invalidate(f'{what} rejected at epoch {epoch}')
+        raise exceptions.StaleEpoch(
+            f'{what} rejected: epoch {epoch} is no longer the leader '
+            f'of {self.cluster}')
 
     def _trim_history(self, epoch: int) -> None:
         keys = [meta['key'].decode() for _raw, meta in etcd.get_prefix(
@@ -220,7 +244,10 @@ def _payload(item: tuple[bytes, dict], *fields: str) -> t.Any:
 
 def _load_record(item: tuple[bytes, dict]) -> RecoveryRecord:
     try:
-        return RecoveryRecord.from_dict(_payload(item, 'record'))
+        record = RecoveryRecord.from_dict(_payload(item, 'record'))
+        if '/recoveries/' in _key_text(item[1]):
+            record.revision = int(item[1]['mod_revision'])
+        return record
     except (TypeError, ValueError, AttributeError) as exc:
         raise StoreValueError(f'{item[1].get("key")!r}: bad recovery '
                               f'record: {exc}')
@@ -231,3 +258,8 @@ def _load_value(item: tuple[bytes, dict]) -> dict:
     if not isinstance(value, dict):
         raise StoreValueError(f'{item[1].get("key")!r}: not a JSON object')
     return value
+
+
+def _key_text(meta: dict) -> str:
+    key = meta.get('key', b'')
+    return key.decode() if isinstance(key, bytes) else str(key)

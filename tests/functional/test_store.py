@@ -82,7 +82,7 @@ def test_deposed_leader_cannot_write_and_new_leader_can(
     assert not old_lease.is_leader      # the rejection demoted it
     with pytest.raises(exceptions.LeadershipLost):
         old_store.put_fenced('suspects', {'c2': 1})
-    fresh = record('c1')
+    fresh = new_store.get_recovery('c1')   # a new leader resumes it
     new_store.put_recovery(fresh)
     stored = new_store.get_recovery('c1')
     assert stored.step == Step.FENCING.value
@@ -174,3 +174,30 @@ def test_unreachable_etcd_is_store_unavailable(etcd_proxy, cluster_name):
         store.set_paused('x', 'y')
     etcd_proxy.forward()
     lease.release()
+
+
+def test_an_out_of_date_copy_never_overwrites_a_newer_record(leader):
+    lease, store = leader
+    store.put_recovery(record('c7'))
+    mine = store.get_recovery('c7')
+    stale = store.get_recovery('c7')
+    mine.step = Step.EVACUATING.value
+    store.put_recovery(mine)                      # the owner moves on
+    store.put_recovery(mine)                      # and on (its own copy)
+    stale.step = Step.HELD.value
+    with pytest.raises(exceptions.StaleRecord):
+        store.put_recovery(stale)
+    assert store.get_recovery('c7').step == Step.EVACUATING.value
+    assert lease.is_leader                         # not a lost lease
+    store.finish_recovery(mine)
+    with pytest.raises(exceptions.StaleRecord):    # no replay after finish
+        store.put_recovery(stale)
+    assert store.get_recovery('c7') is None
+
+
+def test_a_new_record_is_not_written_over_a_live_one(leader):
+    lease, store = leader
+    store.put_recovery(record('c8', 'first'))
+    with pytest.raises(exceptions.StaleRecord):
+        store.put_recovery(record('c8', 'second'))
+    assert store.get_recovery('c8').id == 'first'
