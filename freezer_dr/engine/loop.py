@@ -110,7 +110,11 @@ class LeaderLoop:
         except (exceptions.ConfigError, exceptions.CloudUnavailable) as err:
             self._hold = 'cannot observe'
             return f'cannot observe: {err}; taking no action'
-        return self._cycle(drivers)
+        try:
+            return self._cycle(drivers)
+        except exceptions.StaleRecord as error:   # not a lost lease
+            return f'{error}; reading afresh next cycle'
+
 
     # -- the cycle -------------------------------------------------------
     def _cycle(self, drivers: engine_drivers.Drivers) -> str:
