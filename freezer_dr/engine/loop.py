@@ -20,6 +20,7 @@ from freezer_dr import exceptions
 from freezer_dr import metrics as metrics_module
 from freezer_dr.engine import drivers as engine_drivers
 from freezer_dr.engine import gates
+from freezer_dr.engine import operator_requests
 from freezer_dr.engine.model import InstanceState
 from freezer_dr.engine.model import RecoveryRecord
 from freezer_dr.engine.model import Step
@@ -122,8 +123,9 @@ class LeaderLoop:
         # copy may be stale by the time we would use it, so this cycle
         # leaves them alone (a runner owns its record while it runs).
         self._owned = {h for h, th in self._runners.items() if th.is_alive()}
-        live = {r.host: r for r in self.store.recoveries()}
-        self._handle_requests(live)
+        unreadable: dict[str, str] = {}
+        live = {r.host: r for r in self.store.recoveries(unreadable)}
+        operator_requests.handle(self.store, live, self._owned)
         state = self.store.get(STATE_KEY) or {}
         paused = self.store.paused()
         try:
@@ -134,8 +136,10 @@ class LeaderLoop:
         known = state.get('suspects', {})
         if state.get('blind_since'):     # sight is back: windows restart
             known = {}
-        suspects = gates.track_suspects(observations, known, set(live),
-                                        now())
+        # a host whose record cannot be read is held: never a second
+        # recovery beside one we cannot see
+        suspects = gates.track_suspects(observations, known,
+                                        set(live) | set(unreadable), now())
         active = sum(1 for r in live.values()
                      if r.step not in (Step.CONFIRMED.value, Step.HELD.value))
         decision = gates.decide(
@@ -169,6 +173,10 @@ class LeaderLoop:
                       live=len(live), storm=decision.storm,
                       paused=bool(paused), blind=False)
         sentences += self._dispatch(drivers, live)
+        for host, error in sorted(unreadable.items()):
+            LOG.error('recovery record of %s unreadable: %s', host, error)
+            sentences.append(f'host {host} held: its recovery record is '
+                             f'unreadable ({error})')
         if not sentences:
             sentences.append(self._all_well(observations))
         return '; '.join(sentences)
@@ -211,47 +219,6 @@ class LeaderLoop:
         LOG.info('recovery %s of host %s opened', record.id, host)
         return record
 
-    def _handle_requests(self, live: dict[str, RecoveryRecord]) -> None:
-        """Operator requests: retry a recovery, manual fence confirmed."""
-        for kind in ('retry', 'fence-confirmed'):
-            for host, data in self.store.requests(kind).items():
-                if host in self._owned:
-                    continue        # its runner owns the record right now
-                try:
-                    self._handle_request(kind, host, data, live)
-                except exceptions.StaleRecord as error:
-                    LOG.info('request %s for %s: %s (next cycle)', kind,
-                             host, error)
-
-    def _handle_request(self, kind: str, host: str, data: dict,
-                        live: dict[str, RecoveryRecord]) -> None:
-        record = live.get(host)
-        if kind == 'retry' and record is None:
-            record = self.store.find(data.get('recovery_id', ''))
-            if record is not None and record.step == Step.FAILED.value:
-                record = self._reopen(record)
-                live[host] = record
-        if (record is not None and record.step == Step.HELD.value
-                and record.next_attempt_at > 0):
-            record.next_attempt_at = 0.0       # retry fencing now
-            self.store.put_recovery(record)
-        if kind == 'retry':   # confirmations stay: the fencer reads them
-            self.store.clear_request(kind, host)
-
-    def _reopen(self, record: RecoveryRecord) -> RecoveryRecord:
-        """A failed recovery, back to fencing with its failures reset."""
-        for inst in record.instances:
-            if inst.state == InstanceState.FAILED.value:
-                inst.state, inst.attempts = InstanceState.PENDING.value, 0
-        record.step, record.finished_at = Step.HELD.value, None
-        record.failed_step, record.next_attempt_at = None, 0.0
-        record.reason = 'retry requested by operator'
-        record.reopened += 1
-        record.reopened_at = now()    # older manual confirmations expire
-        record.steps.append({'step': Step.HELD.value, 'at': now(),
-                             'note': record.reason})
-        self.store.put_recovery(record)
-        return record
 
     # -- runners ---------------------------------------------------------
     def _dispatch(self, drivers, live: dict[str, RecoveryRecord]) -> list:

@@ -113,10 +113,24 @@ class CheckpointStore:
         found = etcd.get_key(self.client, self._recovery_key(host))
         return _load_record(found) if found else None
 
-    def recoveries(self) -> list[RecoveryRecord]:
-        """Every live recovery, oldest first."""
-        return [_load_record(item) for item in etcd.get_prefix(
-            self.client, self.prefix + 'recoveries/')]
+    def recoveries(self, unreadable: dict[str, str] | None = None
+                   ) -> list[RecoveryRecord]:
+        """Every live recovery, oldest first.
+
+        With ``unreadable`` (a dict), a record that cannot be read (e.g.
+        written by a newer schema) is reported there as host -> error and
+        skipped, instead of failing the whole read.
+        """
+        records = []
+        for item in etcd.get_prefix(self.client, self.prefix + 'recoveries/'):
+            try:
+                records.append(_load_record(item))
+            except StoreValueError as error:
+                if unreadable is None:
+                    raise
+                host = _key_text(item[1]).rsplit('/', 1)[-1]
+                unreadable[host] = str(error)
+        return records
 
     def history(self, limit: int = 20) -> list[RecoveryRecord]:
         """Finished recoveries, newest first."""

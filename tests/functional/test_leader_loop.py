@@ -174,3 +174,23 @@ def test_a_slow_monitor_never_restarts_a_finished_recovery(
     assert store.get_recovery(host) is None
     mails = invariants.mail_per_recipient(cloud.maildir, ended[0].id)
     assert mails and set(mails.values()) == {1}, mails
+
+
+def test_an_unreadable_record_holds_its_host_and_nothing_else(
+        cloud, leader, etcd_url, cluster_name):
+    """A record from a newer version (rolling upgrade) stops only its host."""
+    import json
+    lease, store = leader
+    host = cloud.hosts[0]
+    store.client.put(f'{store.prefix}recoveries/{host}',
+                     json.dumps({'schema': 99, 'record': {}}))
+    loop = engine_loop.build(make_conf(cloud, etcd_url, cluster_name),
+                             lease, store)
+    cloud.fail(host, 'crash')
+    sentence = cycles_until(loop, lambda s: 'unreadable' in s)
+    assert f'host {host} held: its recovery record is unreadable' in sentence
+    assert 'schema 99' in sentence
+    time.sleep(4.5)    # past service_down_time and the confirmation window
+    sentence = loop.run_cycle()
+    assert 'confirmed down' not in sentence
+    assert cloud.power(host) == 'on'           # never fenced
