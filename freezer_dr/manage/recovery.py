@@ -64,14 +64,17 @@ def list_recoveries(conf, args) -> int:
 
 
 def _find(ctx, key: str) -> RecoveryRecord | None:
-    return ctx.store.find(key) or ctx.store.get_recovery(key)
+    """A recovery by id (or a host's live one); says so when there is none."""
+    record = ctx.store.find(key) or ctx.store.get_recovery(key)
+    if record is None:
+        print(f'no recovery {key!r}')
+    return record
 
 
 def show_recovery(conf, args) -> int:
     ctx = context.from_config(conf)
     record = _find(ctx, args.recovery_id)
     if record is None:
-        print(f'no recovery {args.recovery_id!r}')
         return 1
     if args.output_format != 'table':
         print(output.dump(record.to_dict(), args.output_format))
@@ -100,7 +103,6 @@ def retry_recovery(conf, args) -> int:
     ctx = context.from_config(conf)
     record = _find(ctx, args.recovery_id)
     if record is None:
-        print(f'no recovery {args.recovery_id!r}')
         return 1
     if record.step == Step.DONE.value:
         print(f'recovery {record.id} is done: nothing to retry')
