@@ -146,3 +146,10 @@ def test_every_command_module_registers_itself():
     assert {'status', 'pause'} <= names
     assert 'context' not in names and 'output' not in names
 
+
+
+@pytest.mark.parametrize('command', ['show', 'retry'])
+def test_unknown_recovery_is_named_with_exit_code_1(manage_conf, command):
+    result = run_manage(manage_conf, 'recovery', command, 'no-such-id')
+    assert result.returncode == 1
+    assert result.stdout.strip() == "no recovery 'no-such-id'"
