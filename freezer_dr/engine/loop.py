@@ -68,6 +68,7 @@ class LeaderLoop:
         self._hold: str | None = 'no look yet'
         self._owned: set[str] = set()
         self._observed: dict = {}
+        self._blind_since: float | None = None    # monotonic
         self.metrics = metrics or metrics_module.Registry()
         self.last_live: dict[str, RecoveryRecord] = {}
         self.last_suspects: dict[str, float] = {}
@@ -90,6 +91,11 @@ class LeaderLoop:
         """Why no new fencing may start now (None: the gates are open)."""
         return self._hold
 
+    def blind_for(self) -> float:
+        """Seconds this leader has been unable to see the cloud (0: sees)."""
+        since = self._blind_since
+        return 0.0 if since is None else max(0.0, time.monotonic() - since)
+
     def running(self) -> bool:
         """Whether any recovery runner thread is alive."""
         return any(t.is_alive() for t in self._runners.values())
@@ -110,6 +116,8 @@ class LeaderLoop:
             drivers = self._drivers or self._load()
         except (exceptions.ConfigError, exceptions.CloudUnavailable) as err:
             self._hold = 'cannot observe'
+            if self._blind_since is None:
+                self._blind_since = time.monotonic()
             return f'cannot observe: {err}; taking no action'
         try:
             return self._cycle(drivers)
@@ -133,6 +141,7 @@ class LeaderLoop:
         except exceptions.MonitorUnavailable as error:
             return self._blind(state, live, error)
         self._observed = {o.host: o for o in observations}
+        self._blind_since = None
         known = state.get('suspects', {})
         if state.get('blind_since'):     # sight is back: windows restart
             known = {}
@@ -183,6 +192,8 @@ class LeaderLoop:
 
     def _blind(self, state: dict, live: dict, error: Exception) -> str:
         self._hold = 'monitor unavailable'
+        if self._blind_since is None:
+            self._blind_since = time.monotonic()
         since = state.get('blind_since') or now()
         if not state.get('blind_since'):
             self.store.put_fenced(STATE_KEY, dict(state, blind_since=since))

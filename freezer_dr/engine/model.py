@@ -56,7 +56,10 @@ class PowerState(str, enum.Enum):
 class HostObservation:
     """What a monitor saw of one compute host in one look."""
     host: str
-    state: str                    # nova service state: 'up' or 'down'
+    #: nova service state: 'up', 'down', or 'unknown' when the source
+    #: answered but its data about this host cannot be interpreted (a
+    #: down cell, a malformed entry): the host is blind, never a suspect
+    state: str
     status: str = 'enabled'       # 'enabled' or 'disabled'
     forced_down: bool = False
     updated_at: str | None = None
@@ -65,7 +68,14 @@ class HostObservation:
     down: bool | None = None      # the monitor's verdict; None = state=='down'
 
     @property
+    def is_unknown(self) -> bool:
+        """The source could not tell this host's state (blind host)."""
+        return self.state not in ('up', 'down')
+
+    @property
     def is_down(self) -> bool:
+        if self.is_unknown:
+            return False
         if self.down is not None:
             return self.down
         return self.state == 'down'

@@ -29,8 +29,15 @@ class Evacuator(abc.ABC):
         """Every server on ``host``, across all projects."""
 
     @abc.abstractmethod
-    def evacuate(self, instance_id: str) -> None:
-        """Ask the cloud to rebuild the server on another host."""
+    def evacuate(self, instance_id: str,
+                 guard: t.Callable[[], None] | None = None) -> None:
+        """Ask the cloud to rebuild the server on another host.
+
+        ``guard`` is called immediately before the request goes on the
+        wire (after any re-authentication or discovery); it raises to stop
+        it. The call is over, sent or abandoned unsent, within the
+        evacuator's API timeout.
+        """
 
     @abc.abstractmethod
     def status(self, instance_id: str) -> Instance:
@@ -41,8 +48,12 @@ class Evacuator(abc.ABC):
         """Evacuation migrations of the server created after ``since``."""
 
     @abc.abstractmethod
-    def set_power(self, instance_id: str, on: bool) -> None:
-        """Start or stop the server (restore its original power state)."""
+    def set_power(self, instance_id: str, on: bool,
+                  guard: t.Callable[[], None] | None = None) -> None:
+        """Start or stop the server (restore its original power state).
+
+        ``guard`` as for :meth:`evacuate`.
+        """
 
     @abc.abstractmethod
     def enable(self, host: str) -> None:

@@ -137,8 +137,11 @@ class NovaEvacuator(base.Evacuator):
             f'read server {instance_id}',
             lambda: self._compute.get_server(instance_id)))
 
-    def evacuate(self, instance_id: str) -> None:
+    def evacuate(self, instance_id: str,
+                 guard: t.Callable[[], None] | None = None) -> None:
         """Ask Nova to rebuild the server elsewhere (scheduler's choice)."""
+        if guard is not None:
+            guard()
         self._call(f'evacuate {instance_id}',
                    lambda: self._compute.evacuate_server(instance_id))
         LOG.info('Evacuation of %s requested', instance_id)
@@ -173,8 +176,11 @@ class NovaEvacuator(base.Evacuator):
                 'created_ts': created.timestamp()})
         return sorted(found, key=lambda m: m['created_ts'])
 
-    def set_power(self, instance_id: str, on: bool) -> None:
+    def set_power(self, instance_id: str, on: bool,
+                  guard: t.Callable[[], None] | None = None) -> None:
         """Start (``on``) or stop the server; already there is fine."""
+        if guard is not None:
+            guard()
         wanted = 'ACTIVE' if on else 'SHUTOFF'
         verb = 'start' if on else 'stop'
         try:
