@@ -11,8 +11,9 @@ OPTS = [
                help='Fencing inventory (YAML): per compute host, its '
                     'fencing levels in order.'),
     cfg.FloatOpt('timeout', default=30.0, min=1.0,
-                 help='Seconds one fencing attempt of one node may take, '
-                      'all levels together.'),
+                 help='Seconds one fencing level of one node may take. '
+                      'Each level has its own budget, so a slow level '
+                      'never keeps the next one from being tried.'),
     cfg.FloatOpt('call_timeout', default=5.0, min=0.1,
                  help='Hard deadline in seconds around every single BMC '
                       'or hypervisor call.'),

@@ -9,9 +9,11 @@ OPTS = [
     cfg.StrOpt('driver', default='nova',
                help='Monitor plugin (entry point in freezer_dr.monitors).'),
     cfg.FloatOpt('confirm_window', default=15.0, min=0.0,
-                 help='Seconds a host must be seen down without a break '
-                      'before it is recovered. The first sighting is '
-                      'checkpointed, so it survives a failover.'),
+                 help='Seconds a host must be watched down without a break '
+                      'before it is recovered. Only time a leader actually '
+                      'watched counts: the watched time is checkpointed '
+                      '(it survives a quick failover), and a gap in '
+                      'watching restarts the window.'),
 ]
 
 NOVA_GROUP = cfg.OptGroup('monitor_nova', title='Nova monitor',

@@ -15,6 +15,9 @@ class LoopSettings:
     max_parallel_hosts: int
     notify_attempts: int
     recovery: RecoverySettings
+    #: the longest time between two looks at a host that still counts as
+    #: watching it (longer restarts its confirmation window)
+    observe_gap: float = 30.0
 
 
 def settings_from_conf(conf) -> LoopSettings:
@@ -25,8 +28,9 @@ def settings_from_conf(conf) -> LoopSettings:
         storm=gates.StormPolicy(en.max_failed_hosts, en.max_failed_percent),
         max_parallel_hosts=en.max_parallel_hosts,
         notify_attempts=en.notify_attempts,
+        observe_gap=conf.coordination.lease_ttl + 2 * en.poll_interval,
         recovery=RecoverySettings(
-            fence_timeout=conf.fencing.timeout,
+            fence_level_timeout=conf.fencing.timeout,
             fence_retry_initial=en.fence_retry_initial,
             fence_retry_max=en.fence_retry_max,
             bmc_call_time=conf.fencing.call_timeout,

@@ -19,6 +19,10 @@ class Fencer(abc.ABC):
 
     #: the entry-point name of the driver (``ipmi``, ``libvirt``...)
     driver: t.ClassVar[str] = ''
+    #: True for a level whose evidence is an operator's word, not a power
+    #: reading (``manual``): it reads no power, and its evidence is refused
+    #: while another level reads the node ON
+    operator_confirmed: t.ClassVar[bool] = False
 
     def __init__(self, host: str, params: dict[str, t.Any]) -> None:
         self.host = host

@@ -171,9 +171,15 @@ class CheckpointStore:
                   {'at': time.time(), **data})
 
     def requests(self, kind: str) -> dict[str, dict]:
-        """Pending requests of ``kind``: {host or id: data}."""
+        """Pending requests of ``kind``: {host or id: data}.
+
+        Each request's data carries ``revision``: the etcd revision it was
+        written at, to order it against records without any clock.
+        """
         base = self.prefix + self._request_key(kind, '')
-        return {meta['key'].decode()[len(base):]: _load_value((raw, meta))
+        return {meta['key'].decode()[len(base):]: {
+                    **_load_value((raw, meta)),
+                    'revision': int(meta['mod_revision'])}
                 for raw, meta in etcd.get_prefix(self.client, base)}
 
     # -- internals ------------------------------------------------------

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
+from freezer_dr.engine import fencing as fence_levels
 from freezer_dr.engine.model import PowerState
 from freezer_dr.exceptions import FenceFailed
 from freezer_dr.exceptions import LeadershipLost
-from freezer_dr.fencers import levels as fence_levels
 from freezer_dr.fencers.context import FenceContext
 from freezer_dr.fencers.context import FencingSettings
 from freezer_dr.fencers.ipmi import IpmiFencer

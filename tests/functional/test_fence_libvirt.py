@@ -5,10 +5,10 @@ import time
 
 import pytest
 
+from freezer_dr.engine.fencing import fence_node
 from freezer_dr.exceptions import FenceFailed
 from freezer_dr.fencers.context import FenceContext
 from freezer_dr.fencers.context import FencingSettings
-from freezer_dr.fencers.levels import fence_node
 
 libvirt = pytest.importorskip('libvirt')
 
