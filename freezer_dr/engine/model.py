@@ -180,6 +180,8 @@ class RecoveryRecord:
     reason: str | None = None     # why held / failed / done
     failed_step: str | None = None
     finished_at: float | None = None
+    #: set when an operator cancelled it before fencing: {by, reason, at}
+    cancelled: dict[str, t.Any] | None = None
     reopened: int = 0             # operator retries of a failed recovery
     reopened_at: float | None = None
 

@@ -5,6 +5,9 @@ the leader reads them each cycle, for hosts no runner owns right now.
 
 - ``retry`` reopens a failed recovery from fencing (its users were mailed
   already: the outcome goes to admins).
+- ``cancel`` closes a recovery that has not fenced its host (confirmed or
+  held, no verified power-off): it ends failed with the operator's reason,
+  and admins are told. Past that point it is refused.
 - ``fence-confirmed`` names a live recovery. It is accepted into that
   recovery (``operator_confirmation``) only if it was written after the
   record's last change (etcd revisions, no clocks), so it is newer than
@@ -32,7 +35,8 @@ def handle(store, live: dict[str, RecoveryRecord], owned: set[str]) -> None:
     Hosts in ``owned`` have a runner that owns their record right now:
     their requests wait for a later cycle.
     """
-    for kind, act in (('retry', _retry), ('fence-confirmed', _confirm)):
+    for kind, act in (('retry', _retry), ('cancel', _cancel),
+                      ('fence-confirmed', _confirm)):
         for host, data in store.requests(kind).items():
             if host in owned:
                 continue        # its runner owns the record right now
@@ -55,6 +59,31 @@ def _retry(store, host: str, data: dict,
         record.next_attempt_at = 0.0       # retry fencing now
         store.put_recovery(record)
     store.clear_request('retry', host)
+
+
+def _cancel(store, host: str, data: dict,
+            live: dict[str, RecoveryRecord]) -> None:
+    record = live.get(host)
+    if record is None or record.id != data.get('recovery_id'):
+        LOG.warning('cancel of recovery %s (%s): not live, ignored',
+                    data.get('recovery_id'), host)
+    elif record.step not in (Step.CONFIRMED, Step.HELD) or (
+            record.fence or {}).get('success'):
+        LOG.warning('cancel of recovery %s refused: it is at %s, past a '
+                    'verified power-off or fencing', record.id,
+                    record.step.value)
+    else:
+        by, why = data.get('by'), data.get('reason') or 'no reason given'
+        transitions.check(record.step, Step.NOTIFYING, 'operator_cancel')
+        record.reason = f'cancelled by {by}: {why}'
+        record.cancelled = {'by': by, 'reason': why, 'at': now()}
+        record.step = Step.NOTIFYING
+        record.steps.append({'step': Step.NOTIFYING.value, 'at': now(),
+                             'note': record.reason,
+                             'condition': 'operator_cancel'})
+        store.put_recovery(record)
+        LOG.info('recovery %s of %s cancelled by %s', record.id, host, by)
+    store.clear_request('cancel', host)
 
 
 def _confirm(store, host: str, data: dict,

@@ -340,14 +340,18 @@ class RecoveryRunner:
 
     def _notify(self) -> bool:
         self.flush_alerts(quick=False)
-        if self.record.reopened:    # users had their mail: admins only
+        if self.record.cancelled:   # nothing was done: admins only
+            self.ctx.notification.alert(self, 'cancelled',
+                                        self.record.reason or 'cancelled')
+        elif self.record.reopened:  # users had their mail: admins only
             self.ctx.notification.alert(
                 self, 'retry', f'retried recovery ended: '
                                f'{self.record.reason}',
                 key=f'retry-{self.record.reopened}')
         else:
             self.ctx.notification.recovered(self)
-        final = Step.FAILED if self.record.failed_step else Step.DONE
+        final = (Step.FAILED if self.record.failed_step
+                 or self.record.cancelled else Step.DONE)
         self.transition(final, 'notified', self.record.reason or '',
                         finished_at=now())
         return True

@@ -144,7 +144,8 @@ class RunnerPool:
         """End a recovery whose step keeps failing; tell people."""
         record = runner.record
         if record.step == Step.NOTIFYING:
-            final = Step.FAILED if record.failed_step else Step.DONE
+            final = (Step.FAILED if record.failed_step or record.cancelled
+                     else Step.DONE)
             runner.transition(final, 'notify_gave_up',
                               f'notifications not delivered: {error}',
                               finished_at=now(),

@@ -243,6 +243,7 @@ class FakeNova:
         self.lease_of = lease_of
         self.rebuild_polls = rebuild_polls
         self.errors = 0           # next n calls: CloudUnavailable
+        self.lost_replies = 0     # next n writes: done, then an error
         self.servers = {f'vm{i}': Server(f'vm{i}', status, host)
                         for i, status in enumerate(statuses)}
 
@@ -257,9 +258,16 @@ class FakeNova:
         self.world.record(kind, lease_valid=self.lease_of().valid,
                           power=self.world.power, **fields)
 
+    def _reply(self, what: str) -> None:
+        """The write was carried out, but its answer may be lost."""
+        if self.lost_replies:
+            self.lost_replies -= 1
+            raise exceptions.CloudUnavailable(f'{what}: read timed out')
+
     def isolate(self, host, reason, guard=None) -> None:
         self._maybe_fail('isolate')
         self._write('isolate', guard, host=host)
+        self._reply(f'isolate {host}')
 
     def instances(self, host) -> list[Instance]:
         self._maybe_fail('list servers')
@@ -278,6 +286,7 @@ class FakeNova:
         server.migrations.append({'id': f'{instance_id}-m'
                                         f'{len(server.migrations)}',
                                   'status': 'accepted'})
+        self._reply(f'evacuate {instance_id}')
 
     def status(self, instance_id) -> Instance:
         self._maybe_fail(f'read {instance_id}')
@@ -298,6 +307,7 @@ class FakeNova:
         self._maybe_fail(f'power {instance_id}')
         self._write('set_power', guard, instance=instance_id, on=on)
         self.servers[instance_id].status = 'ACTIVE' if on else 'SHUTOFF'
+        self._reply(f'power {instance_id}')
 
     def enable(self, host) -> None:
         raise NotImplementedError

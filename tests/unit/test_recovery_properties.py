@@ -5,8 +5,9 @@ runs, BMC modes (ok, unreachable, stuck, wrong password), the host powered
 on behind our back, lease loss at any call, takeovers by a new epoch, Nova
 errors (before and after the request reached Nova), etcd write errors,
 undeliverable mail, gates opening and closing, the host coming back, and
-operator requests. The invariants are checked from the world's log (the
-BMC, Nova and the mailbox), never from the record:
+operator requests (confirm a manual fence, retry, cancel). The invariants
+are checked from the world's log (the BMC, Nova and the mailbox), never
+from the record:
 
 - no isolate or evacuate without a verified power-off (an "off" reading,
   or an accepted operator confirmation) newer than the last ON reading;
@@ -116,6 +117,7 @@ EVENTS = st.one_of(
     st.tuples(st.just('lose_lease'), st.integers(1, 40)),
     st.just(('takeover',)),
     st.tuples(st.just('nova_errors'), st.integers(1, 4)),
+    st.tuples(st.just('nova_lost_replies'), st.integers(1, 3)),
     st.tuples(st.just('etcd_errors'), st.integers(1, 3)),
     st.tuples(st.just('mail_failures'), st.integers(1, 3)),
     st.tuples(st.just('gate'), st.sampled_from([None, 'paused',
@@ -123,6 +125,7 @@ EVENTS = st.one_of(
     st.tuples(st.just('host_down'), st.sampled_from([True, False, None])),
     st.just(('confirm',)),
     st.just(('retry',)),
+    st.just(('cancel',)),
 )
 
 
@@ -141,6 +144,8 @@ def apply(h: Harness, event: tuple) -> None:
         h.new_term()
     elif kind == 'nova_errors':
         h.nova.errors = event[1]
+    elif kind == 'nova_lost_replies':
+        h.nova.lost_replies = event[1]
     elif kind == 'etcd_errors':
         h.store.fail_writes = event[1]
     elif kind == 'mail_failures':
@@ -153,13 +158,17 @@ def apply(h: Harness, event: tuple) -> None:
         h.confirm()
     elif kind == 'retry':
         h.retry()
+    elif kind == 'cancel':
+        h.store.request('cancel', HOST, {'recovery_id': 'r1', 'by': 'ops',
+                                         'reason': 'chaos'})
 
 
 def settle(h: Harness) -> None:
     """A healthy leader with open gates runs until nothing moves."""
     h.new_term()
     h.hold, h.host_down = None, True
-    h.nova.errors = h.store.fail_writes = h.mailer.failures = 0
+    h.nova.errors = h.nova.lost_replies = 0
+    h.store.fail_writes = h.mailer.failures = 0
     for _ in range(12):
         before = len(h.world.log)
         h.run()

@@ -254,3 +254,36 @@ def test_step_errors_count_only_without_progress():
     runner.ctx = Ctx()
     pool._step_error(runner, exceptions.CloudUnavailable('HTTP 500'))
     assert pool._errors[HOST].count == 1
+
+
+def test_cancel_before_fencing_closes_it_and_tells_admins_only():
+    """Issue 9: an operator cancels a held recovery; nothing is fenced,
+    it ends failed with the reason, admins get one mail."""
+    h = Harness(['ACTIVE'], 'on', manual=True, rebuild_polls=0)
+    h.world.bmc_mode = 'unreachable'
+    h.run()
+    assert step(h) == Step.HELD
+    h.store.request('cancel', HOST, {'recovery_id': 'r1', 'by': 'alice',
+                                     'reason': 'host is being replaced'})
+    h.run()
+    ended = h.store.find('r1')
+    assert ended.step == Step.FAILED
+    assert ended.reason == 'cancelled by alice: host is being replaced'
+    assert [e['mail_kind'] for e in h.world.events('mail')] == [
+        'fence_failed', 'cancelled']
+    assert h.world.events('bmc_off') == [] == h.world.events('evacuate')
+
+
+def test_cancel_after_a_verified_power_off_is_refused():
+    h = Harness(['ACTIVE'], 'on', manual=False, rebuild_polls=50)
+    h.lease.lose_at = 12                       # stop after the fence
+    h.run()
+    record = h.store.get_recovery(HOST)
+    assert record.fence and record.fence['success']
+    h.store.request('cancel', HOST, {'recovery_id': 'r1', 'by': 'alice',
+                                     'reason': 'too late'})
+    h.new_term()
+    h.run()
+    ended = h.store.find('r1')
+    assert ended.step == Step.DONE and 'cancelled' not in ended.reason
+    assert h.store.requests('cancel') == {}
