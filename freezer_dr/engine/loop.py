@@ -28,6 +28,7 @@ from freezer_dr.engine.model import RecoveryRecord
 from freezer_dr.engine.model import Step
 from freezer_dr.engine.model import now
 from freezer_dr.engine.notify import Notification
+from freezer_dr.engine.preflight import FencingReadiness
 from freezer_dr.engine.recovery import RecoveryContext
 from freezer_dr.engine.runners import RunnerPool
 from freezer_dr.engine.settings import LoopSettings
@@ -82,6 +83,11 @@ class LeaderLoop:
             'Leader cycles that failed closed on an unexpected error.')
         self.pool = RunnerPool(
             lambda record: finished.inc(labels={'step': record.step.value}))
+        self.readiness = FencingReadiness(
+            settings.readiness, store, self._cluster_alert,
+            self.metrics.gauge('freezer_dr_fencing_ready',
+                               '1 while every fencing level of the host '
+                               'answered its last readiness check.'))
 
     # -- public ----------------------------------------------------------
     def stop(self) -> None:
@@ -158,6 +164,8 @@ class LeaderLoop:
             return self._blind(state, live, error)
         self._blind_since = None
         self._observed = {o.host: o for o in observations}
+        self.readiness.ensure_running(drivers, self._term,
+                                      lambda host: self._observed.get(host))
         unknown = {o.host: str(o.evidence.get('unknown') or 'no state')
                    for o in observations if o.is_unknown}
         # after blindness every window restarts: nobody watched
@@ -288,9 +296,9 @@ class LeaderLoop:
 
     # -- alerts ----------------------------------------------------------
     def _cluster_alert(self, kind: str, episode: str, summary: str,
-                       details: dict | None = None) -> None:
-        """One alert per episode, whoever leads; one round per cycle."""
-        self._notification().cluster_alert(
+                       details: dict | None = None) -> bool:
+        """One alert per episode, whoever leads; one round per call."""
+        return self._notification().cluster_alert(
             self.store, self.lease, self.settings.recovery.notify_call_time,
             kind, episode, summary, details, rounds=1)
 

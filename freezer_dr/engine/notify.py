@@ -76,11 +76,11 @@ class Notification:
     def cluster_alert(self, store, lease, guard_time: float, kind: str,
                       episode: str, summary: str,
                       details: dict | None = None,
-                      rounds: int | None = None) -> None:
+                      rounds: int | None = None) -> bool:
         """Storm, blindness: one alert per episode, whoever leads.
 
-        What is not delivered is tried again on the next call with the
-        same kind and episode.
+        Returns whether everything was delivered; what is not is tried
+        again on the next call with the same kind and episode.
         """
         sent = (store.get(ALERTS_KEY) or {}).get('sent', {})
 
@@ -92,7 +92,8 @@ class Notification:
             store.put_fenced(ALERTS_KEY, {'sent': dict(recent)})
 
         event = Event(kind=kind, summary=summary, details=details or {})
-        self._deliver(event, f'{kind}:{episode}', sent, guard, save, rounds)
+        return self._deliver(event, f'{kind}:{episode}', sent, guard, save,
+                             rounds)
 
     # -- delivery --------------------------------------------------------
     def _deliver(self, event: Event, key: str, sent: dict[str, float],

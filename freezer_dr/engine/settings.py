@@ -5,6 +5,7 @@ import dataclasses
 
 from freezer_dr.engine import gates
 from freezer_dr.engine.evacuation import EvacuationSettings
+from freezer_dr.engine.preflight import ReadinessSettings
 from freezer_dr.engine.recovery import RecoverySettings
 
 
@@ -18,6 +19,7 @@ class LoopSettings:
     #: the longest time between two looks at a host that still counts as
     #: watching it (longer restarts its confirmation window)
     observe_gap: float = 30.0
+    readiness: ReadinessSettings = ReadinessSettings()
 
 
 def settings_from_conf(conf) -> LoopSettings:
@@ -29,6 +31,10 @@ def settings_from_conf(conf) -> LoopSettings:
         max_parallel_hosts=en.max_parallel_hosts,
         notify_attempts=en.notify_attempts,
         observe_gap=conf.coordination.lease_ttl + 2 * en.poll_interval,
+        readiness=ReadinessSettings(
+            interval=conf.fencing.check_interval,
+            concurrency=conf.fencing.check_concurrency,
+            read_timeout=2 * conf.fencing.call_timeout),
         recovery=RecoverySettings(
             fence_level_timeout=conf.fencing.timeout,
             fence_retry_initial=en.fence_retry_initial,
