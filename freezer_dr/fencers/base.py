@@ -72,7 +72,8 @@ class PowerSwitchFencer(Fencer):
     #: the switch as named in messages, e.g. ``IPMI BMC 10.0.0.1:623``
     where: str = ''
     settings: FencingSettings = FencingSettings()
-    #: whether the switch offers a soft (ACPI) shutdown
+    #: whether the switch offers a soft (ACPI) shutdown (default of
+    #: :meth:`_has_soft_shutdown`)
     has_soft_shutdown: t.ClassVar[bool] = True
 
     # -- what a driver provides ------------------------------------------
@@ -92,6 +93,10 @@ class PowerSwitchFencer(Fencer):
         Must go through :meth:`_call` with ``guard`` so that
         ``gate.check()`` runs right before the command leaves.
         """
+
+    def _has_soft_shutdown(self, conn: Connection) -> bool:
+        """Whether this switch offers a soft (ACPI) shutdown."""
+        return self.has_soft_shutdown
 
     def _close(self, conn: Connection) -> None:
         """Disconnect (may do I/O; bounded by :meth:`_disconnect`)."""
@@ -155,8 +160,8 @@ class PowerSwitchFencer(Fencer):
             state = self._read(conn, deadline)
             attempts.append({'action': 'status', 'power': state,
                              't': now()})
-            if (state != 'off' and self.has_soft_shutdown
-                    and self.settings.soft_shutdown_timeout > 0):
+            if (state != 'off' and self.settings.soft_shutdown_timeout > 0
+                    and self._has_soft_shutdown(conn)):
                 state = self._switch_off(
                     conn, 'soft', self.settings.soft_shutdown_timeout,
                     deadline, guard, attempts)

@@ -42,7 +42,9 @@ def test_destroy_turns_the_domain_off(running_domain):
     result = fencer().fence(time.monotonic() + 5)
     assert result.success and result.level == 'libvirt'
     assert result.power_state == 'off'
-    assert result.attempts[0]['result'] == 'destroyed'
+    assert [a['action'] for a in result.attempts] == ['status', 'off',
+                                                       'status']
+    assert result.attempts[1]['result'] == 'destroyed'
     assert not running_domain.isActive()
     assert running_domain.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
 
@@ -51,7 +53,9 @@ def test_already_off_domain_fences_as_success(running_domain):
     running_domain.destroy()
     result = fencer().fence(time.monotonic() + 5)
     assert result.success and result.power_state == 'off'
-    assert result.attempts[0]['result'] == 'already off'
+    # read first: no destroy is sent to a domain that is already off
+    assert [(a['action'], a['power']) for a in result.attempts] == [
+        ('status', 'off')]
 
 
 def test_power_state_reads_on_then_off(running_domain):
