@@ -113,6 +113,7 @@ class RedfishFencer(PowerSwitchFencer):
     required = ('address', 'username', 'password')
     optional = ('system_id', 'verify_tls', 'ca_file')
     secrets = ('password',)
+    paths = ('ca_file',)
 
     def __init__(self, host: str, params: dict[str, t.Any],
                  context: FenceContext | None = None) -> None:
