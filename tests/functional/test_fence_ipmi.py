@@ -183,6 +183,9 @@ def test_read_power_uses_the_first_level_that_answers(bmcs):
     assert state == PowerState.ON
     assert fence_levels.read_power([], time.monotonic() + 1) == \
         PowerState.UNKNOWN
+    # a power read is never a power command
+    assert [e['command'] for e in bmcs.log()
+            if e['host'] == 'read-good'] == ['status']
 
 
 def test_password_never_in_repr_errors_results_or_logs(bmcs, caplog):
