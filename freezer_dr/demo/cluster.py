@@ -2,9 +2,9 @@
 
 Used by the demo, the end-to-end and chaos tests and the benchmarks. Every
 part is a real process on loopback, controlled by PID: one etcd, the
-simulated cloud (``freezer-dr-sim run``: Keystone, Nova, one IPMI BMC per
-host, an SMTP sink) and N ``freezer-dr`` replicas, each with its own
-config file, HTTP port and log file.
+simulated cloud (``freezer-dr-sim run``: Keystone, Nova, one IPMI or
+Redfish BMC per host, an SMTP sink) and N ``freezer-dr`` replicas, each
+with its own config file, HTTP port and log file.
 """
 from __future__ import annotations
 
@@ -107,14 +107,17 @@ class Cluster:
                  instances: int = 30, projects: int = 3, replicas: int = 3,
                  cloud_options: dict[str, t.Any] | None = None,
                  overrides: dict[str, dict[str, t.Any]] | None = None,
-                 cloud: handle.SimCloudHandle | None = None) -> None:
+                 cloud: handle.SimCloudHandle | None = None,
+                 bmc: str = 'ipmi') -> None:
         """``cloud``: another cloud handle (e.g. the real-Nova box) to use
-        instead of a simulated cloud built from the other arguments."""
+        instead of a simulated cloud built from the other arguments.
+        ``bmc``: the simulated hosts' BMCs, ``ipmi``, ``redfish`` or
+        ``mixed``."""
         self.workdir = workdir or tempfile.mkdtemp(prefix='freezer-dr-')
         os.makedirs(self.workdir, exist_ok=True)
         self.cloud = cloud or handle.SimCloudHandle(
             os.path.join(self.workdir, 'cloud'), hosts=hosts,
-            instances=instances, projects=projects,
+            instances=instances, projects=projects, bmc=bmc,
             **(cloud_options or {}))
         self.replica_count = replicas
         self.overrides = overrides or {}
