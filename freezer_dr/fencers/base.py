@@ -157,13 +157,19 @@ class PowerSwitchFencer(Fencer):
 
     def fence(self, deadline: float, *,
               guard: Guard = no_guard) -> FenceResult:
+        """The shared flow; a failure after the node was read ON says so
+        (``FenceFailed.power``), so older evidence of power-off is not
+        trusted afterwards."""
         started = now()
         attempts: list[dict[str, t.Any]] = []
+        seen_on: float | None = None
         conn = self._open(deadline)
         try:
             state = self._read(conn, deadline)
             attempts.append({'action': 'status', 'power': state,
                              't': now()})
+            if state == 'on':
+                seen_on = now()
             if (state != 'off' and self.settings.soft_shutdown_timeout > 0
                     and self._has_soft_shutdown(conn)):
                 state = self._switch_off(
@@ -173,15 +179,20 @@ class PowerSwitchFencer(Fencer):
                 state = self._switch_off(conn, 'off',
                                          self.settings.power_off_timeout,
                                          deadline, guard, attempts)
+        except FenceFailed as error:
+            if seen_on is not None and error.power is None:
+                error.power, error.seen_at = 'on', seen_on
+            raise
         finally:
             self._disconnect(conn, deadline)
         if state != 'off':
             raise FenceFailed(
                 f'{self.host}: {self.where}: power still {state} '
-                f'{now() - started:.1f} s after the off command')
+                f'{now() - started:.1f} s after the off command',
+                power=state, seen_at=now())
         LOG.info('%s: %s reports power off', self.host, self.where)
         return FenceResult(host=self.host, success=True, level=self.driver,
                            power_state=PowerState.OFF.value,
                            detail=f'{self.where} reports power off',
                            attempts=attempts, started_at=started,
-                           finished_at=now())
+                           finished_at=now(), evidence_at=now())

@@ -109,8 +109,10 @@ def test_unreachable_bmc_fails_by_the_deadline(bmcs):
 
 def test_stuck_bmc_fails_at_the_power_off_timeout(bmcs):
     bmcs.fault('stuck', 'stuck')
-    with pytest.raises(FenceFailed, match='power still on'):
+    with pytest.raises(FenceFailed, match='power still on') as failed:
         fencer(bmcs, 'stuck').fence(time.monotonic() + 5)
+    # the engine learns the host was read ON (no older evidence counts)
+    assert failed.value.power == 'on' and failed.value.seen_at
     assert ('off', 'ok', 'on') in commands(bmcs, 'stuck')
     assert bmcs.state()['stuck']['power'] == 'on'
 
@@ -137,7 +139,7 @@ def test_next_level_fences_when_the_first_bmc_is_unreachable(bmcs):
     dead = fencer(bmcs, 'lvl-dead', DEAD)
     good = fencer(bmcs, 'lvl-good')
     result = fence_levels.fence_node('lvl-dead', [dead, good],
-                                     time.monotonic() + 8)
+                                     8)
     assert result.success and result.power_state == 'off'
     assert result.attempts[0]['result'] == 'failed'
     assert result.attempts[1] == {**result.attempts[1], 'index': 2,
@@ -152,14 +154,14 @@ def test_manual_level_succeeds_only_once_confirmed(bmcs):
         manual_confirmation=confirmed.get))
     levels = [fencer(bmcs, 'lvl-dead2', DEAD), manual]
 
-    held = fence_levels.fence_node('lvl-dead2', levels, time.monotonic() + 5)
+    held = fence_levels.fence_node('lvl-dead2', levels, 5)
     assert not held.success
     assert 'level 1 (ipmi)' in held.detail
     assert 'level 2 (manual): lvl-dead2: awaiting operator confirmation: ' \
            'run freezer-dr-manage host fenced lvl-dead2' in held.detail
 
     confirmed['lvl-dead2'] = time.time()
-    done = fence_levels.fence_node('lvl-dead2', levels, time.monotonic() + 5)
+    done = fence_levels.fence_node('lvl-dead2', levels, 5)
     assert done.success and done.level == 'manual'
     assert done.power_state == 'off'
 
@@ -170,7 +172,7 @@ def test_guard_stops_fencing_before_any_power_command(bmcs):
 
     with pytest.raises(LeadershipLost):
         fence_levels.fence_node('guarded', [fencer(bmcs, 'guarded')],
-                                time.monotonic() + 5, guard=deposed)
+                                5, guard=deposed)
     assert bmcs.state()['guarded']['power'] == 'on'
     assert commands(bmcs, 'guarded') == []
 
@@ -196,7 +198,7 @@ def test_password_never_in_repr_errors_results_or_logs(bmcs, caplog):
     bmcs.fault('secret', 'wrong-password')
     wrong = fencer(bmcs, 'secret', password='not-it')
     failure = fence_levels.fence_node('secret', [wrong],
-                                      time.monotonic() + 8)
+                                      8)
     seen = ' '.join([repr(ipmi), str(ipmi), repr(result), repr(failure),
                      caplog.text, json.dumps(bmcs.state())])
     assert result.success and not failure.success
