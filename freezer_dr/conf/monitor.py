@@ -34,4 +34,13 @@ NOVA_OPTS = [
                  help='Also count a host down when its service heartbeat '
                       '(updated_at) is older than this many seconds; 0 '
                       'trusts Nova\'s own state.'),
+    cfg.IntOpt('missed_heartbeats', default=3, min=1,
+               help='A host is suspected down once its compute service '
+                    'has missed this many heartbeats in a row, even while '
+                    'Nova still calls it up (Nova waits service_down_time, '
+                    '60 s by default). The period is learned per host from '
+                    'its updated_at changes.'),
+    cfg.FloatOpt('report_interval', default=10.0, min=0.5,
+                 help='Heartbeat period assumed for a host until its own '
+                      'is learned: Nova\'s [DEFAULT] report_interval.'),
 ]

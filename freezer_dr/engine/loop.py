@@ -21,9 +21,11 @@ from freezer_dr import exceptions
 from freezer_dr import metrics as metrics_module
 from freezer_dr.engine import drivers as engine_drivers
 from freezer_dr.engine import gates
+from freezer_dr.engine import observe
 from freezer_dr.engine import operator_requests
+from freezer_dr.engine import preflight
+from freezer_dr.engine import sentences
 from freezer_dr.engine.model import HostObservation
-from freezer_dr.engine.model import InstanceState
 from freezer_dr.engine.model import RecoveryRecord
 from freezer_dr.engine.model import Step
 from freezer_dr.engine.model import now
@@ -66,7 +68,6 @@ class LeaderLoop:
         self._observed: dict[str, HostObservation] = {}
         self._looked: dict[str, float] = {}      # host -> monotonic
         self._blind_since: float | None = None   # monotonic
-        self._shrunk: tuple[int, float] | None = None
         self.metrics = metrics or metrics_module.Registry()
         self.last_live: dict[str, RecoveryRecord] = {}
         self.last_suspects: dict[str, dict] = {}
@@ -83,8 +84,11 @@ class LeaderLoop:
             'Leader cycles that failed closed on an unexpected error.')
         self.pool = RunnerPool(
             lambda record: finished.inc(labels={'step': record.step.value}))
+        self.watch = observe.HostWatch(observe.WatchSettings(
+            settings.storm, settings.confirm_window, settings.observe_gap,
+            settings.heartbeats, settings.readiness.read_timeout))
         self.readiness = FencingReadiness(
-            settings.readiness, store, self._cluster_alert,
+            settings.readiness, store, lease, self._cluster_alert,
             self.metrics.gauge('freezer_dr_fencing_ready',
                                '1 while every fencing level of the host '
                                'answered its last readiness check.'))
@@ -158,16 +162,15 @@ class LeaderLoop:
         state = self.store.get(STATE_KEY) or {}
         paused = self.store.paused()
         try:
-            observations = drivers.monitor.hosts()
-            self._check_shape(observations, state)
+            look = self.watch.look(drivers.monitor,
+                                   state.get('hosts_seen') or 0)
         except exceptions.MonitorUnavailable as error:
             return self._blind(state, live, error)
         self._blind_since = None
+        observations, unknown = look.hosts, look.unknown
         self._observed = {o.host: o for o in observations}
         self.readiness.ensure_running(drivers, self._term,
                                       lambda host: self._observed.get(host))
-        unknown = {o.host: str(o.evidence.get('unknown') or 'no state')
-                   for o in observations if o.is_unknown}
         # after blindness every window restarts: nobody watched
         previous = {} if state.get('blind_since') else \
             state.get('suspects', {})
@@ -175,6 +178,11 @@ class LeaderLoop:
             observations, previous, set(live) | set(unreadable),
             self._looked, time.monotonic(), now(),
             self.settings.observe_gap)
+        early = self.watch.confirmed_off(suspects, drivers.fencers,
+                                         self._fencing_trusted)
+        for host in early:          # a BMC reading OFF settles it
+            suspects[host] = dict(suspects[host], bmc_off=True, watched=max(
+                suspects[host]['watched'], self.settings.confirm_window))
         active = sum(1 for r in live.values()
                      if r.step not in (Step.CONFIRMED, Step.HELD))
         decision = gates.decide(
@@ -195,13 +203,16 @@ class LeaderLoop:
             'hosts_seen': len(observations)}
         if new_state != state:
             self.store.put_fenced(STATE_KEY, new_state)
-        sentences = list(decision.sentences)
+        said = [f'host {h} read OFF by its BMC: no confirmation window '
+                'needed' for h in sorted(early)]
+        said += list(decision.sentences)
         if decision.storm:
             self._cluster_alert('storm', f'{new_state["storm_since"]:.0f}',
-                                sentences[0], {'hosts': sorted(suspects)})
+                                decision.sentences[0],
+                                {'hosts': sorted(suspects)})
         self._alert_unknown(new_state['unknown'], unknown)
         if paused:
-            sentences = [f'paused by {paused.get("by")} '
+            said = [f'paused by {paused.get("by")} '
                          f'({paused.get("reason")}): no new recoveries']
         elif decision.start:
             for host in decision.start:
@@ -213,41 +224,13 @@ class LeaderLoop:
         self._measure(observed=len(observations), suspected=len(suspects),
                       unknown=len(unknown), live=len(live),
                       storm=decision.storm, paused=bool(paused), blind=False)
-        sentences += self._dispatch(drivers, live)
+        said += self._dispatch(drivers, live)
         if unknown:
-            sentences.append(_unknown_sentence(unknown))
-        sentences += self._unreadable(unreadable)
-        if not sentences:
-            sentences.append(_all_well(observations))
-        return '; '.join(sentences)
-
-    def _check_shape(self, observations: list[HostObservation],
-                     state: dict) -> None:
-        """An empty or suddenly shrunken host list is blindness.
-
-        A list that shrank by more hosts than the storm guard allows is
-        trusted only once it kept that size for a confirmation window
-        (hosts retired on purpose); until then the monitor is blind.
-        """
-        if not observations:
-            raise exceptions.MonitorUnavailable(
-                'the monitor reported no compute hosts')
-        count, before = len(observations), state.get('hosts_seen') or 0
-        gone = before - count
-        storm = self.settings.storm
-        if gone <= 1 or (gone <= storm.max_failed_hosts and
-                         100.0 * gone / before <= storm.max_failed_percent):
-            self._shrunk = None
-            return
-        if self._shrunk is None or self._shrunk[0] != count:
-            self._shrunk = (count, time.monotonic())
-        if time.monotonic() - self._shrunk[1] < max(
-                self.settings.confirm_window, self.settings.observe_gap):
-            raise exceptions.MonitorUnavailable(
-                f'{gone} of {before} hosts vanished from the monitor')
-        LOG.warning('the monitor reports %d hosts, %d fewer than before: '
-                    'accepted after a confirmation window', count, gone)
-        self._shrunk = None
+            said.append(sentences.unknown_hosts(unknown))
+        said += self._unreadable(unreadable)
+        if not said:
+            said.append(sentences.all_well(observations))
+        return '; '.join(said)
 
     def _blind(self, state: dict, live: dict, error: Exception) -> str:
         self._hold = 'monitor unavailable'
@@ -318,27 +301,27 @@ class LeaderLoop:
                 {'hosts': hosts})
 
     def _unreadable(self, unreadable: dict[str, str]) -> list[str]:
-        sentences = []
+        said = []
         for host, error in sorted(unreadable.items()):
             LOG.error('recovery record of %s unreadable: %s', host, error)
             self._cluster_alert(
                 'record_unreadable', f'{host}:{abs(hash(error)) % 10**8}',
                 f'the recovery record of {host} cannot be read ({error}): '
                 f'the host is held until it can')
-            sentences.append(f'host {host} held: its recovery record is '
+            said.append(f'host {host} held: its recovery record is '
                              f'unreadable ({error})')
-        return sentences
+        return said
 
     # -- runners ---------------------------------------------------------
     def _dispatch(self, drivers, live: dict[str, RecoveryRecord]) -> list:
-        sentences = []
+        said = []
         for host, record in sorted(live.items()):
             if self.pool.due(record):
                 fresh = self.store.get_recovery(host)   # never a stale copy
                 if fresh is not None and fresh.id == record.id:
                     self.pool.start(self._context(drivers), fresh)
-            sentences.append(_describe(record))
-        return sentences
+            said.append(sentences.describe(record))
+        return said
 
     def _context(self, drivers) -> RecoveryContext:
         return RecoveryContext(
@@ -371,38 +354,21 @@ class LeaderLoop:
     def _new_term(self) -> None:
         """After a lost lease: a new stop event, and no second runner."""
         self.pool.new_term()
+        self.watch.new_term()
         self._looked = {}
         self._term = threading.Event()
+
+    def _fencing_trusted(self, host: str) -> bool:
+        """No doubt about the host's fencing from its last readiness
+        check (an inventory entry that may point at another machine)."""
+        result = self.store.get(preflight.PREFIX + host)
+        return result is None or bool(result.get('ready', True))
 
     def _host_down(self, host: str) -> bool | None:
         obs = self._observed.get(host)
         if obs is None or obs.is_unknown:
             return None
         return obs.is_down or not gates.in_service(obs)
-
-
-def _describe(record: RecoveryRecord) -> str:
-    if record.step == Step.EVACUATING:
-        total = sum(1 for i in record.instances
-                    if i.state != InstanceState.SKIPPED)
-        done = sum(1 for i in record.instances
-                   if i.state == InstanceState.DONE)
-        return f'recovering {record.host}: evacuating {done}/{total}'
-    if record.step == Step.HELD:
-        return f'host {record.host} held: {record.reason}'
-    return f'recovering {record.host}: {record.step.value}'
-
-
-def _unknown_sentence(unknown: dict[str, str]) -> str:
-    names = sorted(unknown)
-    shown = ', '.join(names[:5]) + (', ...' if len(names) > 5 else '')
-    return f'{len(names)} host(s) blind (state unknown): {shown}'
-
-
-def _all_well(observations: list[HostObservation]) -> str:
-    out = [o.host for o in observations if not gates.in_service(o)]
-    text = f'all {len(observations) - len(out)} hosts in service up'
-    return text + (f' ({len(out)} out of service)' if out else '')
 
 
 def build(conf, lease, store, metrics=None) -> LeaderLoop:

@@ -101,11 +101,12 @@ def check_host(host: str, levels: t.Sequence[t.Any], read_timeout: float,
 class FencingReadiness:
     """The leader's background reader of every host's fencing levels."""
 
-    def __init__(self, settings: ReadinessSettings, store,
+    def __init__(self, settings: ReadinessSettings, store, lease,
                  alert: t.Callable[[str, str, str, dict], bool],
                  gauge=None) -> None:
         self.settings = settings
         self.store = store
+        self.lease = lease
         #: (kind, episode, summary, details) -> delivered
         self._alert = alert
         self._gauge = gauge              # freezer_dr_fencing_ready{host}
@@ -138,7 +139,8 @@ class FencingReadiness:
                 slot = self.settings.interval / max(1, len(hosts))
                 for i, host in enumerate(hosts):
                     start_at = started + i * slot
-                    if stop.wait(max(0.0, start_at - time.monotonic())):
+                    if stop.wait(max(0.0, start_at - time.monotonic())) \
+                            or not self.lease.is_leader:
                         return
                     busy.acquire()
                     pool.submit(self._check, drivers, host, observed,

@@ -5,6 +5,7 @@ import dataclasses
 
 from freezer_dr.engine import gates
 from freezer_dr.engine.evacuation import EvacuationSettings
+from freezer_dr.engine.heartbeats import HeartbeatPolicy
 from freezer_dr.engine.preflight import ReadinessSettings
 from freezer_dr.engine.recovery import RecoverySettings
 
@@ -20,6 +21,7 @@ class LoopSettings:
     #: watching it (longer restarts its confirmation window)
     observe_gap: float = 30.0
     readiness: ReadinessSettings = ReadinessSettings()
+    heartbeats: HeartbeatPolicy = HeartbeatPolicy()
 
 
 def settings_from_conf(conf) -> LoopSettings:
@@ -31,6 +33,9 @@ def settings_from_conf(conf) -> LoopSettings:
         max_parallel_hosts=en.max_parallel_hosts,
         notify_attempts=en.notify_attempts,
         observe_gap=conf.coordination.lease_ttl + 2 * en.poll_interval,
+        heartbeats=HeartbeatPolicy(
+            missed_heartbeats=conf.monitor_nova.missed_heartbeats,
+            report_interval=conf.monitor_nova.report_interval),
         readiness=ReadinessSettings(
             interval=conf.fencing.check_interval,
             concurrency=conf.fencing.check_concurrency,
