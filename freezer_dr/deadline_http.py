@@ -8,9 +8,10 @@ version discovery, then the call itself) shares that deadline; outside,
 each request gets a deadline of its own (``default_budget``). Right
 before a request's bytes are sent, on a connected socket, the deadline
 is checked (past it, the request is abandoned unsent) and, for a write
-(any method but GET, HEAD, OPTIONS), ``guard()`` runs; it raises to stop
-the write. The socket is shut down at the deadline, so a slow or
-dribbling peer ends the call by then with :class:`DeadlineExceeded`.
+(any method but GET, HEAD, OPTIONS, and not a Keystone token request),
+``guard()`` runs; it raises to stop the write. The socket is shut down
+at the deadline, so a slow or dribbling peer ends the call by then with
+:class:`DeadlineExceeded`.
 """
 from __future__ import annotations
 
@@ -32,6 +33,19 @@ from freezer_dr.deadline import DeadlineExceeded
 SAFE_METHODS = frozenset({'GET', 'HEAD', 'OPTIONS'})
 
 
+def is_write(method: str | None, url: str | None) -> bool:
+    """Whether a request changes something the guard protects.
+
+    Reads and Keystone token requests (``POST .../tokens``, part of a
+    re-authentication) are not; anything else is, to fail safe.
+    """
+    method = (method or '').upper()
+    if method in SAFE_METHODS:
+        return False
+    path = urllib.parse.urlsplit(url or '').path.rstrip('/')
+    return not (method == 'POST' and path.endswith('/tokens'))
+
+
 @dataclasses.dataclass
 class Scope:
     """The deadline and guard of the calls a thread makes in a ``with``."""
@@ -39,6 +53,8 @@ class Scope:
     guard: t.Callable[[], None] | None = None
     #: a write has gone on the wire in this scope
     wrote: bool = False
+    #: the request being sent is a write (set by the adapter)
+    writing: bool = False
 
     def outcome(self) -> str:
         """How a failed write ended, for error messages."""
@@ -93,7 +109,7 @@ class _BoundedConnectionMixin:
             deadline.watch(self.sock)
             self._watched_by = deadline
         deadline.check(what)
-        if method.upper() not in SAFE_METHODS:
+        if scope.writing:
             if scope.guard is not None:
                 scope.guard()
             deadline.check(what)
@@ -163,6 +179,7 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
                          else (timeout, timeout))
         bounded_timeout = (deadline.bound(connect, what),
                            deadline.bound(read, what))
+        scope.writing = is_write(request.method, request.url)
         try:
             response = super().send(request, stream, bounded_timeout,
                                     *args, **kwargs)
