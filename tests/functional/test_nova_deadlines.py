@@ -80,17 +80,18 @@ def test_write_resent_after_a_slow_reauth_never_reaches_nova_late(
     sim_cloud.inject(latency={'keystone': 1.2, 'nova': 0.5})
     guards: list[float] = []
     started, wall = time.monotonic(), time.time()
-    with pytest.raises(exceptions.CloudUnavailable) as err:
+    try:
         evacuator.evacuate(server, guard=lambda: guards.append(time.time()))
+        outcome = 'accepted'
+    except exceptions.CloudUnavailable as error:
+        outcome = str(error)
     took = time.monotonic() - started
-    assert f'within {TIMEOUT:g} s' in str(err.value)
+    time.sleep(2.0)            # anything still in flight would land now
+    landed = [_created(m) - wall for m in _evacuations(sim_cloud, server)]
+    assert landed == []        # the only POST that reached Nova got 401
     assert took < TIMEOUT + SLACK
     assert guards and all(g < wall + TIMEOUT for g in guards)
-    time.sleep(2.0)            # anything still in flight would land now
-    late = [m for m in _evacuations(sim_cloud, server)
-            if _created(m) > wall + TIMEOUT]
-    assert late == []
-    assert _evacuations(sim_cloud, server) == []
+    assert f'within {TIMEOUT:g} s' in outcome
 
 
 def test_guard_runs_after_the_reauthentication_right_before_the_write(
@@ -116,11 +117,11 @@ def test_slow_keystone_abandons_the_write_unsent(sim_cloud):
     sim_cloud.inject(latency={'keystone': 3.0})
     guards: list[float] = []
     started = time.monotonic()
-    with pytest.raises(exceptions.CloudUnavailable,
-                       match='abandoned unsent'):
+    with pytest.raises(exceptions.CloudUnavailable) as err:
         evacuator.evacuate(server, guard=lambda: guards.append(time.time()))
     assert time.monotonic() - started < TIMEOUT + SLACK
     assert guards == []                 # nothing was about to be sent
+    assert 'abandoned unsent' in str(err.value)
     time.sleep(2.0)
     assert _evacuations(sim_cloud, server) == []
 
@@ -181,14 +182,14 @@ def test_a_slow_nova_ends_the_write_by_its_deadline(tmp_path, write, mode):
         evacuator = _evacuator_for(nova, tmp_path)
         guards: list[float] = []
         started, wall = time.monotonic(), time.time()
-        with pytest.raises(exceptions.CloudUnavailable,
-                           match='outcome is unknown'):
+        with pytest.raises(exceptions.CloudUnavailable) as err:
             WRITES[write](evacuator, lambda: guards.append(time.time()))
         took = time.monotonic() - started
     assert took < TIMEOUT + SLACK
     writes = [entry for entry in nova.log if entry[1] in ('POST', 'PUT')]
     assert len(writes) == 1 and len(guards) == 1
     assert guards[0] <= writes[0][0] < wall + TIMEOUT
+    assert 'the write was sent, its outcome is unknown' in str(err.value)
 
 
 READS = {
@@ -203,11 +204,11 @@ def test_a_dribbling_nova_cannot_hang_a_read(tmp_path, read):
     with _slow_nova('read') as nova:
         evacuator = _evacuator_for(nova, tmp_path)
         started = time.monotonic()
-        with pytest.raises(exceptions.CloudUnavailable,
-                           match=f'within {TIMEOUT:g} s'):
+        with pytest.raises(exceptions.CloudUnavailable) as err:
             READS[read](evacuator)
         took = time.monotonic() - started
     assert took < TIMEOUT + SLACK
+    assert f'within {TIMEOUT:g} s' in str(err.value)
 
 
 def test_guard_refusal_stops_the_write_before_the_wire(tmp_path):
