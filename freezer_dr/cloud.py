@@ -44,14 +44,14 @@ def bound_requests(connection: openstack.connection.Connection,
 
     A request outside :func:`freezer_dr.deadline_http.bounded` gets
     ``default_budget`` seconds (default: the session timeout) for its
-    whole exchange, however slowly the server answers. Idempotent.
+    whole exchange, however slowly the server answers. A connection
+    bound already keeps its budget.
     """
     requests_session = connection.session.session
     budget = default_budget or connection.session.timeout
     for prefix in ('https://', 'http://'):
         current = requests_session.get_adapter(prefix)
         if isinstance(current, _CloudAdapter):
-            current.default_budget = budget
             continue
         requests_session.mount(prefix, _CloudAdapter(
             budget, tls_ciphers=getattr(current, 'tls_ciphers', None),
