@@ -56,14 +56,14 @@ class Deadline:
         """Raise :class:`DeadlineExceeded` if the deadline is over."""
         if self.expired:
             raise DeadlineExceeded(
-                f'{what}: past the deadline of {self.seconds:g} s')
+                f'{what}: timed out, past the deadline of {self.seconds:g} s')
 
     def bound(self, timeout: float | None, what: str) -> float:
         """``timeout`` capped by the time left; raises once over."""
         left = self.remaining()
         if left <= 0.0:
             raise DeadlineExceeded(
-                f'{what}: past the deadline of {self.seconds:g} s')
+                f'{what}: timed out, past the deadline of {self.seconds:g} s')
         return left if timeout is None else min(timeout, left)
 
     # -- sockets -------------------------------------------------------------

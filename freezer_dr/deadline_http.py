@@ -192,7 +192,7 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
                 http.client.HTTPException) as error:
             if deadline.expired:
                 raise DeadlineExceeded(
-                    f'{what}: no complete answer within '
+                    f'{what}: timed out, no complete answer within '
                     f'{deadline.seconds:g} s') from error
             raise
 

@@ -250,8 +250,8 @@ class NovaEvacuator(base.Evacuator):
                 return call()
             except DeadlineExceeded as exc:
                 raise DeadlineExceeded(
-                    f'no complete answer within {self.api_timeout:g} s: '
-                    f'{scope.outcome()}') from exc
+                    f'timed out, no complete answer within '
+                    f'{self.api_timeout:g} s: {scope.outcome()}') from exc
 
     @staticmethod
     def _translate(what: str, exc: BaseException,
