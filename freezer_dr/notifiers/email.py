@@ -165,8 +165,11 @@ class EmailNotifier(base.Notifier):
     def _delivery(self, subkey: str, recipient: str, key: str,
                   name: str, context: dict[str, t.Any]) -> base.Delivery:
         def deliver() -> None:
-            msg = self._compose(subkey, recipient, key, name, context)
-            self.transport.send(msg, recipient)
+            # The engine's guard covers deliver() as a whole: composing
+            # counts against the same deadline as the SMTP session.
+            with self.transport.deadline() as deadline:
+                msg = self._compose(subkey, recipient, key, name, context)
+                self.transport.send(msg, recipient, deadline)
             LOG.info('mailed %s to %s (key %s)', name, recipient, key)
         return base.Delivery(subkey, recipient, deliver)
 

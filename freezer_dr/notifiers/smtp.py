@@ -12,6 +12,7 @@ the mail either committed before the deadline or never.
 """
 from __future__ import annotations
 
+import contextlib
 import email.message
 import smtplib
 import socket
@@ -132,12 +133,18 @@ class SmtpTransport:
             raise
         return client
 
-    def send(self, msg: email.message.EmailMessage,
-             recipient: str) -> None:
+    def deadline(self) -> Deadline:
+        """A deadline of ``timeout`` seconds for one delivery."""
+        return Deadline(self.timeout)
+
+    def send(self, msg: email.message.EmailMessage, recipient: str,
+             deadline: Deadline | None = None) -> None:
         """Deliver ``msg`` to ``recipient`` (envelope and header), the
-        whole session within ``timeout`` seconds."""
+        whole session by ``deadline`` (default: ``timeout`` from now)."""
         client: BoundedSMTP | None = None
-        with Deadline(self.timeout) as deadline:
+        with contextlib.ExitStack() as stack:
+            if deadline is None:
+                deadline = stack.enter_context(self.deadline())
             try:
                 client = self._connect(deadline)
                 try:
@@ -150,7 +157,7 @@ class SmtpTransport:
                     committed = client is not None and client.committing
                     raise exceptions.NotifyFailed(
                         f'SMTP server {self.server}: no complete delivery '
-                        f'within {self.timeout:g} s: ' + (
+                        f'within {deadline.seconds:g} s: ' + (
                             'message sent, its acceptance unknown'
                             if committed else 'message not committed'),
                     ) from error

@@ -54,10 +54,10 @@ class WebhookNotifier(base.Notifier):
 
     def send(self, event: base.Event, key: str) -> None:
         """POST ``event``; NotifyFailed unless the answer is 2xx."""
-        body = {**dataclasses.asdict(event), 'key': key}
         try:
             with Deadline(self.timeout) as deadline, \
                     deadline_http.bounded(deadline) as scope:
+                body = {**dataclasses.asdict(event), 'key': key}
                 resp = self._session.post(
                     self.url, json=body, timeout=self.timeout,
                     verify=self.verify, allow_redirects=False,

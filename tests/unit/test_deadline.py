@@ -21,7 +21,8 @@ def test_bound_caps_a_timeout_by_the_time_left_and_raises_once_over():
     deadline.check('still time')
     time.sleep(0.35)
     assert deadline.expired and deadline.remaining() == 0.0
-    with pytest.raises(DeadlineExceeded, match='send: timed out, past the deadline'):
+    with pytest.raises(DeadlineExceeded,
+                       match='send: timed out, past the deadline'):
         deadline.check('send')
     with pytest.raises(DeadlineExceeded):
         deadline.bound(5.0, 'read')
