@@ -117,15 +117,16 @@ class NovaEvacuator(base.Evacuator):
                      svc.disabled_reason)
 
     def enable(self, host: str) -> None:
-        """Clear force-down, then enable the compute service of ``host``."""
+        """Clear force-down, then enable the compute service of ``host``
+        (an operator's request: each write bounded, no lease guard)."""
         svc = self._service(host)
         if svc.is_forced_down:
-            self._call(f'clear force down of {host}',
-                       lambda: self._compute.update_service_forced_down(
-                           svc, forced=False))
+            self._write(f'clear force down of {host}',
+                        lambda: self._compute.update_service_forced_down(
+                            svc, forced=False), None)
         if svc.status != 'enabled':
-            self._call(f'enable {host}',
-                       lambda: self._compute.enable_service(svc))
+            self._write(f'enable {host}',
+                        lambda: self._compute.enable_service(svc), None)
         LOG.info('Compute service of %s returned to service', host)
 
     def _service(self, host: str) -> t.Any:
