@@ -42,6 +42,7 @@ class HeartbeatPolicy:
 class _Beat:
     stamp: float                 # Nova's updated_at, epoch seconds
     changed_at: float            # our monotonic time of that change
+    changes: int = 0             # updated_at changes seen so far
     intervals: list[float] = dataclasses.field(default_factory=list)
 
 
@@ -86,12 +87,23 @@ class HeartbeatTracker:
                     beat.intervals = (beat.intervals + [stamp - beat.stamp]
                                       )[-KEPT:]
                 beat.stamp, beat.changed_at = stamp, mono
+                beat.changes += 1
             period, learned = self._period(beat)
             silences[obs.host] = Silence(max(0.0, mono - beat.changed_at),
                                          period, learned)
         for host in set(self._beats) - seen:
             del self._beats[host]
         return silences
+
+    def changes(self, host: str) -> int | None:
+        """How many heartbeats of ``host`` this leader has seen (None:
+        it is not being tracked)."""
+        beat = self._beats.get(host)
+        return None if beat is None else beat.changes
+
+    def period(self, host: str) -> float:
+        beat = self._beats.get(host)
+        return self._period(beat)[0] if beat else self.policy.report_interval
 
     def _period(self, beat: _Beat) -> tuple[float, bool]:
         usable = [i for i in beat.intervals

@@ -169,8 +169,10 @@ class LeaderLoop:
         self._blind_since = None
         observations, unknown = look.hosts, look.unknown
         self._observed = {o.host: o for o in observations}
-        self.readiness.ensure_running(drivers, self._term,
-                                      lambda host: self._observed.get(host))
+        stop = self._term
+        self.readiness.ensure_running(
+            drivers, stop, lambda host: self.watch.alive_after(
+                host, self._observed.get(host), stop))
         # after blindness every window restarts: nobody watched
         previous = {} if state.get('blind_since') else \
             state.get('suspects', {})

@@ -124,6 +124,28 @@ class HostWatch:
                 f'while Nova still calls them up: a stalled conductor, '
                 f'database or message bus, not failed hosts')
 
+    def alive_after(self, host: str, observation: HostObservation | None,
+                    stop: threading.Event):
+        """For the readiness check: a callable telling whether ``host``
+        heartbeats after a BMC read it OFF (two more heartbeats seen, so
+        neither could predate the reading), or None if Nova does not call
+        it up now."""
+        if observation is None or observation.state != 'up' or \
+                observation.is_down or self.heartbeats.changes(host) is None:
+            return None
+
+        def alive() -> bool:
+            start = self.heartbeats.changes(host) or 0
+            until = time.monotonic() + 3.5 * self.heartbeats.period(host)
+            while not stop.wait(0.5) and time.monotonic() < until:
+                now = self.heartbeats.changes(host)
+                if now is None:
+                    return False
+                if now - start >= 2:
+                    return True
+            return False
+        return alive
+
     # -- a BMC that reads OFF settles it ---------------------------------
     def confirmed_off(self, suspects: t.Iterable[str],
                       levels: t.Callable[[str], list],

@@ -22,7 +22,6 @@ import typing as t
 from oslo_log import log as logging
 
 from freezer_dr import exceptions
-from freezer_dr.engine.model import HostObservation
 from freezer_dr.engine.model import PowerState
 from freezer_dr.engine.model import now
 
@@ -54,14 +53,21 @@ def _read(level, read_timeout: float, retries: int = 1,
     raise AssertionError('unreachable')
 
 
+#: ``alive_after()``: called when a level reads a host OFF that Nova
+#: calls up; blocks until it can tell whether the host heartbeats after
+#: that reading (True: the BMC must be some other machine's)
+AliveAfter = t.Callable[[], bool]
+
+
 def check_host(host: str, levels: t.Sequence[t.Any], read_timeout: float,
-               observation: HostObservation | None = None) -> dict:
+               alive_after: AliveAfter | None = None) -> dict:
     """Read every level of ``host`` (never a power command); the result.
 
     ``{"host", "ready", "summary", "checked_at", "levels": [{"index",
-    "driver", "ok", "power", "error"}]}``; ``observation`` (what the
-    monitor last saw) lets an OFF reading of a host Nova sees up be
-    flagged as an inventory mistake.
+    "driver", "ok", "power", "error"}]}``. ``alive_after`` (None: Nova
+    does not call the host up) tells an inventory mistake (the host keeps
+    heartbeating although "its" BMC reads OFF) from a host that really
+    just went off.
     """
     results = []
     for index, level in enumerate(levels, start=1):
@@ -81,14 +87,13 @@ def check_host(host: str, levels: t.Sequence[t.Any], read_timeout: float,
                 entry.update(ok=False, error=f'{type(error).__name__}: '
                                              f'{error}')
         results.append(entry)
-    up_in_nova = (observation is not None and observation.state == 'up'
-                  and not observation.is_down)
-    for entry in results:
-        if entry['ok'] and entry['power'] == 'off' and up_in_nova:
-            entry.update(ok=False, error='reads OFF while Nova reports the '
-                         'compute service up: likely an inventory mistake '
-                         '(fencing would power off another machine, or '
-                         'nothing)')
+    off = [e for e in results if e['ok'] and e['power'] == 'off']
+    if off and alive_after is not None and alive_after():
+        for entry in off:
+            entry.update(ok=False, error='reads OFF while the compute '
+                         'service keeps heartbeating: likely an inventory '
+                         'mistake (fencing would power off another machine, '
+                         'or nothing)')
     problems = [f'{e["driver"]}: {e["error"]}' for e in results
                 if not e['ok']]
     if not levels:
@@ -114,7 +119,7 @@ class FencingReadiness:
         self._stop: threading.Event | None = None
 
     def ensure_running(self, drivers, stop: threading.Event,
-                       observed: t.Callable[[str], HostObservation | None],
+                       alive_after: t.Callable[[str], AliveAfter | None],
                        ) -> None:
         """Start the reader for this term unless it runs (or is off)."""
         if self.settings.interval <= 0:
@@ -124,11 +129,11 @@ class FencingReadiness:
             return
         self._stop = stop
         self._thread = threading.Thread(
-            target=self._run, args=(drivers, stop, observed),
+            target=self._run, args=(drivers, stop, alive_after),
             name='fencing-readiness', daemon=True)
         self._thread.start()
 
-    def _run(self, drivers, stop: threading.Event, observed) -> None:
+    def _run(self, drivers, stop: threading.Event, alive_after) -> None:
         busy = threading.Semaphore(self.settings.concurrency)
         with concurrent.futures.ThreadPoolExecutor(
                 self.settings.concurrency,
@@ -143,17 +148,18 @@ class FencingReadiness:
                             or not self.lease.is_leader:
                         return
                     busy.acquire()
-                    pool.submit(self._check, drivers, host, observed,
+                    pool.submit(self._check, drivers, host, alive_after,
                                 stop).add_done_callback(
                                     lambda _f: busy.release())
                 stop.wait(max(0.0, started + self.settings.interval
                               - time.monotonic()))
 
-    def _check(self, drivers, host: str, observed,
+    def _check(self, drivers, host: str, alive_after,
                stop: threading.Event) -> None:
         try:
             result = check_host(host, drivers.fencers(host),
-                                self.settings.read_timeout, observed(host))
+                                self.settings.read_timeout,
+                                alive_after(host))
             if not stop.is_set():
                 self.record(result)
         except exceptions.LeadershipLost:

@@ -71,24 +71,56 @@ def check_now(conf, args) -> int:
         print(f'not in the fencing inventory {inventory.path}: '
               f'{", ".join(unknown)}')
         return 1
-    observed = _nova_view(conf)
+    nova = _NovaView(conf)
     timeout = 2 * conf.fencing.call_timeout
     found = {h: preflight.check_host(h, inventory.levels(h), timeout,
-                                     observed.get(h)) for h in hosts}
+                                     nova.alive_after(h)) for h in hosts}
     _print(found, args.output_format)
     return 0 if all(r['ready'] for r in found.values()) else 1
 
 
-def _nova_view(conf) -> dict:
-    """What Nova says of each host, to catch an OFF-while-up inventory
-    mistake; empty (with a note) when the cloud cannot be read."""
-    try:
-        monitor_cls = drivers.plugin('freezer_dr.monitors',
-                                     conf.monitor.driver, '[monitor] driver')
-        monitor = monitor_cls.from_config(conf, cloud.connect(conf))
-        return {o.host: o for o in monitor.hosts()}
-    except (exceptions.ConfigError, exceptions.MonitorUnavailable,
-            exceptions.CloudUnavailable) as error:
-        print(f'note: Nova not read ({error}): the OFF-while-up inventory '
-              f'check is skipped')
-        return {}
+class _NovaView:
+    """Nova as seen from the operator's seat, for the OFF-while-up
+    inventory check (skipped, with a note, when Nova cannot be read)."""
+
+    def __init__(self, conf) -> None:
+        self.interval = conf.monitor_nova.report_interval
+        self.monitor = None
+        try:
+            monitor_cls = drivers.plugin('freezer_dr.monitors',
+                                         conf.monitor.driver,
+                                         '[monitor] driver')
+            self.monitor = monitor_cls.from_config(conf, cloud.connect(conf))
+        except (exceptions.ConfigError, exceptions.CloudUnavailable) as e:
+            print(f'note: Nova not read ({e}): the OFF-while-up inventory '
+                  f'check is skipped')
+
+    def _stamp(self, host: str) -> tuple[str, str | None] | None:
+        try:
+            found = {o.host: o for o in self.monitor.hosts()}.get(host)
+        except exceptions.MonitorUnavailable as error:
+            print(f'note: Nova not read ({error})')
+            return None
+        return (found.state, found.updated_at) if found else None
+
+    def alive_after(self, host: str):
+        """Whether ``host`` heartbeats twice after its BMC read OFF."""
+        if self.monitor is None:
+            return None
+        first = self._stamp(host)
+        if first is None or first[0] != 'up':
+            return None
+
+        def alive() -> bool:
+            seen = {first[1]}
+            until = time.monotonic() + 3.5 * self.interval
+            while time.monotonic() < until:
+                time.sleep(min(2.0, self.interval / 2))
+                now = self._stamp(host)
+                if now is None:
+                    return False
+                seen.add(now[1])
+                if len(seen) >= 3:
+                    return True
+            return False
+        return alive

@@ -269,6 +269,8 @@ class SimCloud:
             f'clouds_yaml = {self.path("clouds.yaml")}', '',
             '[monitor]',
             f'confirm_window = {settings.service_down_time:g}', '',
+            '[monitor_nova]',
+            f'report_interval = {settings.report_interval:g}', '',
             '[fencing]', f'inventory = {self.path("nodes.yaml")}', '',
             '[evacuation]', 'microversion = 2.94', '',
             '[notifiers]', 'drivers = email,log', '',

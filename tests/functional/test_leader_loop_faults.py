@@ -191,3 +191,64 @@ def test_once_with_etcd_unreachable_says_one_line(tmp_path):
     assert 'Traceback' not in done.stdout + done.stderr
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1 and 'etcd' in lines[0], done.stdout
+
+
+def test_missed_heartbeats_make_a_suspect_before_nova_calls_it_down(
+        sim_cloud_factory, leader, etcd_url, cluster_name):
+    """Issue 10: with Nova's service_down_time far away (30 s here), a
+    host whose heartbeats (1 s) stopped is suspected after 3 missed ones
+    and recovered while Nova still calls it up."""
+    cloud = sim_cloud_factory(hosts=4, instances=4, service_down_time=30.0)
+    lease, store = leader
+    conf = make_conf(cloud, etcd_url, cluster_name,
+                     monitor={'confirm_window': 0.0})
+    loop = engine_loop.build(conf, lease, store)
+    cycles_until(loop, lambda s: s == 'all 4 hosts in service up')
+    for _ in range(4):            # learn the 1 s period
+        loop.run_cycle()
+        time.sleep(1.0)
+    host = cloud.hosts[0]
+    started = time.monotonic()
+    cloud.fail(host, 'crash')
+    cycles_until(loop, lambda s: f'host {host} confirmed down' in s)
+    assert time.monotonic() - started < 15       # Nova says down at 30 s
+    record = store.get_recovery(host) or store.history(limit=1)[0]
+    evidence = record.evidence['observation']
+    assert evidence['state'] == 'up'             # Nova still called it up
+    assert evidence['evidence']['missed_heartbeats'] >= 3
+    assert evidence['evidence']['period_learned']
+
+
+def test_a_host_its_bmc_reads_off_needs_no_confirmation_window(
+        cloud, leader, etcd_url, cluster_name):
+    """Issue 10: evidence that settles it shortens the wait."""
+    lease, store = leader
+    conf = make_conf(cloud, etcd_url, cluster_name,
+                     monitor={'confirm_window': 60.0})
+    loop = engine_loop.build(conf, lease, store)
+    host = cloud.hosts[0]
+    cloud.fail(host, 'power')                 # off: its BMC says so
+    sentence = cycles_until(loop, lambda s: f'{host} confirmed down' in s,
+                            timeout=40)
+    assert f'host {host} read OFF by its BMC' in sentence
+    log = cloud.bmc_log()
+    assert invariants.off_commands(log, host) == []   # reads only
+
+
+def test_heartbeats_stopping_on_many_hosts_at_once_is_blindness(
+        sim_cloud_factory, leader, etcd_url, cluster_name):
+    """Issue 10: three of five hosts fall silent together (a stalled
+    conductor looks the same): no fencing, the monitor is blind."""
+    cloud = sim_cloud_factory(hosts=5, instances=5, service_down_time=30.0)
+    lease, store = leader
+    loop = engine_loop.build(make_conf(cloud, etcd_url, cluster_name,
+                                       monitor={'confirm_window': 0.0}),
+                             lease, store)
+    cycles_until(loop, lambda s: s == 'all 5 hosts in service up')
+    for host in cloud.hosts[:3]:
+        cloud.fail(host, 'partition')
+    sentence = cycles_until(loop, lambda s: s.startswith('blind'))
+    assert 'heartbeats stopped on 3 of 5 hosts at once' in sentence
+    assert store.recoveries() == []
+    for host in cloud.hosts[:3]:
+        assert cloud.power(host) == 'on'
