@@ -8,12 +8,15 @@ GROUP = cfg.OptGroup('monitor', title='Failure detection',
 OPTS = [
     cfg.StrOpt('driver', default='nova',
                help='Monitor plugin (entry point in freezer_dr.monitors).'),
-    cfg.FloatOpt('confirm_window', default=15.0, min=0.0,
-                 help='Seconds a host must be watched down without a break '
-                      'before it is recovered. Only time a leader actually '
-                      'watched counts: the watched time is checkpointed '
-                      '(it survives a quick failover), and a gap in '
-                      'watching restarts the window.'),
+    cfg.FloatOpt('confirm_window', default=0.0, min=0.0,
+                 help='Extra seconds a suspect host must be watched down '
+                      'without a break before it is recovered, on top of '
+                      'the missed heartbeats that made it a suspect (0: '
+                      'those are the confirmation). Only time a leader '
+                      'actually watched counts: the watched time is '
+                      'checkpointed (it survives a quick failover), and a '
+                      'gap in watching restarts the window. A BMC that '
+                      'reads the host OFF skips it.'),
 ]
 
 NOVA_GROUP = cfg.OptGroup('monitor_nova', title='Nova monitor',
