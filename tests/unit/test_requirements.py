@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import functools
 import importlib.metadata
 import pathlib
 import re
@@ -100,8 +101,14 @@ def modules() -> list[pathlib.Path]:
     return found
 
 
+@functools.cache
+def installed() -> dict[str, list[str]]:
+    """Import name -> distributions providing it."""
+    return importlib.metadata.packages_distributions()
+
+
 def distributions_of(name: str) -> set[str]:
-    mapping = importlib.metadata.packages_distributions()
+    mapping = installed()
     dists = {normalize(d) for d in mapping.get(name, [])}
     if name in NOT_ALWAYS_INSTALLED:
         dists.add(normalize(NOT_ALWAYS_INSTALLED[name]))
@@ -209,3 +216,13 @@ def test_the_test_extra_installs_what_the_simulator_needs():
     missing = declared['simulator'] - declared['test']
     assert not missing, (f'setup.cfg: add {sorted(missing)} to the [test] '
                          f'extra too (the simulator\'s tests need them)')
+
+
+def test_test_requirements_match_the_test_extra():
+    text = (ROOT / 'test-requirements.txt').read_text()
+    listed = {n for n in map(requirement_name, text.splitlines()) if n}
+    declared = extras()['test']
+    assert listed == declared, (
+        f'test-requirements.txt and setup.cfg [test] differ: only in the '
+        f'file {sorted(listed - declared)}, only in the extra '
+        f'{sorted(declared - listed)}')
