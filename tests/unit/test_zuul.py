@@ -28,9 +28,10 @@ UPSTREAM_TEMPLATES = {
 }
 # Roles a job gets from the projects in its ``roles:`` list.
 UPSTREAM_ROLES = {
-    'openstack/devstack': {'orchestrate-devstack', 'run-devstack',
-                           'write-devstack-local-conf', 'setup-devstack-log-dir',
-                           'export-devstack-journal', 'fetch-devstack-log-dir'},
+    'openstack/devstack': {
+        'orchestrate-devstack', 'run-devstack', 'write-devstack-local-conf',
+        'setup-devstack-log-dir', 'export-devstack-journal',
+        'fetch-devstack-log-dir'},
 }
 # Variables Ansible and Zuul define.
 BUILTIN_VARS = {'item', 'zuul', 'ansible_user_dir', 'ansible_hostname',
