@@ -72,8 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('platform', help='dpkg or rpm')
     parser.add_argument('profiles', nargs='*', help='default: "default"')
     args = parser.parse_args(argv)
-    with open(args.file) as f:
-        rules = parse(f.read(), args.file)
+    try:
+        with open(args.file) as f:
+            rules = parse(f.read(), args.file)
+    except (OSError, BindepSyntaxError) as error:
+        print(f'{parser.prog}: error: {error}', file=sys.stderr)
+        return 2
     print('\n'.join(packages(rules, args.platform, args.profiles)))
     return 0
 
