@@ -75,9 +75,9 @@ class Replica:
             coord.backend_url, coord.cluster, self.member_id,
             {'role': 'standby', **info},
             coord.membership_timeout, coord.http_timeout)
-        self.watch = leader_watch.LeaderKeyWatch(
-            self.client.get_url('/watch'), self.lease.leader_key,
-            self._wake.set, connect_timeout=coord.http_timeout,
+        self.watch = leader_watch.LeaderKeyWatch.for_client(
+            self.client, self.lease.leader_key, self._wake.set,
+            connect_timeout=coord.http_timeout,
             idle=max(10.0, 3 * coord.lease_ttl))
         self.lease.add_listener(self._on_leadership)
         self._register_metrics()
