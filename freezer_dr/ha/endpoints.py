@@ -156,6 +156,10 @@ def _endpoints(netloc: str, shown: str) -> tuple[Endpoint, ...]:
             raise exceptions.ConfigError(
                 f'{OPTION} {shown!r}: empty endpoint in the host list '
                 f'(write host:port,host:port)')
+        if item.endswith(':'):
+            raise exceptions.ConfigError(
+                f'{OPTION} {shown!r}: bad endpoint {item!r}: no port '
+                f'after the colon')
         endpoint = Endpoint(parts.hostname, port or DEFAULT_PORT)
         if endpoint in found:
             raise exceptions.ConfigError(

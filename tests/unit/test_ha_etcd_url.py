@@ -1,4 +1,4 @@
-"""Backend URL parsing: several members, TLS files, errors naming the option."""
+"""Backend URL parsing: several members, TLS files, errors naming it."""
 import pytest
 
 from freezer_dr import exceptions
@@ -51,6 +51,7 @@ def test_tls_files_and_api_version_are_kept():
     ('etcd3+http://a:1,', 'empty endpoint'),
     ('etcd3+http://a:1,b:99999', 'bad endpoint'),
     ('etcd3+http://a:1,a:1', 'listed twice'),
+    ('etcd3+http://a:,b:2', 'no port'),
     ('etcd3+http://a:1?ca_cert=/ca.pem', 'need the etcd3\\+https scheme'),
     ('etcd3+https://a:1?cert_key=/k', 'go together'),
 ])
@@ -117,7 +118,7 @@ def test_unreadable_tls_files_are_named(tmp_path):
     backend = endpoints.parse(
         f'etcd3+https://h:1?cert_cert={junk}&cert_key={missing}')
     with pytest.raises(exceptions.ConfigError,
-                       match=f'cert_cert: cannot read|cert_key: cannot read'):
+                       match='cert_cert: cannot read|cert_key: cannot read'):
         endpoints.check_tls_files(backend)
     key = tmp_path / 'key.pem'
     key.write_text('junk\n')
