@@ -77,20 +77,20 @@ class BlindnessPolicy:
             return True
         return False
 
-    def check_leader(self, blind_for: float) -> str | None:
-        """The member to hand over to now, if any (leader thread)."""
+    def check_leader(self, blind_for: float) -> list[str]:
+        """The members to hand over to now (leader thread); [] to stay."""
         if blind_for < self.handover_after:
             self._said = None
-            return None
+            return []
         try:
             members = self.membership.members()
         except exceptions.StoreUnavailable as error:
             LOG.debug('cannot read the members: %s', error)
-            return None
-        target = handover.handover_target(
+            return []
+        target = handover.handover_targets(
             blind_for, self.handover_after, members, self.member_id,
             time.time(), self.freshness)
-        if target is None:
+        if not target:
             self._say('alone', f'blind for {blind_for:.0f} s, but no '
                       f'standby sees the cloud either: keeping the lease')
         return target

@@ -205,9 +205,9 @@ class Replica:
             interval = self.conf.engine.poll_interval
             while not self._term_over.is_set() and self._is_leader():
                 self._run_cycle(leader_loop)
-                target = self.blindness.check_leader(leader_loop.blind_for())
-                if target is not None:
-                    self._hand_over(target, leader_loop.blind_for())
+                seeing = self.blindness.check_leader(leader_loop.blind_for())
+                if seeing:
+                    self._hand_over(seeing, leader_loop.blind_for())
                     break
                 self._term_over.wait(interval)
         except BaseException as error:  # a bug: end the process, not hide it
@@ -218,11 +218,11 @@ class Replica:
             self._cycle_started = None
             self._set_role('standby')
 
-    def _hand_over(self, target: str, blind_for: float) -> None:
-        """Blind leader: stop acting and free the lease for ``target``."""
-        LOG.warning('%s has been blind for %.0f s: handing leadership to '
-                    '%s, which sees the cloud', self.member_id, blind_for,
-                    target)
+    def _hand_over(self, seeing: list[str], blind_for: float) -> None:
+        """Blind leader: stop acting and free the lease for ``seeing``."""
+        LOG.warning('%s has been blind for %.0f s: handing leadership over '
+                    'to a standby that sees the cloud (%s)', self.member_id,
+                    blind_for, ', '.join(seeing))
         self.blindness.handed_over()
         self._end_term()
         if not self._wait_leader_work_stopped(STOP_GRACE):

@@ -35,15 +35,15 @@ def seeing_members(members: t.Iterable[dict[str, t.Any]], me: str,
     return [str(m['member_id']) for m in found]
 
 
-def handover_target(blind_for: float, after: float,
-                    members: t.Iterable[dict[str, t.Any]], me: str,
-                    now: float, freshness: float) -> str | None:
-    """The member a leader blind for ``blind_for`` s should hand over to.
+def handover_targets(blind_for: float, after: float,
+                     members: t.Iterable[dict[str, t.Any]], me: str,
+                     now: float, freshness: float) -> list[str]:
+    """The members a leader blind for ``blind_for`` s may hand over to.
 
-    None while it has been blind for less than ``after`` seconds, or when
+    Empty while it has been blind for less than ``after`` seconds, or when
     no other member sees the cloud (never hand over to one blind too).
+    Whichever of them takes the released lease first leads.
     """
     if blind_for < after:
-        return None
-    seeing = seeing_members(members, me, now, freshness)
-    return seeing[0] if seeing else None
+        return []
+    return seeing_members(members, me, now, freshness)
