@@ -140,7 +140,10 @@ class Replica:
         thread = self._campaign_thread
         if thread is None or not thread.is_alive():
             return False, 'campaign thread is not running'
-        stall = 2 * coord.poll_interval + 5 * coord.http_timeout + 1.0
+        # a step may try every etcd member in turn, several requests long
+        members = len(self.client.backend.endpoints)
+        stall = 2 * coord.poll_interval + 5 * coord.http_timeout * members \
+            + 1.0
         if now - self._campaign_progress > stall:
             return False, 'campaign thread stalled'
         if self._is_leader():
