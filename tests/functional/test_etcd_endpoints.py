@@ -133,6 +133,25 @@ def test_lease_and_fenced_writes_survive_a_switch_at_the_same_epoch(
                 pass
 
 
+def test_membership_survives_the_loss_of_its_member(etcd_cluster,
+                                                    cluster_name):
+    """tooz heartbeats go through our client: they move to the next
+    member, and the member record outlives its membership_timeout."""
+    group = ha_members.Membership(multi_url(etcd_cluster), cluster_name, 'a',
+                                  {}, 2.0, HTTP_TIMEOUT)
+    try:
+        group.start()
+        assert group._coord.client.backend.endpoints == \
+            etcd.parse_backend_url(multi_url(etcd_cluster)).endpoints
+        etcd_cluster.members[0].kill()
+        time.sleep(3 * 2.0)     # beyond membership_timeout
+        reader = multi_url(etcd_cluster, [2, 1, 0])
+        assert [m['member_id'] for m in ha_members.list_members(
+            reader, cluster_name, 1.0)] == ['a']
+    finally:
+        group.stop()
+
+
 def test_a_write_that_may_have_landed_is_not_repeated(etcd_cluster,
                                                       tcp_proxy_factory):
     """A timeout after sending is reported, never silently re-sent."""
