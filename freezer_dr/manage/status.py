@@ -61,8 +61,9 @@ def _members(ctx: context.Context,
         member = dict(member)
         member['role'] = ('leader' if member.get('member_id') == leader_id
                           else 'standby')
-        if isinstance(member.get('started_at'), (int, float)):
-            member['started_at'] = output.wall_time(member['started_at'])
+        for key in ('started_at', 'cloud_seen_at', 'cloud_checked_at'):
+            if isinstance(member.get(key), (int, float)):
+                member[key] = output.wall_time(member[key])
         members.append(member)
     return members
 
@@ -125,9 +126,11 @@ def render_table(status: dict[str, t.Any]) -> str:
           e['raft_term'], e['version'], e.get('error')]
          for e in status['etcd']])]
     lines += ['', output.table(
-        ['member', 'role', 'host', 'pid', 'api', 'version', 'started_at'],
+        ['member', 'role', 'host', 'pid', 'api', 'version', 'started_at',
+         'cloud_seen_at'],
         [[m.get('member_id'), m.get('role'), m.get('host'), m.get('pid'),
-          m.get('api'), m.get('version'), m.get('started_at')]
+          m.get('api'), m.get('version'), m.get('started_at'),
+          m.get('cloud_seen_at')]
          for m in status['members']])]
     lines += ['', 'live recoveries:' if status['recoveries']
               else 'live recoveries: none']
