@@ -60,3 +60,25 @@ def test_look_interval_is_at_most_ten_seconds():
     assert sight.look_interval(30) == 10
     assert sight.look_interval(300) == 10
     assert sight.look_interval(6) == 2
+
+
+def test_once_connected_each_look_is_one_request(sim_cloud):
+    """Counted on the wire: the Connection's own HTTP session."""
+    sent: list[str] = []
+
+    def connect():
+        conn = cloud.connect_to('sim', sim_cloud.clouds_yaml, None, 2.0,
+                                '2.94')
+        conn.session.session.hooks['response'].append(
+            lambda resp, *args, **kwargs: sent.append(
+                f'{resp.request.method} {resp.request.path_url}'))
+        return conn
+
+    seer = sight.CloudSight(connect, 1.0, lambda r: None)
+    assert seer.look()          # token, discovery and the look itself
+    for _ in range(3):
+        before = len(sent)
+        assert seer.look()
+        assert len(sent) == before + 1, sent[before:]
+        assert sent[-1].startswith('GET ') and 'os-services' in sent[-1]
+        assert f'host={sight.PROBE_HOST}' in sent[-1]
