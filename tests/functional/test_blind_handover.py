@@ -18,6 +18,7 @@ from tests import replicas as rp
 
 TTL = 5.0
 HANDOVER_AFTER = 6.0        # looks every 2 s
+STARTUP = 90                # a shared, loaded machine starts Python slowly
 
 
 def wait_until(predicate, timeout: float, what: str, interval=0.1):
@@ -85,12 +86,12 @@ def test_blind_leader_hands_over_to_a_standby_that_sees(cluster, etcd_url):
     replicas = cluster(blind=[0])
     blind = replicas[0]
     blind.start()
-    blind.wait_until_serving()
+    blind.wait_until_serving(STARTUP)
     assert replicas.wait_for_leader(timeout=20) is blind
     with rp.LeadershipMonitor(replicas) as monitor:
         for replica in replicas.replicas[1:]:
             replica.start()
-            replica.wait_until_serving()
+            replica.wait_until_serving(STARTUP)
         # the standbys publish that they see; the blind leader does not
         wait_until(lambda: all(
             (records(etcd_url, replicas.cluster).get(r.member_id) or {}).get(
@@ -114,7 +115,10 @@ def test_blind_leader_hands_over_to_a_standby_that_sees(cluster, etcd_url):
 
 def test_no_handover_to_a_standby_that_is_blind_too(cluster, etcd_url):
     replicas = cluster(blind=[0, 1, 2])
-    replicas.start()
+    for replica in replicas:
+        replica.start()
+    for replica in replicas:
+        replica.wait_until_serving(STARTUP)
     leader = replicas.wait_for_leader(timeout=20)
     epoch = leader.leader().body['epoch']
     with rp.LeadershipMonitor(replicas) as monitor:
@@ -130,10 +134,11 @@ def test_blind_standby_leaves_a_free_lease_to_one_that_sees(cluster,
     replicas = cluster(blind=[2])
     for replica in replicas.replicas[:2]:
         replica.start()
+        replica.wait_until_serving(STARTUP)
     leader = replicas.wait_for_leader(timeout=20)
     blind = replicas[2]
     blind.start()
-    blind.wait_until_serving()
+    blind.wait_until_serving(STARTUP)
     seeing = next(r for r in replicas.replicas[:2] if r is not leader)
     wait_until(lambda: (records(etcd_url, replicas.cluster).get(
         seeing.member_id) or {}).get('cloud_seen_at'), 20, 'a record')

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -348,26 +347,22 @@ def test_bad_tls_files_and_endpoint_lists_exit_2(tls_etcd_cluster, tmp_path,
 
 
 def test_replicas_elect_over_tls_with_the_bundle_set(tls_etcd_cluster,
-                                                     tmp_path):
+                                                     tmp_path, bundle_env):
     """The reported failure: with REQUESTS_CA_BUNDLE set, no replica ever
-    became leader (tooz membership and every lease attempt failed)."""
-    env = {'REQUESTS_CA_BUNDLE': SYSTEM_BUNDLE,
-           'CURL_CA_BUNDLE': SYSTEM_BUNDLE}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    became leader (tooz membership and every lease attempt failed). The
+    replicas inherit the environment."""
+    urls = [tls_etcd_cluster.backend_url(order)
+            for order in ([0, 1, 2], [1, 2, 0], [2, 0, 1])]
+    replicas = rp.ReplicaSet(str(tmp_path), urls, lease_ttl=3.0)
     try:
-        urls = [tls_etcd_cluster.backend_url(order)
-                for order in ([0, 1, 2], [1, 2, 0], [2, 0, 1])]
-        with rp.ReplicaSet(str(tmp_path), urls, lease_ttl=3.0) as replicas:
-            leader = replicas.wait_for_leader(timeout=20)
-            group = ha_members.list_members(urls[0], replicas.cluster, 1.0)
-            assert wait_until(lambda: len(ha_members.list_members(
-                urls[0], replicas.cluster, 1.0)) == 3, 10), group
-            assert len(replicas.leaders()) == 1
-            assert 'unknown certificate authority' not in leader.log_text()
+        for replica in replicas:
+            replica.start()
+        for replica in replicas:
+            replica.wait_until_serving(90)
+        leader = replicas.wait_for_leader(timeout=20)
+        assert wait_until(lambda: len(ha_members.list_members(
+            urls[0], replicas.cluster, 1.0)) == 3, 10)
+        assert len(replicas.leaders()) == 1
+        assert 'unknown certificate authority' not in leader.log_text()
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        replicas.stop()
