@@ -39,6 +39,7 @@ import fasteners  # noqa: E402
 import fixtures  # noqa: E402
 import requests  # noqa: E402
 from keystonemiddleware import fixture as ksm_fixture  # noqa: E402
+from nova import context as nova_context  # noqa: E402
 from nova import test as nova_test  # noqa: E402
 from nova.servicegroup import api as servicegroup_api  # noqa: E402
 from nova.tests import fixtures as nova_fixtures  # noqa: E402
@@ -92,6 +93,45 @@ class _NovaCase(nova_test.TestCase):
         """Unused: the case only hosts fixtures."""
 
 
+class _Scattered:
+    """A plain function wearing a bound method's ``__func__``.
+
+    ``DownCellFixture``'s scatter-gather stub reads ``fn.__func__``, which
+    only bound methods have; Nova also scatters plain functions (the
+    scheduler's minimum-service-version check), and the stub's
+    AttributeError would stop every build and evacuation while a cell is
+    down, which is not what an unreachable cell does to Nova.
+    """
+
+    def __init__(self, fn):
+        self.__func__ = fn
+
+    def __call__(self, *args, **kwargs):
+        return self.__func__(*args, **kwargs)
+
+
+class DownCells(fixtures.Fixture):
+    """Nova's ``DownCellFixture`` for ``cells``, with plain functions
+    scattered as Nova does."""
+
+    def __init__(self, cell_mappings):
+        super().__init__()
+        self.cell_mappings = cell_mappings
+
+    def _setUp(self):
+        self.useFixture(nova_fixtures.DownCellFixture(self.cell_mappings))
+        stub = nova_context.scatter_gather_cells
+
+        def scatter_gather_cells(ctxt, cell_mappings, timeout, fn, *args,
+                                 **kwargs):
+            if not hasattr(fn, '__func__'):
+                fn = _Scattered(fn)
+            return stub(ctxt, cell_mappings, timeout, fn, *args, **kwargs)
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.context.scatter_gather_cells', scatter_gather_cells))
+
+
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn,
                            simple_server.WSGIServer):
     daemon_threads = True
@@ -118,6 +158,7 @@ class HostState:
     """What the box knows about one compute host besides Nova's own view."""
 
     name: str
+    cell: str = 'cell1'
     power: str = 'on'
     service_running: bool = True
     failure: str | None = None
@@ -128,18 +169,25 @@ class NovaBox:
     """A running Nova cloud with fake compute hosts, served over HTTP."""
 
     def __init__(self, hosts: list[str], service_down_time: float = 6,
-                 report_interval: float = 1, log_path: str | None = None):
+                 report_interval: float = 1, log_path: str | None = None,
+                 cells: int = 1):
         for name, value in (('service_down_time', service_down_time),
                             ('report_interval', report_interval)):
             if value != int(value) or value < 1:
                 raise ValueError(f'{name} must be a whole number of seconds '
                                  f'(nova takes integers), not {value}')
+        if cells < 1:
+            raise ValueError(f'cells must be at least 1, not {cells}')
         self.host_names = list(hosts)
+        self.cells = [f'cell{i + 1}' for i in range(cells)]
         self.service_down_time = service_down_time
         self.report_interval = report_interval
         self.log_path = log_path
         self.admin_token = uuid.uuid4().hex
-        self.hosts = {h: HostState(h) for h in hosts}
+        self.hosts = {h: HostState(h, cell=cell_of(i, cells))
+                      for i, h in enumerate(hosts)}
+        self._down_cells: set[str] = set()
+        self._down_fixture: DownCells | None = None
         self._tokens: dict[str, str] = {}
         self._lock = threading.RLock()
         self._case: _NovaCase | None = None
@@ -150,6 +198,7 @@ class NovaBox:
     def start(self) -> None:
         """Set up nova's fixtures, start the services and the HTTP API."""
         case = self._case = _NovaCase()
+        case.NUMBER_OF_CELLS = len(self.cells)
         servicegroup_api.INITIAL_REPORTING_DELAY = 0
         case.setUp()
         self._redirect_logging()
@@ -175,12 +224,14 @@ class NovaBox:
         case.start_service('conductor')
         case.start_service('scheduler')
         for host in self.host_names:
-            case._start_compute(host)
+            case._start_compute(host, cell_name=self.hosts[host].cell)
         self._server = serve_wsgi(api.app())
         self.url = f'http://127.0.0.1:{self._server.server_port}'
 
     def stop(self) -> None:
         """Stop the HTTP server and run nova's cleanups in reverse."""
+        for cell in sorted(self._down_cells):
+            self.set_cell_down(cell, False)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -269,6 +320,40 @@ class NovaBox:
             else:
                 self.start_compute(host)
 
+    # -- cells -----------------------------------------------------------
+    def set_cell_down(self, cell: str, down: bool) -> None:
+        """Make Nova unable (or able again) to reach ``cell``'s database
+        and queue, with Nova's own ``DownCellFixture`` (:class:`DownCells`).
+
+        The fixture patches ``nova.context.scatter_gather_cells`` and
+        ``target_cell`` process-wide, as an unreachable cell database is
+        for every Nova service: the API lists the cell's records as
+        unknown, the scheduler skips its hosts, builds to it fail. Its
+        computes keep reporting (their own database is fine).
+        """
+        if cell not in self.cells:
+            raise KeyError(cell)
+        with self._lock:
+            wanted = set(self._down_cells)
+            (wanted.add if down else wanted.discard)(cell)
+            if wanted == self._down_cells:
+                return
+            # One fixture covers every down cell: they patch the same
+            # functions, so the old one goes before the new one comes.
+            if self._down_fixture is not None:
+                self._down_fixture.cleanUp()
+                self._down_fixture = None
+            if wanted:
+                fixture = DownCells(
+                    [self._case.cell_mappings[c] for c in sorted(wanted)])
+                fixture.setUp()
+                self._down_fixture = fixture
+            self._down_cells = wanted
+
+    def down_cells(self) -> list[str]:
+        """The cells Nova cannot reach now."""
+        return sorted(self._down_cells)
+
     # -- servers ---------------------------------------------------------
     def admin_api(self) -> 'ApiClient':
         """A client of the box's compute API with the admin token."""
@@ -348,6 +433,12 @@ class ApiClient:
                     f'({server["status"]} on '
                     f'{server["OS-EXT-SRV-ATTR:host"]})', 504)
             time.sleep(0.2)
+
+
+def cell_of(index: int, cells: int) -> str:
+    """The cell of the host at ``index`` (0-based): round-robin, as the
+    simulator's ``--cells`` spreads them."""
+    return f'cell{index % cells + 1}'
 
 
 #: GlanceFixture's first image and the m1.tiny flavor.

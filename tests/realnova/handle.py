@@ -42,7 +42,8 @@ class RealNovaCloud(SimCloudHandle):
 
     def __init__(self, state_dir: str, hosts: int = 4,
                  service_down_time: float = 6.0,
-                 report_interval: float = 1.0, bmcs: bool = True) -> None:
+                 report_interval: float = 1.0, bmcs: bool = True,
+                 cells: int = 1) -> None:
         super().__init__(state_dir, hosts=hosts,
                          service_down_time=service_down_time,
                          report_interval=report_interval, bmcs=bmcs)
@@ -50,7 +51,8 @@ class RealNovaCloud(SimCloudHandle):
             sys.executable, '-m', 'tests.realnova.serve',
             '--state-dir', self.state_dir, '--hosts', str(hosts),
             '--service-down-time', str(service_down_time),
-            '--report-interval', str(report_interval)]
+            '--report-interval', str(report_interval),
+            '--cells', str(cells)]
         if not bmcs:
             self._args.append('--no-bmc')
         self.start_seconds: float | None = None

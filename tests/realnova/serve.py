@@ -3,7 +3,8 @@
 Usage::
 
     python -m tests.realnova.serve --state-dir D [--hosts 4]
-        [--service-down-time 6] [--report-interval 1] [--no-bmc]
+        [--service-down-time 6] [--report-interval 1] [--cells 1]
+        [--no-bmc]
 
 Writes into D (all files 0600 where they hold secrets):
 
@@ -126,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--host-prefix', default='compute-')
     parser.add_argument('--service-down-time', type=float, default=6)
     parser.add_argument('--report-interval', type=float, default=1)
+    parser.add_argument('--cells', type=int, default=1,
+                        help='cells the hosts are spread over (round-robin)')
     parser.add_argument('--no-bmc', action='store_true',
                         help='do not start the IPMI BMC process')
     args = parser.parse_args(argv)
@@ -144,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
 
     box = NovaBox(hosts, service_down_time=args.service_down_time,
                   report_interval=args.report_interval,
-                  log_path=os.path.join(state_dir, 'nova.log'))
+                  log_path=os.path.join(state_dir, 'nova.log'),
+                  cells=args.cells)
     box.start()
     control_app = ControlApp(box)
     control = serve_wsgi(control_app)
@@ -167,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             'nodes_yaml': path('nodes.yaml'),
             'config_file': path('freezer-dr.conf'),
             'hosts': hosts, 'service_down_time': args.service_down_time,
+            'cells': {c: [h for h in hosts if box.hosts[h].cell == c]
+                      for c in box.cells},
             'report_interval': args.report_interval,
             'bmc': {h: {'address': '127.0.0.1', 'port': p,
                         'username': BMC_USER}
