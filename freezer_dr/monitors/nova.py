@@ -163,12 +163,22 @@ class NovaMonitor(base.Monitor):
     def _source(self, what: str, call: t.Callable[[], list[t.Any]],
                 view: t.Callable[[list[t.Any]], answers.SourceView],
                 ) -> answers.SourceView:
-        """An extra source's view; a malformed answer is no word from it
-        (an unreachable one still makes the monitor unavailable)."""
+        """An extra source's view; one that cannot be read is no word.
+
+        Except under rule ``all``, where a silent source would let the
+        service alone decide what the operator wanted two sources to
+        agree on: there an unreachable source (an API error) makes the
+        monitor unavailable (fail closed). Nova answers os-hypervisors
+        with 500 while any cell is down.
+        """
         try:
             items = self._read(what, call)
         except answers.MalformedAnswer as exc:
             return answers.SourceView(unreadable=f'{what}: {exc}')
+        except exceptions.MonitorUnavailable as exc:
+            if self._rule == 'all':
+                raise
+            return answers.SourceView(unreadable=str(exc))
         return view(items)
 
     def _note(self, unnamed: int, problems: list[str]) -> None:
