@@ -1,5 +1,6 @@
 """Test-side handle of the real-Nova box: the simulator's CloudHandle, with
-``python -m tests.realnova.serve`` as the child process.
+``python -m tests.realnova.serve`` as the child process (Keystone, Nova,
+Placement, the BMCs).
 
 The box's state dir, ``endpoints.json`` and ``/sim/...`` control API have
 the simulator's shapes, so :class:`SimCloudHandle` drives it unchanged;
@@ -24,6 +25,10 @@ import time
 
 from freezer_dr.simulator.handle import START_TIMEOUT
 from freezer_dr.simulator.handle import SimCloudHandle
+from freezer_dr.simulator.handle import _kill_if_ours
+
+#: Keystone's setup and Nova's start, on a loaded 2-core machine
+BOX_START_TIMEOUT = max(START_TIMEOUT, 300.0)
 
 
 def nova_available() -> bool:
@@ -57,12 +62,28 @@ class RealNovaCloud(SimCloudHandle):
             self._args.append('--no-bmc')
         self.start_seconds: float | None = None
 
-    def start(self, timeout: float = START_TIMEOUT) -> RealNovaCloud:
+    def start(self, timeout: float = BOX_START_TIMEOUT) -> RealNovaCloud:
         """Start the box; ``start_seconds`` is the wall time until ready."""
         began = time.monotonic()
         super().start(timeout)
         self.start_seconds = round(time.monotonic() - began, 2)
         return self
+
+    def close(self) -> None:
+        """Stop the box; its Keystone too if the box died without it."""
+        super().close()
+        pid = self.endpoints.get('keystone_pid')
+        if pid:
+            _kill_if_ours(int(pid), self.state_dir + '/keystone')
+
+    @property
+    def keystone_url(self) -> str:
+        return self.endpoints['keystone']
+
+    @property
+    def cells(self) -> dict[str, list[str]]:
+        """``{cell: [hosts]}``."""
+        return dict(self.endpoints['cells'])
 
     @property
     def pid(self) -> int | None:
