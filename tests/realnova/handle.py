@@ -20,15 +20,21 @@ directory: run it from the repository root (pytest and tox do).
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import time
+import urllib.error
+import urllib.request
 
 from freezer_dr.simulator.handle import START_TIMEOUT
 from freezer_dr.simulator.handle import SimCloudHandle
+from freezer_dr.simulator.handle import SimError
 from freezer_dr.simulator.handle import _kill_if_ours
 
 #: Keystone's setup and Nova's start, on a loaded 2-core machine
 BOX_START_TIMEOUT = max(START_TIMEOUT, 300.0)
+#: longer than the box's own wait for a booting server (120 s)
+CONTROL_TIMEOUT = 200.0
 
 
 def nova_available() -> bool:
@@ -68,6 +74,21 @@ class RealNovaCloud(SimCloudHandle):
         super().start(timeout)
         self.start_seconds = round(time.monotonic() - began, 2)
         return self
+
+    def control(self, method: str, path: str,
+                body: dict | None = None, timeout: float = CONTROL_TIMEOUT):
+        """The control API, waiting as long as a boot may take (the box
+        waits up to 120 s for a server; it is CPU-bound)."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            self.endpoints['control'] + path, data=data, method=method,
+            headers={'Content-Type': 'application/json'})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return json.loads(resp.read() or b'null')
+        except urllib.error.HTTPError as exc:
+            raise SimError(f'{method} {path}: {exc.code} '
+                           f'{exc.read().decode(errors="replace")}')
 
     def close(self) -> None:
         """Stop the box; its Keystone too if the box died without it."""

@@ -44,6 +44,7 @@ class CloudIdentity:
         self._sessions: dict[str, ks_session.Session] = {}
         self._lock = threading.RLock()
         self._conn: openstack.connection.Connection | None = None
+        self._roles: dict[str, object] = {}
 
     # -- connections -----------------------------------------------------
     def session(self, user: str, project: str) -> ks_session.Session:
@@ -109,8 +110,11 @@ class CloudIdentity:
         return user
 
     def _grant(self, project, user, role_name: str) -> None:
-        role = self.admin.identity.find_role(role_name, ignore_missing=False)
-        self.admin.identity.assign_project_role_to_user(project, user, role)
+        if role_name not in self._roles:
+            self._roles[role_name] = self.admin.identity.find_role(
+                role_name, ignore_missing=False)
+        self.admin.identity.assign_project_role_to_user(
+            project, user, self._roles[role_name])
 
     def register_compute(self, url: str) -> None:
         """The compute service and its endpoints in the catalog."""
