@@ -39,12 +39,15 @@ import fasteners  # noqa: E402
 import fixtures  # noqa: E402
 from keystoneauth1 import loading as ks_loading  # noqa: E402
 from nova import conf as nova_conf  # noqa: E402
-from nova import context as nova_context  # noqa: E402
 from nova import test as nova_test  # noqa: E402
 from nova.servicegroup import api as servicegroup_api  # noqa: E402
 from nova.tests import fixtures as nova_fixtures  # noqa: E402
 from nova.tests.functional import fixtures as func_fixtures  # noqa: E402
 
+from tests.realnova.api_client import ApiClient  # noqa: E402
+from tests.realnova.api_client import BoxError  # noqa: E402, F401
+from tests.realnova.down_cells import DownCells  # noqa: E402
+from tests.realnova.down_cells import cell_of  # noqa: E402
 from tests.realnova.identity import NOVA_USER  # noqa: E402
 from tests.realnova.identity import REGION  # noqa: E402
 from tests.realnova.identity import SERVICE_PROJECT  # noqa: E402
@@ -94,45 +97,6 @@ class _NovaCase(nova_test.TestCase):
 
     def runTest(self):  # noqa: N802 - unittest's name
         """Unused: the case only hosts fixtures."""
-
-
-class _Scattered:
-    """A plain function wearing a bound method's ``__func__``.
-
-    ``DownCellFixture``'s scatter-gather stub reads ``fn.__func__``, which
-    only bound methods have; Nova also scatters plain functions (the
-    scheduler's minimum-service-version check), and the stub's
-    AttributeError would stop every build and evacuation while a cell is
-    down, which is not what an unreachable cell does to Nova.
-    """
-
-    def __init__(self, fn):
-        self.__func__ = fn
-
-    def __call__(self, *args, **kwargs):
-        return self.__func__(*args, **kwargs)
-
-
-class DownCells(fixtures.Fixture):
-    """Nova's ``DownCellFixture`` for ``cells``, with plain functions
-    scattered as Nova does."""
-
-    def __init__(self, cell_mappings):
-        super().__init__()
-        self.cell_mappings = cell_mappings
-
-    def _setUp(self):
-        self.useFixture(nova_fixtures.DownCellFixture(self.cell_mappings))
-        stub = nova_context.scatter_gather_cells
-
-        def scatter_gather_cells(ctxt, cell_mappings, timeout, fn, *args,
-                                 **kwargs):
-            if not hasattr(fn, '__func__'):
-                fn = _Scattered(fn)
-            return stub(ctxt, cell_mappings, timeout, fn, *args, **kwargs)
-
-        self.useFixture(fixtures.MonkeyPatch(
-            'nova.context.scatter_gather_cells', scatter_gather_cells))
 
 
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn,
@@ -391,60 +355,6 @@ class NovaBox:
         return server_id
 
 
-class BoxError(Exception):
-    """A control request could not be carried out."""
-
-    def __init__(self, message: str, code: int = 400):
-        super().__init__(message)
-        self.code = code
-
-
-class ApiClient:
-    """Minimal JSON client of the box's own compute API (one keystoneauth
-    session: its token, renewed when it expires)."""
-
-    def __init__(self, url: str, session):
-        self.base = url + '/v2.1'
-        self.session = session
-        self.headers = {'OpenStack-API-Version': 'compute ' + MICROVERSION,
-                        'Content-Type': 'application/json'}
-
-    def call(self, method: str, path: str, body: dict | None = None):
-        resp = self.session.request(self.base + path, method, json=body,
-                                    headers=self.headers, timeout=60,
-                                    raise_exc=False)
-        if resp.status_code >= 400:
-            raise BoxError(f'{method} {path}: {resp.status_code} '
-                           f'{resp.text}', resp.status_code)
-        return resp.json() if resp.content else None
-
-    def wait(self, server_id: str, status: str, host: str,
-             deadline: float) -> None:
-        while True:
-            server = self.call('GET', '/servers/' + server_id)['server']
-            if (server['status'] == status
-                    and server['OS-EXT-SRV-ATTR:host'] == host
-                    and not server['OS-EXT-STS:task_state']):
-                return
-            if server['status'] == 'ERROR' and status != 'ERROR':
-                raise BoxError(f'server {server_id} went to ERROR: '
-                               f'{server.get("fault")}', 500)
-            if time.monotonic() > deadline:
-                raise BoxError(
-                    f'server {server_id} not {status} on {host} in time '
-                    f'({server["status"]} on '
-                    f'{server["OS-EXT-SRV-ATTR:host"]})', 504)
-            time.sleep(0.2)
-
-
-def cell_of(index: int, cells: int) -> str:
-    """The cell of the host at ``index`` (0-based): round-robin, as the
-    simulator's ``--cells`` spreads them."""
-    return f'cell{index % cells + 1}'
-
-
 #: GlanceFixture's first image and the m1.tiny flavor.
 IMAGE_ID = nova_fixtures.GlanceFixture.image1['id']
 FLAVOR_ID = '1'
-#: 2.74 lets an admin name the host of a new server.
-MICROVERSION = '2.74'

@@ -35,7 +35,7 @@ import urllib.request
 from collections.abc import Callable
 from collections.abc import Iterable
 
-from tests.realnova.box import BoxError
+from tests.realnova.api_client import BoxError
 from tests.realnova.box import NovaBox
 
 LOG = logging.getLogger(__name__)
