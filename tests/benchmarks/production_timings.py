@@ -93,7 +93,15 @@ def _rebuilds(conn, host: str, since: float) -> list[float]:
     return out
 
 
-def _repair(cluster: Cluster, host: str) -> None:
+def _repair(cluster: Cluster, host: str, ids: list[str]) -> None:
+    """Delete the run's servers, repair the host, return it to service."""
+    conn, store = cluster.connection(), cluster.store()
+    for server_id in ids:
+        conn.compute.delete_server(server_id, ignore_missing=True)
+    wait_for(lambda: not set(ids) & set(_servers(conn)), 120,
+             'the run\'s servers deleted', 1.0)
+    wait_for(lambda: store.get_recovery(host) is None, 120,
+             f'the recovery of {host} to end', 1.0)
     cluster.cloud.recover(host)
     cluster.manage('host', 'enable', host)
     conn = cluster.connection()
@@ -126,7 +134,7 @@ def recovery_run(cluster: Cluster, host: str, mode: str) -> dict:
     problems = (invariants.check_fenced_before_evacuated(
         conn, cloud.bmc_log(), host, t0)
         + invariants.check_one_evacuation_each(conn, host, t0, list(ids)))
-    _repair(cluster, host)
+    _repair(cluster, host, list(ids))
     return {'host': host, 'seconds': round(seconds, 2),
             'floor': round(floor, 2), 'ratio': round(seconds / floor, 3),
             'detected_at': round(record.created_at - t0, 2),
