@@ -197,7 +197,7 @@ class FencingReadiness:
         self.store.put_fenced(PREFIX + host,
                               dict(result, since=since, alert_due=due))
         if self._gauge is not None:
-            self._gauge.set(int(result['ready']), labels={'host': host})
+            self._gauge.labels(host=host).set(int(result['ready']))
         LOG.info('fencing check of %s: %s', host, result['summary'])
 
     def _send(self, kind: str, host: str, since: float,
