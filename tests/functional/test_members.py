@@ -5,7 +5,6 @@ import os
 import time
 
 import pytest
-
 from tooz import coordination
 from tooz.drivers import etcd3gw as tooz_etcd3gw
 
