@@ -143,13 +143,3 @@ def test_an_unreadable_member_record_is_listed_without_capabilities(
     assert a.members()[1] == {'member_id': 'junk'}
     assert a.members()[0]['member_id'] == 'a'
 
-
-def test_coordinator_url_keeps_every_member_and_the_tls_files():
-    url = tooz_driver.coordinator_url(
-        'etcd3+https://h1:2379,[::1]:2380?ca_cert=/ca.pem&api_version=v3',
-        0.5, 2.5)
-    assert url.startswith('freezer-etcd3+https://h1:2379,[::1]:2380?')
-    assert 'ca_cert=%2Fca.pem' in url and 'api_version=v3' in url
-    assert 'http_timeout=0.5' in url and 'membership_timeout=3' in url
-    with pytest.raises(exceptions.ConfigError, match='backend_url'):
-        tooz_driver.coordinator_url('etcd3+http://a:1?user=x', 1, 1)
