@@ -110,9 +110,9 @@ def test_a_slow_monitor_never_restarts_a_finished_recovery(
     lease, store = leader
     conf = make_conf(cloud, etcd_url, cluster_name,
                      evacuation={'poll_interval': 0.1},
-                     cloud={'api_timeout': 3.0},
                      fencing={'call_timeout': 2.0},
                      email={'timeout': 3.0})
+    conf.set_override('api_timeout', 3.0, 'cloud')
     loop = engine_loop.build(conf, lease, store)
     host = cloud.hosts[0]
     cloud.fail(host, 'crash')
