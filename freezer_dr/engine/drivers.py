@@ -81,8 +81,7 @@ def check_budgets(conf, fencing: bool = True) -> None:
     if fencing:
         budgets.append(('[fencing] call_timeout', conf.fencing.call_timeout))
     if conf.cloud.clouds_yaml or conf.cloud.cloud != 'envvars':
-        budgets.append(('[evacuation] api_timeout',
-                        conf.evacuation.api_timeout))
+        budgets.append(('[cloud] api_timeout', conf.cloud.api_timeout))
     for name in ('email', 'webhook'):
         if name in conf.notifiers.drivers:
             budgets.append((f'[{name}] timeout', conf[name].timeout))

@@ -84,7 +84,8 @@ class LeaderLoop:
             'Recoveries this replica opened as leader.')
         finished = self.metrics.counter(
             'freezer_dr_recoveries_finished_total',
-            'Recoveries this replica finished as leader, by step.')
+            'Recoveries this replica finished as leader, by step.',
+            labels=('step',))
         self._cycle_errors = self.metrics.counter(
             'freezer_dr_cycle_errors_total',
             'Leader cycles that failed closed on an unexpected error.')
@@ -92,7 +93,7 @@ class LeaderLoop:
         self.alerts = self._new_alerts()
         self._failing_since: float | None = None
         self.pool = RunnerPool(
-            lambda record: finished.inc(labels={'step': record.step.value}))
+            lambda record: finished.labels(step=record.step.value).inc())
         self.watch = observe.HostWatch(observe.WatchSettings(
             settings.storm, settings.confirm_window, settings.observe_gap,
             settings.heartbeats, settings.readiness.read_timeout))
@@ -100,7 +101,8 @@ class LeaderLoop:
             settings.readiness, store, lease, self._send_cluster_alert,
             self.metrics.gauge('freezer_dr_fencing_ready',
                                '1 while every fencing level of the host '
-                               'answered its last readiness check.'))
+                               'answered its last readiness check.',
+                               labels=('host',)))
 
     # -- public ----------------------------------------------------------
     def stop(self) -> None:

@@ -45,7 +45,7 @@ def settings_from_conf(conf) -> LoopSettings:
             fence_retry_initial=en.fence_retry_initial,
             fence_retry_max=en.fence_retry_max,
             bmc_call_time=conf.fencing.call_timeout,
-            nova_call_time=ev.api_timeout,
+            nova_call_time=conf.cloud.api_timeout,
             notify_call_time=notify_call_time(conf),
             selection=ev.selection, ha_metadata_key=ev.ha_metadata_key,
             ha_tag=ev.ha_tag, include_error=ev.include_error,
@@ -55,7 +55,7 @@ def settings_from_conf(conf) -> LoopSettings:
                 max_attempts=ev.max_attempts,
                 poll_interval=ev.poll_interval,
                 restore_power_state=ev.restore_power_state,
-                api_timeout=ev.api_timeout)))
+                api_timeout=conf.cloud.api_timeout)))
 
 
 def notify_call_time(conf) -> float:

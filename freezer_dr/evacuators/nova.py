@@ -100,7 +100,7 @@ class NovaEvacuator(base.Evacuator):
         actual = connection.config.get_api_version('compute')
         if actual != microversion:
             raise exceptions.ConfigError(
-                f'[evacuation] microversion: the connection uses compute '
+                f'[cloud] compute_microversion: the connection uses compute '
                 f'microversion {actual!r}, not {microversion!r}; build it '
                 f'with freezer_dr.cloud.connect')
         self._conn = connection
@@ -113,15 +113,14 @@ class NovaEvacuator(base.Evacuator):
     def from_config(cls, conf: cfg.ConfigOpts,
                     connection: openstack.connection.Connection | None = None,
                     ) -> NovaEvacuator:
-        """From ``[evacuation]``. The given connection is used when its
-        timeout is ``[evacuation] api_timeout``; otherwise (or without
-        one) a connection with that timeout is built from ``[cloud]``."""
-        group = conf.evacuation
+        """From ``[cloud]``. The given connection is used when its
+        timeout is ``[cloud] api_timeout``; otherwise (or without one) a
+        connection with that timeout is built."""
+        group = conf.cloud
         if (connection is None
                 or connection.session.timeout != group.api_timeout):
-            connection = cloud.connect(conf, api_timeout=group.api_timeout,
-                                       microversion=group.microversion)
-        return cls(connection, microversion=group.microversion,
+            connection = cloud.connect(conf, api_timeout=group.api_timeout)
+        return cls(connection, microversion=group.compute_microversion,
                    api_timeout=group.api_timeout)
 
     @property

@@ -52,7 +52,7 @@ DEFAULTS = {
     'monitor_nova': {'report_interval': str(REPORT_INTERVAL),
                      'missed_heartbeats': str(MISSED)},
     'fencing': {'call_timeout': '5'},
-    'evacuation': {'api_timeout': '5'},
+    'cloud': {'api_timeout': '5'},
     'email': {'timeout': '5'},
 }
 LOOK = 0.2

@@ -16,8 +16,8 @@ REASON = 'freezer-dr recovery r-123: host failed and was fenced'
 
 def evacuator_for(handle, microversion='2.94'):
     conf = support.config_for(handle,
-                              evacuation={'microversion': microversion,
-                                          'api_timeout': 10.0})
+                              cloud={'compute_microversion': microversion,
+                                     'api_timeout': 10.0})
     return NovaEvacuator.from_config(conf)
 
 
