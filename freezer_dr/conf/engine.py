@@ -15,6 +15,12 @@ OPTS = [
                  help='Storm guard: if more than this percentage of the '
                       'hosts are down at once, hold them all. A single '
                       'host down is never a storm.'),
+    cfg.FloatOpt('storm_window', default=60.0, min=0.0,
+                 help='Storm guard: hosts whose recovery started within '
+                      'this many seconds still count as down, so hosts '
+                      'failing one after the other (a stalled message bus '
+                      'makes Nova call them down one by one) are a storm '
+                      'too.'),
     cfg.IntOpt('max_parallel_hosts', default=2, min=1,
                help='At most this many hosts are recovered at once; the '
                     'others wait their turn.'),

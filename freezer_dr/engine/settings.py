@@ -21,6 +21,8 @@ class LoopSettings:
     #: watching it (longer restarts its confirmation window)
     observe_gap: float = 30.0
     readiness: ReadinessSettings = ReadinessSettings()
+    #: recoveries started within this many seconds count towards a storm
+    storm_window: float = 60.0
     heartbeats: HeartbeatPolicy = HeartbeatPolicy()
 
 
@@ -33,6 +35,7 @@ def settings_from_conf(conf) -> LoopSettings:
         max_parallel_hosts=en.max_parallel_hosts,
         notify_attempts=en.notify_attempts,
         observe_gap=conf.coordination.lease_ttl + 2 * en.poll_interval,
+        storm_window=en.storm_window,
         heartbeats=HeartbeatPolicy(
             missed_heartbeats=conf.monitor_nova.missed_heartbeats,
             report_interval=conf.monitor_nova.report_interval),
