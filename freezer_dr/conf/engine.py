@@ -6,8 +6,10 @@ GROUP = cfg.OptGroup('engine', title='Leader loop and safety gates',
                           'back.')
 
 OPTS = [
-    cfg.FloatOpt('poll_interval', default=2.0, min=0.1,
-                 help='Seconds between two cycles of the leader loop.'),
+    cfg.FloatOpt('poll_interval', default=1.0, min=0.1,
+                 help='Seconds between two cycles of the leader loop: how '
+                      'late a missed heartbeat or a BMC reading OFF may be '
+                      'seen (one look at Nova\'s service list a cycle).'),
     cfg.IntOpt('max_failed_hosts', default=3, min=1,
                help='Storm guard: if more hosts than this are down at '
                     'once, hold them all, alert admins and fence nothing.'),

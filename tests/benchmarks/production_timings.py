@@ -5,7 +5,7 @@
 
 Nova runs with its defaults, ``report_interval`` 10 s and
 ``service_down_time`` 60 s; freezer-dr runs with its own defaults
-(lease 10 s, poll 2 s, three missed heartbeats, no confirmation window).
+(lease 10 s, poll 1 s, three missed heartbeats, no confirmation window).
 One deployment (real Keystone, real Nova with 4 hosts over 2 cells, BMCs,
 etcd, two replicas) serves every run; each run boots an ACTIVE and a
 SHUTOFF server on a host, fails it, and repairs it afterwards.
@@ -47,7 +47,7 @@ MISSED = 3
 DEFAULTS = {
     'coordination': {'lease_ttl': '10', 'poll_interval': '1',
                      'http_timeout': '2'},
-    'engine': {'poll_interval': '2'},
+    'engine': {'poll_interval': '1'},
     'monitor': {'confirm_window': '0'},
     'monitor_nova': {'report_interval': str(REPORT_INTERVAL),
                      'missed_heartbeats': str(MISSED)},
