@@ -71,6 +71,13 @@ class ClusterAlerts:
                     return
                 try:
                     delivered = self._send(*args)
+                except exceptions.LeadershipLost as e:
+                    # the term is over: the next leader sends its own
+                    LOG.info('cluster alert %s left to the next leader: %s',
+                             key, e)
+                    with self._lock:
+                        self._thread = None
+                    return
                 except Exception:       # the alert path may be broken too
                     LOG.exception('cluster alert %s not delivered', key)
                     delivered = False
