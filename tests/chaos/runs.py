@@ -1,0 +1,324 @@
+"""One chaos run: fail a host, inject a fault when its recovery reaches
+the targeted step, heal it, and check the invariants from ground truth.
+
+The step the fault hit is read from etcd right after the injection (right
+before it when the fault makes etcd unreadable). The run's hosts are
+returned to service at the end, whatever happened.
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+import subprocess
+import sys
+import time
+import typing as t
+
+from freezer_dr import exceptions
+from freezer_dr.demo.cluster import wait_for
+from tests import invariants
+from tests.chaos import faults
+from tests.chaos.deployment import ADMIN
+from tests.chaos.deployment import CLOUD
+from tests.chaos.deployment import SETTINGS
+from tests.chaos.deployment import ChaosDeployment
+
+MODES = ('power', 'crash', 'partition')
+ORDER = (faults.DETECTING,) + faults.STEPS + ('held', 'done', 'failed')
+#: how long a recovery may take once its fault healed
+SETTLE = 150.0
+#: no power command or evacuation may come sooner after a failure: Nova
+#: sees the host down after service_down_time (less one report interval)
+#: and the leader watches it down for confirm_window
+EARLIEST = (CLOUD['service_down_time'] - CLOUD['report_interval']
+            + float(SETTINGS['monitor']['confirm_window']) - 0.5)
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What one run did and found."""
+    run: int
+    kind: str
+    target: str
+    step: str
+    detail: str = ''
+    hosts: dict[str, str] = dataclasses.field(default_factory=dict)
+    records: list[dict] = dataclasses.field(default_factory=list)
+    violations: list[str] = dataclasses.field(default_factory=list)
+    notes: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class ChaosRun:
+    """Run number ``number``: fault ``kind`` aimed at step ``target``."""
+
+    def __init__(self, d: ChaosDeployment, rng: random.Random, number: int,
+                 kind: faults.FaultKind, target: str,
+                 mailbox: invariants.Mailbox,
+                 quarantined: set[str]) -> None:
+        self.d, self.rng, self.number = d, rng, number
+        self.kind, self.target = kind, target
+        self.mailbox = mailbox
+        self.quarantined = quarantined
+        self.host = ''
+        self.since: dict[str, float] = {}
+        self.before: dict[str, dict[str, dict]] = {}   # host -> servers
+        self.also_fine: dict[str, str] = {}
+        self.known: set[str] = set()
+        self.recovery_id: str | None = None
+        self.notes: dict[str, t.Any] = {}
+
+    # -- helpers the fault kinds use ---------------------------------------
+    def pick_host(self, exclude: t.Collection[str] = ()) -> str:
+        """A host in service with instances, not failed in this run."""
+        conn = self.d.connection()
+        up = {s.host for s in conn.compute.services(binary='nova-compute')
+              if s.state == 'up' and s.status == 'enabled'
+              and not s.is_forced_down}
+        counts: dict[str, int] = {}
+        for s in self.d.servers().values():
+            counts[s['host']] = counts.get(s['host'], 0) + 1
+        hosts = sorted(h for h in up - set(exclude) - self.quarantined
+                       - set(self.since) if counts.get(h))
+        return self.rng.choice(hosts)
+
+    def fail(self, host: str) -> str:
+        mode = self.rng.choice(MODES)
+        self.before[host] = {sid: s for sid, s in self.d.servers().items()
+                             if s['host'] == host}
+        self.since[host] = time.time()
+        self.d.cloud.fail(host, mode)
+        return mode
+
+    def note_host_back(self) -> None:
+        """Once nova-compute runs again, what the host's instances became
+        (a legitimate 'original' state for an evacuation after that)."""
+        def started():
+            return any(h['host'] == self.host and h['heartbeat']
+                       for h in self.d.cloud.status()['hosts'])
+        wait_for(started, 15, f'nova-compute of {self.host} started')
+        for sid, s in self.d.servers().items():
+            if sid in self.before[self.host]:
+                self.also_fine[sid] = s['status']
+
+    # -- the run -----------------------------------------------------------
+    def execute(self) -> Outcome:
+        started = time.monotonic()
+        out = Outcome(self.number, self.kind.name, self.target, '?')
+        injection = None
+        try:
+            self.d.heal_all()
+            self.wait_calm()
+            if self.kind.prepare:
+                self.kind.prepare(self)
+            self.known = self._known_ids()
+            self.host = self.pick_host()
+            mark = self.d.watch.mark()
+            out.hosts[self.host] = self.fail(self.host)
+            before = self._reach_target(mark)
+            injection = self.kind.inject(self)
+            out.step = self._step_now(before)
+            out.detail = injection.detail
+            if injection.then:
+                injection.then()
+            for host in injection.extra_hosts:
+                out.hosts[host] = 'second failure'
+            records = self._follow(injection, out)
+            out.records = [{'host': h, 'id': r.id, 'step': r.step,
+                            'reason': r.reason} if r else {'host': h}
+                           for h, r in records.items()]
+            out.violations += self._check(records, injection, out)
+        finally:
+            self.d.heal_all()
+            self._return_hosts()
+            out.notes.update(self.notes)
+            out.seconds = round(time.monotonic() - started, 1)
+        return out
+
+    def wait_calm(self, timeout: float = 120) -> None:
+        """One leader, no live recovery, every usable host in service."""
+        def calm():
+            if self.d.leader() is None:
+                return False
+            live = {r.host for r in self.d.store().recoveries()}
+            return not (live - self.quarantined)
+        try:
+            wait_for(calm, timeout, 'a calm cluster', interval=0.3)
+        except TimeoutError:
+            live = {r.host for r in self.d.store().recoveries()}
+            if self.d.leader() is None:
+                raise
+            self.quarantined |= live      # a stuck recovery: leave it be
+            self.notes['quarantined'] = sorted(live)
+
+    def _known_ids(self) -> set[str]:
+        store = self.d.store()
+        return ({r.id for r in store.recoveries()}
+                | {r.id for r in store.history(limit=50)})
+
+    def _reach_target(self, mark: int) -> str:
+        """Wait until the new recovery of our host reaches the target step
+        (or passed it); returns the step last seen."""
+        if self.target == faults.DETECTING:
+            time.sleep(self.rng.uniform(0.3, EARLIEST - 0.3))
+            return faults.DETECTING
+        goal = ORDER.index(self.target)
+
+        def reached(host: str, rid: str, step: str) -> bool:
+            return host == self.host and rid not in self.known and \
+                ORDER.index(step) >= goal
+        seen = self.d.watch.wait(reached, 60, after=mark)
+        if seen is None:
+            return 'unreached'
+        self.recovery_id = seen[1]
+        if self.target == 'evacuating':      # anywhere in the long step
+            time.sleep(self.rng.uniform(0, 1.5))
+        return seen[2]
+
+    def _step_now(self, fallback: str) -> str:
+        try:
+            record = self.d.store().get_recovery(self.host)
+        except exceptions.StoreUnavailable:
+            return fallback
+        if record is not None and record.id not in self.known:
+            self.recovery_id = record.id
+            return record.step
+        return faults.DETECTING if self.recovery_id is None else 'ended'
+
+    # -- following the recovery --------------------------------------------
+    def _records(self, hosts: t.Iterable[str]) -> dict[str, t.Any]:
+        store = self.d.store()
+        found = {r.host: r for r in store.recoveries()
+                 if r.host in hosts and r.id not in self.known}
+        for r in store.history(limit=20):
+            if r.host in hosts and r.id not in self.known \
+                    and r.host not in found:
+                found[r.host] = r
+        return {h: found.get(h) for h in hosts}
+
+    def _follow(self, injection: faults.Injection,
+                out: Outcome) -> dict[str, t.Any]:
+        hosts = [self.host, *injection.extra_hosts]
+        t0 = time.monotonic()
+        healed_at = None
+        records: dict[str, t.Any] = {h: None for h in hosts}
+        while True:
+            now = time.monotonic()
+            try:
+                records = self._records(hosts)
+            except exceptions.StoreUnavailable:
+                pass
+            ended = all(r is not None and r.terminal
+                        for r in records.values())
+            due = (injection.heal_after is not None
+                   and now - t0 >= injection.heal_after)
+            if healed_at is None and (due or ended or now - t0 > SETTLE):
+                self._at_heal(records, out)
+                injection.heal()
+                healed_at = now
+            if healed_at is not None and (ended or now - healed_at >
+                                          SETTLE):
+                return records
+            time.sleep(0.25)
+
+    def _at_heal(self, records: dict[str, t.Any], out: Outcome) -> None:
+        """A fault that outlasted the recovery's patience: a held recovery
+        must have told an admin (S4), whatever happens after the heal."""
+        for host, record in records.items():
+            if record is not None and record.step == 'held':
+                out.notes.setdefault('held_at_heal', []).append(host)
+                out.violations += invariants.check_ended(
+                    record, self.mailbox.of_recovery(record.id), [ADMIN])
+
+    # -- checks ------------------------------------------------------------
+    def _check(self, records: dict[str, t.Any],
+               injection: faults.Injection, out: Outcome) -> list[str]:
+        conn = self.d.connection()
+        migrations = invariants.evacuations(conn)
+        log = self.d.cloud.bmc_log()
+        after = self.d.servers()
+        problems = []
+        for host, record in records.items():
+            since = self.since[host]
+            before = self.before[host]
+            problems += invariants.check_fenced_before_evacuated(
+                migrations, log, host, since)
+            problems += invariants.check_confirmation_window(
+                migrations, log, host, since, EARLIEST)
+            problems += invariants.check_one_evacuation_each(
+                migrations, host, since, list(before), exactly=False)
+            mails = self.mailbox.of_recovery(record.id) if record else []
+            users = set()
+            if record is not None and record.instances:
+                for s in before.values():
+                    users |= self.d.members.get(s['project'], set())
+            problems += invariants.check_ended(record, mails, [ADMIN], users)
+            problems += invariants.check_mail_once(mails, [ADMIN])
+            out.notes['resent'] = out.notes.get('resent', 0) + \
+                invariants.resent(mails)
+            evacuated = {m['instance'] for m in migrations
+                         if m['source'] == host and m['created'] >= since
+                         and m['status'] not in
+                         invariants.FAILED_MIGRATION}
+            problems += invariants.check_power_restored(
+                {i: s['status'] for i, s in before.items()}, after,
+                evacuated, record, self.also_fine)
+            problems += self._declared_truly(record, host, before, after,
+                                             evacuated)
+            if record is not None and record.step == 'failed':
+                out.notes.setdefault('failed', []).append(record.reason)
+            if self.kind.completes and (record is None
+                                        or record.step != 'done'):
+                ended = (f'{record.step}: {record.reason}' if record
+                         else 'never opened')
+                problems.append(
+                    f'LIVE: recovery of {host} did not end done '
+                    f'{SETTLE:.0f} s after a {self.kind.name} fault healed:'
+                    f' {ended}')
+        return problems
+
+    @staticmethod
+    def _declared_truly(record, host: str, before: dict, after: dict,
+                        evacuated: set[str]) -> list[str]:
+        """What a finished recovery says of each instance, against Nova."""
+        if record is None or not record.terminal:
+            return []
+        problems = []
+        for inst in record.instances:
+            where = after.get(inst.id, {}).get('host')
+            if inst.state == 'done' and (inst.id not in evacuated
+                                         or where in (None, host)):
+                problems.append(f'S4: recovery {record.id} says {inst.id} '
+                                f'was evacuated; Nova has it on {where} '
+                                f'with evacuations {inst.id in evacuated}')
+        declared = {i.id for i in record.instances}
+        if record.step == 'done' and record.fence:
+            for iid in before:
+                if iid not in declared and after.get(iid, {}).get(
+                        'host') == host:
+                    problems.append(f'S4: recovery {record.id} ended done '
+                                    f'but left {iid} on {host} unsaid')
+        return problems
+
+    # -- back to service ---------------------------------------------------
+    def _return_hosts(self) -> None:
+        """Power the run's hosts on and return them to service."""
+        for host in self.since:
+            try:
+                self.d.cloud.recover(host)
+            except Exception as error:      # noqa: BLE001 - keep going
+                self.notes.setdefault('cleanup', []).append(str(error))
+        for host in self.since:
+            def enabled(h=host):
+                done = subprocess.run(
+                    [sys.executable, '-m', 'freezer_dr.cmd.manage',
+                     '--config-file', self.d.replicas[0].config_file,
+                     'host', 'enable', h], capture_output=True, text=True,
+                    timeout=60)
+                return done.returncode == 0
+            try:
+                wait_for(enabled, 90, f'{host} back in service',
+                         interval=1.0)
+            except TimeoutError:
+                self.quarantined.add(host)
+                self.notes.setdefault('quarantined', []).append(host)
