@@ -69,7 +69,7 @@ def off_commands(log: list[dict], host: str, since: float = 0.0) -> list:
             and e['command'] in ('off', 'soft', 'cycle', 'reset')]
 
 
-def _stamp(value: str) -> float:
+def stamp(value: str) -> float:
     stamp = datetime.datetime.fromisoformat(value.replace('Z', '+00:00'))
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=datetime.timezone.utc)
@@ -84,7 +84,7 @@ def evacuations(conn, source_host: str | None = None) -> list[dict]:
             continue
         found.append({'instance': m.server_id, 'source': m.source_compute,
                       'dest': m.dest_compute, 'status': m.status,
-                      'created': _stamp(m.created_at)})
+                      'created': stamp(m.created_at)})
     return found
 
 
@@ -126,6 +126,25 @@ def check_fenced_before_evacuated(migrations: Migrations, log: list[dict],
                 f'S1: {mig["instance"]} evacuated from {host} at '
                 f'{mig["created"]:.3f}, {mig["created"] - before[-1][0]:.2f}'
                 f' s after the BMC read it ON (last OFF at {last_off:.3f})')
+    return problems
+
+
+def check_confirmation_window(migrations: Migrations, log: list[dict],
+                              host: str, since: float,
+                              not_before: float) -> list[str]:
+    """No power command to, and no evacuation from, ``host`` (failed at
+    ``since``) before ``not_before``: the moment Nova first showed it down
+    plus the confirmation window, whatever the replicas' clocks say."""
+    problems = [f'WINDOW: power {e["command"]} sent to {host} '
+                f'{not_before - e["t"]:.2f} s before its confirmation '
+                f'window could end ({e["t"] - since:.2f} s after it failed)'
+                for e in off_commands(log, host, since)
+                if e['t'] < not_before]
+    problems += [f'WINDOW: {m["instance"]} evacuated from {host} '
+                 f'{not_before - m["created"]:.2f} s before its '
+                 f'confirmation window could end'
+                 for m in _migrations(migrations, host, since)
+                 if m['created'] < not_before]
     return problems
 
 

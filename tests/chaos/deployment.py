@@ -9,8 +9,8 @@ fault can be injected the moment a recovery reaches a given step.
 from __future__ import annotations
 
 import base64
+import glob
 import json
-import os
 import signal
 import threading
 import time
@@ -28,7 +28,10 @@ from tests.tcpproxy import TCPProxy
 LEASE_TTL = 4.0
 ADMIN = 'cloud-admin@example.org'
 HOSTS = 6
-FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1'
+#: where Debian and others put libfaketime (the thread-safe build)
+FAKETIME_GLOBS = ('/usr/lib/*/faketime/libfaketimeMT.so.1',
+                  '/usr/lib/faketime/libfaketimeMT.so.1',
+                  '/usr/local/lib/faketime/libfaketimeMT.so.1')
 
 #: replica settings: every side effect fits in the lease (S2); failures
 #: are retried quickly so a healed fault lets the recovery finish
@@ -50,13 +53,23 @@ CLOUD = {'rebuild_time': 1.5, 'service_down_time': 3.0,
          'report_interval': 1.0, 'boot_delay': 1.0}
 
 
+def faketime_lib() -> str | None:
+    """Path of libfaketime, or None when it is not installed."""
+    for pattern in FAKETIME_GLOBS:
+        found = sorted(glob.glob(pattern))
+        if found:
+            return found[0]
+    return None
+
+
 def faketime_env(offset: str) -> dict[str, str]:
     """Environment that runs a process ``offset`` (``+30s``) off the wall
     clock; its monotonic clock stays true (as under NTP skew)."""
-    if not os.path.exists(FAKETIME_LIB):
-        raise RuntimeError(f'libfaketime not found at {FAKETIME_LIB} '
-                           '(apt-get install libfaketime)')
-    return {'LD_PRELOAD': FAKETIME_LIB, 'FAKETIME': offset,
+    lib = faketime_lib()
+    if lib is None:
+        raise RuntimeError('libfaketime not found (apt-get install '
+                           'libfaketime)')
+    return {'LD_PRELOAD': lib, 'FAKETIME': offset,
             'FAKETIME_DONT_FAKE_MONOTONIC': '1', 'FAKETIME_NO_CACHE': '1'}
 
 

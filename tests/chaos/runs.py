@@ -27,11 +27,15 @@ MODES = ('power', 'crash', 'partition')
 ORDER = (faults.DETECTING,) + faults.STEPS + ('held', 'done', 'failed')
 #: how long a recovery may take once its fault healed
 SETTLE = 150.0
-#: no power command or evacuation may come sooner after a failure: Nova
-#: sees the host down after service_down_time (less one report interval)
-#: and the leader watches it down for confirm_window
-EARLIEST = (CLOUD['service_down_time'] - CLOUD['report_interval']
-            + float(SETTINGS['monitor']['confirm_window']) - 0.5)
+#: Nova shows a host down service_down_time after its last heartbeat;
+#: the leader must then watch it down for confirm_window
+WINDOW = CLOUD['service_down_time'] + float(
+    SETTINGS['monitor']['confirm_window'])
+#: a host back up this long without a recovery needs none
+NO_RECOVERY_AFTER = 20.0
+#: a fault lasting this long outlasts the recovery's retries: a recovery
+#: still held when it heals must have alerted an admin
+LONG_FAULT = 30.0
 
 
 @dataclasses.dataclass
@@ -62,11 +66,13 @@ class ChaosRun:
         self.quarantined = quarantined
         self.host = ''
         self.since: dict[str, float] = {}
+        self.not_before: dict[str, float] = {}     # confirmation window end
         self.before: dict[str, dict[str, dict]] = {}   # host -> servers
         self.also_fine: dict[str, str] = {}
         self.known: set[str] = set()
         self.recovery_id: str | None = None
         self.notes: dict[str, t.Any] = {}
+        self.mail_mark = len(mailbox.mails())
 
     # -- helpers the fault kinds use ---------------------------------------
     def pick_host(self, exclude: t.Collection[str] = ()) -> str:
@@ -88,6 +94,9 @@ class ChaosRun:
                              if s['host'] == host}
         self.since[host] = time.time()
         self.d.cloud.fail(host, mode)
+        (svc,) = self.d.connection().compute.services(
+            host=host, binary='nova-compute')
+        self.not_before[host] = invariants.stamp(svc.updated_at) + WINDOW
         return mode
 
     def note_host_back(self) -> None:
@@ -160,7 +169,7 @@ class ChaosRun:
         """Wait until the new recovery of our host reaches the target step
         (or passed it); returns the step last seen."""
         if self.target == faults.DETECTING:
-            time.sleep(self.rng.uniform(0.3, EARLIEST - 0.3))
+            time.sleep(self.rng.uniform(0.3, WINDOW - 1.5))
             return faults.DETECTING
         goal = ORDER.index(self.target)
 
@@ -198,6 +207,9 @@ class ChaosRun:
 
     def _follow(self, injection: faults.Injection,
                 out: Outcome) -> dict[str, t.Any]:
+        """Heal when due; return once every recovery of the run ended (or
+        ``SETTLE`` s after the heal). A host brought back before a
+        recovery opened may need none."""
         hosts = [self.host, *injection.extra_hosts]
         t0 = time.monotonic()
         healed_at = None
@@ -210,10 +222,14 @@ class ChaosRun:
                 pass
             ended = all(r is not None and r.terminal
                         for r in records.values())
+            if injection.host_back and records[self.host] is None and \
+                    now - t0 > NO_RECOVERY_AFTER:
+                ended = True
             due = (injection.heal_after is not None
                    and now - t0 >= injection.heal_after)
             if healed_at is None and (due or ended or now - t0 > SETTLE):
-                self._at_heal(records, out)
+                if now - t0 >= LONG_FAULT:
+                    self._at_heal(records, out)
                 injection.heal()
                 healed_at = now
             if healed_at is not None and (ended or now - healed_at >
@@ -225,10 +241,23 @@ class ChaosRun:
         """A fault that outlasted the recovery's patience: a held recovery
         must have told an admin (S4), whatever happens after the heal."""
         for host, record in records.items():
-            if record is not None and record.step == 'held':
-                out.notes.setdefault('held_at_heal', []).append(host)
-                out.violations += invariants.check_ended(
-                    record, self.mailbox.of_recovery(record.id), [ADMIN])
+            if record is None or record.step != 'held':
+                continue
+            out.notes.setdefault('held_at_heal', []).append(host)
+
+            def alerted(rec=record):
+                mails = (self.mailbox.of_recovery(rec.id)
+                         + self._cluster_alerts())
+                return mails if not invariants.check_ended(
+                    rec, mails, [ADMIN]) else None
+            mails = (_poll(alerted, 5.0) or self.mailbox.of_recovery(
+                record.id) + self._cluster_alerts())
+            out.violations += invariants.check_ended(record, mails, [ADMIN])
+
+    def _cluster_alerts(self) -> list[invariants.Mail]:
+        """Storm and blindness alerts mailed since the run began."""
+        return [m for m in self.mailbox.mails()[self.mail_mark:]
+                if m.key.split(':', 1)[0] in ('storm', 'blind')]
 
     # -- checks ------------------------------------------------------------
     def _check(self, records: dict[str, t.Any],
@@ -244,9 +273,11 @@ class ChaosRun:
             problems += invariants.check_fenced_before_evacuated(
                 migrations, log, host, since)
             problems += invariants.check_confirmation_window(
-                migrations, log, host, since, EARLIEST)
+                migrations, log, host, since, self.not_before[host])
             problems += invariants.check_one_evacuation_each(
                 migrations, host, since, list(before), exactly=False)
+            if record is None and injection.host_back:
+                continue       # back before a recovery opened: none needed
             mails = self.mailbox.of_recovery(record.id) if record else []
             users = set()
             if record is not None and record.instances:
@@ -322,3 +353,14 @@ class ChaosRun:
             except TimeoutError:
                 self.quarantined.add(host)
                 self.notes.setdefault('quarantined', []).append(host)
+
+
+def _poll(predicate: t.Callable[[], t.Any], timeout: float) -> t.Any:
+    """``predicate()`` once it is truthy, or None after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    return None
