@@ -19,10 +19,13 @@ import urllib.parse
 
 import requests
 
+from freezer_dr import exceptions
 from freezer_dr.demo.cluster import CLUSTER
 from freezer_dr.demo.cluster import Cluster
 from freezer_dr.demo.cluster import Replica
 from freezer_dr.demo.cluster import wait_for
+from freezer_dr.ha import etcd as ha_etcd
+from freezer_dr.ha import lease
 from tests.tcpproxy import TCPProxy
 
 LEASE_TTL = 4.0
@@ -170,6 +173,7 @@ class ChaosDeployment:
         self.cloud = self.cluster.cloud
         self.watch: RecordWatch | None = None
         self.members: dict[str, set[str]] = {}     # project -> emails
+        self._store = None
 
     def _proxy_url(self, index: int, etcd_url: str) -> str:
         if index not in self.proxies:
@@ -225,7 +229,10 @@ class ChaosDeployment:
         return self.cluster.etcd
 
     def store(self):
-        return self.cluster.store()
+        """The checkpoint store, read directly (never through a proxy)."""
+        if self._store is None:
+            self._store = self.cluster.store()
+        return self._store
 
     def connection(self):
         return self.cluster.connection()
@@ -233,6 +240,20 @@ class ChaosDeployment:
     def leader(self) -> Replica | None:
         found = self.cluster.leaders()
         return found[0] if len(found) == 1 else None
+
+    def key_holder(self) -> Replica | None:
+        """The replica named by the leader key in etcd (one read: quicker
+        than asking every replica), or None."""
+        try:
+            found = ha_etcd.get_key(self.store().client,
+                                    lease.leader_key(CLUSTER))
+        except exceptions.StoreUnavailable:
+            return None
+        if found is None:
+            return None
+        member = json.loads(found[0]).get('member_id')
+        return next((r for r in self.replicas if r.member_id == member
+                     and r.alive), None)
 
     def standbys(self, leader: Replica | None = None) -> list[Replica]:
         leader = leader or self.leader()

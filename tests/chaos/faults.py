@@ -68,8 +68,8 @@ def _duration(run: ChaosRun, low: float, high: float,
 # -- replicas --------------------------------------------------------------
 def _victim(run: ChaosRun, who: str):
     if who == 'leader':
-        return run.d.cluster.wait_leader(timeout=15)
-    return run.rng.choice(run.d.standbys())
+        return run.d.key_holder() or run.d.cluster.wait_leader(timeout=15)
+    return run.rng.choice(run.d.standbys(run.d.key_holder()))
 
 
 def kill(who: str) -> t.Callable[[ChaosRun], Injection]:
@@ -246,10 +246,16 @@ def skew(run: ChaosRun) -> Injection:
 
 
 # -- hosts -----------------------------------------------------------------
+def reserve_host(run: ChaosRun) -> None:
+    """Choose the second host before the first fails (no time lost)."""
+    run.spare = run.pick_host()
+
+
 def second_host(run: ChaosRun) -> Injection:
-    other = run.pick_host(exclude={run.host})
+    other = run.spare
     mode = run.fail(other)
-    return Injection(f'{other} failed too ({mode})', extra_hosts=(other,))
+    return Injection(f'{other} failed too ({mode})', extra_hosts=(other,),
+                     then=lambda: run.note_failed(other))
 
 
 def host_back(run: ChaosRun) -> Injection:
@@ -281,6 +287,7 @@ KINDS: dict[str, FaultKind] = {k.name: k for k in (
               prepare=skew_prepare('+30s')),
     FaultKind('clock-behind', skew, (DETECTING,) + STEPS,
               prepare=skew_prepare('-30s')),
-    FaultKind('two-hosts', second_host, (DETECTING,) + STEPS),
+    FaultKind('two-hosts', second_host, (DETECTING,) + STEPS,
+              prepare=reserve_host),
     FaultKind('host-back', host_back, (DETECTING,) + STEPS),
 )}

@@ -68,6 +68,8 @@ class ChaosRun:
         self.since: dict[str, float] = {}
         self.not_before: dict[str, float] = {}     # confirmation window end
         self.before: dict[str, dict[str, dict]] = {}   # host -> servers
+        self.status0: dict[str, str] = {}     # every server, at the start
+        self.spare: str | None = None         # reserved for a 2nd failure
         self.also_fine: dict[str, str] = {}
         self.known: set[str] = set()
         self.recovery_id: str | None = None
@@ -85,19 +87,24 @@ class ChaosRun:
         for s in self.d.servers().values():
             counts[s['host']] = counts.get(s['host'], 0) + 1
         hosts = sorted(h for h in up - set(exclude) - self.quarantined
-                       - set(self.since) if counts.get(h))
+                       - set(self.since) - {self.spare} if counts.get(h))
         return self.rng.choice(hosts)
 
     def fail(self, host: str) -> str:
+        """Fail ``host`` now (call :meth:`note_failed` soon after)."""
         mode = self.rng.choice(MODES)
-        self.before[host] = {sid: s for sid, s in self.d.servers().items()
-                             if s['host'] == host}
         self.since[host] = time.time()
         self.d.cloud.fail(host, mode)
+        return mode
+
+    def note_failed(self, host: str) -> None:
+        """Ground truth of a failed host: its servers, and when Nova last
+        heard from it (its heartbeats stopped with the failure)."""
+        self.before[host] = {sid: s for sid, s in self.d.servers().items()
+                             if s['host'] == host}
         (svc,) = self.d.connection().compute.services(
             host=host, binary='nova-compute')
         self.not_before[host] = invariants.stamp(svc.updated_at) + WINDOW
-        return mode
 
     def note_host_back(self) -> None:
         """Once nova-compute runs again, what the host's instances became
@@ -122,8 +129,11 @@ class ChaosRun:
                 self.kind.prepare(self)
             self.known = self._known_ids()
             self.host = self.pick_host()
+            self.status0 = {sid: s['status']
+                            for sid, s in self.d.servers().items()}
             mark = self.d.watch.mark()
             out.hosts[self.host] = self.fail(self.host)
+            self.note_failed(self.host)
             before = self._reach_target(mark)
             injection = self.kind.inject(self)
             out.step = self._step_now(before)
@@ -292,8 +302,7 @@ class ChaosRun:
                          and m['status'] not in
                          invariants.FAILED_MIGRATION}
             problems += invariants.check_power_restored(
-                {i: s['status'] for i, s in before.items()}, after,
-                evacuated, record, self.also_fine)
+                self.status0, after, evacuated, record, self.also_fine)
             problems += self._declared_truly(record, host, before, after,
                                              evacuated)
             if record is not None and record.step == 'failed':

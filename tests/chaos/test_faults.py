@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import tempfile
 import time
 
 import pytest
@@ -46,8 +47,10 @@ MAX_HARNESS_ERRORS = 3
 
 
 @pytest.fixture(scope='module')
-def deployment(tmp_path_factory):
-    d = ChaosDeployment(str(tmp_path_factory.mktemp('chaos')))
+def deployment():
+    """The deployment, in a directory of its own that is kept (logs for a
+    violation's evidence; pytest's rotating basetemp would drop it)."""
+    d = ChaosDeployment(tempfile.mkdtemp(prefix='freezer-dr-chaos-'))
     d.start()
     yield d
     d.close()
@@ -70,14 +73,15 @@ def kinds(say) -> dict[str, faults.FaultKind]:
 
 
 def test_faults_at_random_points_of_recoveries_break_no_invariant(
-        deployment, tmp_path_factory, request):
+        deployment, request):
     rng = random.Random(SEED)
-    report = os.environ.get('FREEZER_DR_CHAOS_REPORT') or str(
-        tmp_path_factory.getbasetemp() / 'chaos-report.json')
+    report = os.environ.get('FREEZER_DR_CHAOS_REPORT') or os.path.join(
+        deployment.cluster.workdir, 'chaos-report.json')
     say = request.config.pluginmanager.get_plugin('terminalreporter')
     matrix = coverage_mod.Coverage(kinds(say))
     coverage_mod.SESSION.update(coverage=matrix, report=report, seed=SEED)
-    say.write_line(f'\nchaos seed {SEED}, {RUNS} runs, report {report}')
+    say.write_line(f'\nchaos seed {SEED}, {RUNS} runs, report {report}, '
+                   f'logs in {deployment.cluster.workdir}')
     mailbox = invariants.Mailbox(deployment.cloud.maildir)
     quarantined: set[str] = set()
     violations: list[str] = []
