@@ -3,6 +3,9 @@
 ``connect(conf)`` builds a Connection from the ``[cloud]`` group
 (clouds.yaml path and cloud name, region, API timeout) with an explicit
 compute microversion, so every compute request carries the same one.
+Every request it sends ends, answer read in full, within the API timeout
+(:func:`bound_requests`); a driver bounds a whole call, re-authentication
+included, with :func:`freezer_dr.deadline_http.bounded`.
 ``describe_error`` / ``http_status`` let drivers translate openstacksdk and
 keystoneauth errors into freezer-dr's own exceptions at their edge.
 """
@@ -12,19 +15,47 @@ import datetime
 import os
 
 import keystoneauth1.exceptions as ks_exc
+import keystoneauth1.session as ks_session
 import openstack.config
 import openstack.connection
 import openstack.exceptions as sdk_exc
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from freezer_dr import deadline_http
 from freezer_dr import exceptions
+from freezer_dr.deadline import DeadlineExceeded
 
 LOG = logging.getLogger(__name__)
 
 #: Every error an openstacksdk call can raise for a cloud-side reason.
 API_ERRORS: tuple[type[BaseException], ...] = (
-    sdk_exc.SDKException, ks_exc.ClientException)
+    sdk_exc.SDKException, ks_exc.ClientException, DeadlineExceeded)
+
+
+class _CloudAdapter(deadline_http.BoundedAdapter,
+                    ks_session.TCPKeepAliveAdapter):
+    """keystoneauth's adapter (TCP keep-alive, TLS settings), bounded."""
+
+
+def bound_requests(connection: openstack.connection.Connection,
+                   default_budget: float | None = None) -> None:
+    """Make every request of ``connection`` end within a deadline.
+
+    A request outside :func:`freezer_dr.deadline_http.bounded` gets
+    ``default_budget`` seconds (default: the session timeout) for its
+    whole exchange, however slowly the server answers. A connection
+    bound already keeps its budget.
+    """
+    requests_session = connection.session.session
+    budget = default_budget or connection.session.timeout
+    for prefix in ('https://', 'http://'):
+        current = requests_session.get_adapter(prefix)
+        if isinstance(current, _CloudAdapter):
+            continue
+        requests_session.mount(prefix, _CloudAdapter(
+            budget, tls_ciphers=getattr(current, 'tls_ciphers', None),
+            tls_min_version=getattr(current, 'tls_min_version', None)))
 
 
 def connect(conf: cfg.ConfigOpts, *, api_timeout: float | None = None,
@@ -71,7 +102,9 @@ def connect_to(cloud: str, clouds_yaml: str | None, region_name: str | None,
     LOG.debug('Cloud %s (region %s) with compute microversion %s, API '
               'timeout %.1f s', cloud, region_name or 'default',
               compute_microversion, api_timeout)
-    return openstack.connection.Connection(config=region)
+    connection = openstack.connection.Connection(config=region)
+    bound_requests(connection, api_timeout)
+    return connection
 
 
 def _config_message(detail: str, cloud: str, clouds_yaml: str | None,
@@ -99,6 +132,8 @@ def describe_error(exc: BaseException) -> str:
     Prefers the service's own message (Nova's ``badRequest.message``) over
     openstacksdk's long rendering with the URL.
     """
+    if isinstance(exc, DeadlineExceeded):
+        return str(exc)
     status = http_status(exc)
     details = getattr(exc, 'details', None)
     if status is not None:

@@ -29,6 +29,10 @@ class StaleRecord(LeadershipLost):
     """
 
 
+class GuardUnsatisfiable(FreezerDRError):
+    """A side effect whose time budget can never fit in the lease."""
+
+
 class StoreUnavailable(FreezerDRError):
     """etcd could not be reached in time."""
 
@@ -38,7 +42,19 @@ class MonitorUnavailable(FreezerDRError):
 
 
 class FenceFailed(FreezerDRError):
-    """A node could not be verified powered off."""
+    """A node could not be verified powered off.
+
+    ``power`` is the last power state the level read before it failed
+    ('on', 'off' or None when it read none), at wall time ``seen_at``: a
+    level that saw the node ON tells the engine, so no older evidence of
+    power-off counts afterwards (S1).
+    """
+
+    def __init__(self, message: str = '', *, power: str | None = None,
+                 seen_at: float | None = None) -> None:
+        super().__init__(message)
+        self.power = power
+        self.seen_at = seen_at
 
 
 class EvacuationFailed(FreezerDRError):

@@ -11,7 +11,10 @@ import urllib.request
 
 
 class BmcProcess:
-    """``python -m freezer_dr.simulator.bmc`` in a private directory."""
+    """``python -m freezer_dr.simulator.bmc`` in a private directory.
+
+    Each entry of ``bmcs`` may say ``"kind": "redfish"`` (default ipmi).
+    """
 
     def __init__(self, workdir: str, bmcs: list[dict[str, t.Any]],
                  power_url: str | None = None,
@@ -42,6 +45,8 @@ class BmcProcess:
         with open(ready_file) as f:
             self.ready = json.load(f)
         self.ports: dict[str, int] = self.ready['bmcs']
+        #: CA file of the Redfish BMCs' self-signed certificate (or None)
+        self.ca_file: str | None = self.ready.get('ca_file')
         self.control = f'http://127.0.0.1:{self.ready["control_port"]}'
 
     def _request(self, method: str, path: str,

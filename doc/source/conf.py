@@ -6,6 +6,8 @@ import sys
 # Build from the checkout, so `.. show-options::` reads the options of the
 # code next to these docs.
 sys.path.insert(0, os.path.abspath(os.path.join(__file__, '..', '..', '..')))
+# This documentation's own Sphinx extensions (doc/ext/).
+sys.path.insert(0, os.path.abspath(os.path.join(__file__, '..', '..', 'ext')))
 
 project = 'freezer-dr'
 copyright = 'freezer-dr developers'
@@ -13,6 +15,8 @@ author = 'freezer-dr developers'
 
 extensions = [
     'oslo_config.sphinxext',
+    # ``.. freezer-dr-cli:: PROG``: command references from the parsers
+    'cli_reference',
 ]
 
 source_suffix = {'.rst': 'restructuredtext'}

@@ -1,10 +1,10 @@
 """``freezer-dr-demo``: the embedded default, end to end, on one machine.
 
-Local etcd, a simulated cloud (Keystone, Nova, one IPMI BMC per host, an
-SMTP sink) and three freezer-dr replicas; then a host fails, the leader is
-killed mid-evacuation, and the recovery finishes anyway. Exits 0 only if
-every instance of the failed host ends on another host in its original
-power state.
+Local etcd, a simulated cloud (Keystone, Nova, one IPMI or Redfish BMC per
+host, an SMTP sink) and three freezer-dr replicas; then a host fails, the
+leader is killed mid-evacuation, and the recovery finishes anyway. Exits 0
+only if every instance of the failed host ends on another host in its
+original power state.
 """
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                              'its BMC still on).')
     parser.add_argument('--rebuild-time', type=float, default=4.0,
                         help='Seconds one simulated rebuild takes.')
+    parser.add_argument('--bmc', default='ipmi',
+                        choices=['ipmi', 'redfish', 'mixed'],
+                        help='BMCs of the simulated hosts: IPMI, Redfish '
+                             'over HTTPS, or mixed (alternating per host).')
     parser.add_argument('--no-kill', action='store_true',
                         help='Do not kill the leader mid-evacuation.')
     parser.add_argument('--workdir',
@@ -49,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f'{args.instances} instances, {args.projects} projects) and '
                 f'3 freezer-dr replicas in {workdir}')
     cluster = Cluster(workdir, hosts=args.hosts, instances=args.instances,
-                      projects=args.projects,
+                      projects=args.projects, bmc=args.bmc,
                       cloud_options={'rebuild_time': args.rebuild_time})
     try:
         cluster.start()

@@ -2,7 +2,8 @@
 
 ::
 
-    freezer-dr-sim run --state-dir D --hosts 3 --instances 6
+    freezer-dr-sim run --state-dir D --hosts 3 --instances 6 \
+        [--bmc ipmi|redfish|mixed]
     freezer-dr-sim --state-dir D status [-f json]
     freezer-dr-sim --state-dir D fail compute-1 --mode power|crash|partition
     freezer-dr-sim --state-dir D recover compute-1
@@ -27,6 +28,7 @@ import urllib.request
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from freezer_dr.simulator.runner import BMC_CHOICES
 from freezer_dr.simulator.runner import RunOptions
 from freezer_dr.simulator.runner import SimCloud
 from freezer_dr.simulator.seed import Shape
@@ -65,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
                           'in STATE/smtp-password and freezer-dr.conf).')
     run.add_argument('--no-bmc', action='store_true',
                      help='Do not start the BMC process.')
+    run.add_argument('--bmc', default='ipmi', choices=BMC_CHOICES,
+                     help='BMC of every host: IPMI, Redfish (HTTPS), or '
+                          'mixed (alternating per host).')
     run.add_argument('--debug', action='store_true')
 
     status = sub.add_parser('status', help='Hosts, power, services.')
@@ -142,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
                           rpc_timeout=args.rpc_timeout),
         seed=args.seed, smtp_port=args.smtp_port,
         smtp_security=args.smtp_security, smtp_auth=args.smtp_auth,
-        bmcs=not args.no_bmc)
+        bmcs=not args.no_bmc, bmc_kind=args.bmc)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

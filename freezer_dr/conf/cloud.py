@@ -13,5 +13,7 @@ OPTS = [
                     'search path.'),
     cfg.StrOpt('region_name', help='Region to use.'),
     cfg.FloatOpt('api_timeout', default=5.0, min=0.5,
-                 help='Timeout in seconds of every API call.'),
+                 help='Seconds one API request may take, from connecting '
+                      'to the last byte of the answer, however slowly the '
+                      'server sends it.'),
 ]

@@ -37,8 +37,11 @@ OPTS = [
                help='Compute API microversion for every call. 2.94 is the '
                     'last one where evacuate restarts an ACTIVE server.'),
     cfg.FloatOpt('api_timeout', default=5.0, min=0.5,
-                 help='Timeout in seconds of every compute API call. A '
-                      'Nova write starts only while the leader lease '
-                      'outlives it, so it must stay below [coordination] '
-                      'lease_ttl minus safety_margin.'),
+                 help='Seconds one compute API call may take as a whole: '
+                      'a Nova write with any Keystone re-authentication '
+                      'and version discovery it needs, or one read '
+                      'request. A Nova write starts only while the leader '
+                      'lease outlives it and is abandoned unsent past it, '
+                      'so it must stay below [coordination] lease_ttl '
+                      'minus safety_margin.'),
 ]

@@ -8,10 +8,15 @@ GROUP = cfg.OptGroup('monitor', title='Failure detection',
 OPTS = [
     cfg.StrOpt('driver', default='nova',
                help='Monitor plugin (entry point in freezer_dr.monitors).'),
-    cfg.FloatOpt('confirm_window', default=15.0, min=0.0,
-                 help='Seconds a host must be seen down without a break '
-                      'before it is recovered. The first sighting is '
-                      'checkpointed, so it survives a failover.'),
+    cfg.FloatOpt('confirm_window', default=0.0, min=0.0,
+                 help='Extra seconds a suspect host must be watched down '
+                      'without a break before it is recovered, on top of '
+                      'the missed heartbeats that made it a suspect (0: '
+                      'those are the confirmation). Only time a leader '
+                      'actually watched counts: the watched time is '
+                      'checkpointed (it survives a quick failover), and a '
+                      'gap in watching restarts the window. A BMC that '
+                      'reads the host OFF skips it.'),
 ]
 
 NOVA_GROUP = cfg.OptGroup('monitor_nova', title='Nova monitor',
@@ -32,4 +37,13 @@ NOVA_OPTS = [
                  help='Also count a host down when its service heartbeat '
                       '(updated_at) is older than this many seconds; 0 '
                       'trusts Nova\'s own state.'),
+    cfg.IntOpt('missed_heartbeats', default=3, min=1,
+               help='A host is suspected down once its compute service '
+                    'has missed this many heartbeats in a row, even while '
+                    'Nova still calls it up (Nova waits service_down_time, '
+                    '60 s by default). The period is learned per host from '
+                    'its updated_at changes.'),
+    cfg.FloatOpt('report_interval', default=10.0, min=0.5,
+                 help='Heartbeat period assumed for a host until its own '
+                      'is learned: Nova\'s [DEFAULT] report_interval.'),
 ]

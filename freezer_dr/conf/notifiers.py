@@ -33,9 +33,12 @@ EMAIL_OPTS = [
                help='Directory with templates overriding the built-in '
                     'ones (same file names).'),
     cfg.FloatOpt('timeout', default=5.0, min=0.5,
-                 help='SMTP timeout in seconds (below [coordination] '
-                      'lease_ttl minus safety_margin: a mail starts only '
-                      'while the leader lease outlives it).'),
+                 help='Seconds one whole delivery may take: the SMTP '
+                      'session from connecting to the end of the message '
+                      '(TLS, AUTH and every command included). A mail '
+                      'starts only while the leader lease outlives it and '
+                      'is never committed after it, so it must stay below '
+                      '[coordination] lease_ttl minus safety_margin.'),
     cfg.StrOpt('ca_file',
                help='CA bundle to verify the SMTP server certificate '
                     '(starttls / ssl); default: the system store.'),
@@ -49,7 +52,10 @@ WEBHOOK_GROUP = cfg.OptGroup('webhook', title='Webhook notifier',
 WEBHOOK_OPTS = [
     cfg.URIOpt('url', help='URL the event is POSTed to.'),
     cfg.FloatOpt('timeout', default=5.0, min=0.1,
-                 help='HTTP timeout in seconds.'),
+                 help='Seconds one whole POST may take, from connecting '
+                      'to the last byte of the answer. A POST starts only '
+                      'while the leader lease outlives it (below '
+                      '[coordination] lease_ttl minus safety_margin).'),
     cfg.StrOpt('ca_file',
                help='CA bundle to verify an https URL; default: the '
                     'system store.'),

@@ -2,9 +2,9 @@
 
 Used by the demo, the end-to-end and chaos tests and the benchmarks. Every
 part is a real process on loopback, controlled by PID: one etcd, the
-simulated cloud (``freezer-dr-sim run``: Keystone, Nova, one IPMI BMC per
-host, an SMTP sink) and N ``freezer-dr`` replicas, each with its own
-config file, HTTP port and log file.
+simulated cloud (``freezer-dr-sim run``: Keystone, Nova, one IPMI or
+Redfish BMC per host, an SMTP sink) and N ``freezer-dr`` replicas, each
+with its own config file, HTTP port and log file.
 """
 from __future__ import annotations
 
@@ -111,17 +111,20 @@ class Cluster:
                  cloud_options: dict[str, t.Any] | None = None,
                  overrides: dict[str, dict[str, t.Any]] | None = None,
                  cloud: handle.SimCloudHandle | None = None,
+                 bmc: str = 'ipmi',
                  etcd_url_of: t.Callable[[int, str], str] | None = None
                  ) -> None:
         """``cloud``: another cloud handle (e.g. the real-Nova box) to use
         instead of a simulated cloud built from the other arguments.
-        ``etcd_url_of(index, etcd_url)``: the etcd URL replica ``index``
-        uses (e.g. its own proxy in front of etcd); default ``etcd_url``."""
+        ``bmc``: the simulated hosts' BMCs, ``ipmi``, ``redfish`` or
+        ``mixed``. ``etcd_url_of(index, etcd_url)``: the etcd URL replica
+        ``index`` uses (e.g. its own proxy in front of etcd); default
+        ``etcd_url``."""
         self.workdir = workdir or tempfile.mkdtemp(prefix='freezer-dr-')
         os.makedirs(self.workdir, exist_ok=True)
         self.cloud = cloud or handle.SimCloudHandle(
             os.path.join(self.workdir, 'cloud'), hosts=hosts,
-            instances=instances, projects=projects,
+            instances=instances, projects=projects, bmc=bmc,
             **(cloud_options or {}))
         self.replica_count = replicas
         self.etcd_url_of = etcd_url_of or (lambda index, url: url)

@@ -21,11 +21,11 @@ import typing as t
 from oslo_log import log as logging
 
 from freezer_dr import exceptions
+from freezer_dr.engine import tracking
 from freezer_dr.engine.model import Instance
 from freezer_dr.engine.model import InstanceRecord
 from freezer_dr.engine.model import InstanceState
 from freezer_dr.engine.model import now
-from freezer_dr.evacuators import tracking
 from freezer_dr.evacuators.base import Evacuator
 
 LOG = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class Evacuation:
         while not InstanceState(inst.state).terminal:
             if self._stop.is_set() or self._abort.is_set():
                 raise exceptions.LeadershipLost('recovery stopped')
-            if inst.state == InstanceState.PENDING.value:
+            if inst.state == InstanceState.PENDING:
                 self._request(inst)
             else:
                 self._track(inst)
@@ -107,14 +107,29 @@ class Evacuation:
                     self._wait(self.settings.poll_interval)
 
     def _update(self, inst: InstanceRecord, **changes: t.Any) -> None:
+        """Change ``inst`` and checkpoint the record.
+
+        etcd being briefly unreachable is no reason to stop following
+        evacuations that are under way: the checkpoint is retried until it
+        lands or the lease runs out (then ``stop`` is set and
+        LeadershipLost ends the run).
+        """
         with self._lock:
             for name, value in changes.items():
                 setattr(inst, name, value)
-            self._save()
+            delay = 0.2
+            while True:
+                try:
+                    return self._save()
+                except exceptions.StoreUnavailable as error:
+                    LOG.warning('host %s: checkpoint failed (%s); retrying '
+                                'in %.1f s', self.host, error, delay)
+                    self._wait(delay)
+                    delay = min(2.0, delay * 2)
 
     def _request(self, inst: InstanceRecord) -> None:
         if inst.attempts >= self.settings.max_attempts:
-            self._update(inst, state=InstanceState.FAILED.value,
+            self._update(inst, state=InstanceState.FAILED,
                          finished_at=now(),
                          error=f'gave up after {inst.attempts} attempts: '
                                f'{inst.error}')
@@ -129,17 +144,20 @@ class Evacuation:
         except exceptions.CloudUnavailable as error:
             LOG.warning('host %s: evacuations of %s: %s', self.host,
                         inst.id, error)
-            self._wait(self.settings.poll_interval)
+            self._check_timeout(inst, f'evacuations unreadable: {error}')
+            if not InstanceState(inst.state).terminal:
+                self._wait(self.settings.poll_interval)
             return
-        self._guard()
-        self._update(inst, state=InstanceState.REQUESTED.value,
+        self._update(inst, state=InstanceState.REQUESTED,
                      attempts=inst.attempts + 1, requested_at=now(),
                      first_requested_at=inst.first_requested_at or now(),
                      known_migrations=known, error=None)
         LOG.info('host %s: evacuating instance %s (%s), attempt %d',
                  self.host, inst.id, inst.name, inst.attempts)
         try:
-            self.evacuator.evacuate(inst.id)
+            # the lease is checked inside, right before the request goes
+            # on the wire: after the checkpoint and any re-auth (S2)
+            self.evacuator.evacuate(inst.id, guard=self._guard)
         except (exceptions.EvacuationFailed,
                 exceptions.CloudUnavailable) as error:
             # Refused (4xx) or unknown (timeout, 5xx): either way the
@@ -157,7 +175,7 @@ class Evacuation:
                         error)
             return self._check_timeout(inst)
         except exceptions.EvacuationFailed as error:   # server gone
-            self._update(inst, state=InstanceState.FAILED.value,
+            self._update(inst, state=InstanceState.FAILED,
                          finished_at=now(), error=str(error))
             return
         verdict = tracking.classify(inst, server, self.host)
@@ -173,7 +191,7 @@ class Evacuation:
                 note = f'evacuated, but power state not restored: {error}'
             except exceptions.EvacuationFailed as error:
                 note = f'evacuated, but power state not restored: {error}'
-            self._update(inst, state=InstanceState.DONE.value,
+            self._update(inst, state=InstanceState.DONE,
                          target_host=server.host, finished_at=now(),
                          error=note)
             LOG.info('host %s: instance %s evacuated to %s', self.host,
@@ -212,9 +230,9 @@ class Evacuation:
 
     def _retry_or_fail(self, inst: InstanceRecord, error: str) -> None:
         if inst.attempts < self.settings.max_attempts:
-            self._update(inst, state=InstanceState.PENDING.value, error=error)
+            self._update(inst, state=InstanceState.PENDING, error=error)
         else:
-            self._update(inst, state=InstanceState.FAILED.value,
+            self._update(inst, state=InstanceState.FAILED,
                          finished_at=now(), error=error)
 
     def _since(self, inst: InstanceRecord) -> float:
@@ -224,12 +242,12 @@ class Evacuation:
     def _timed_out(self, inst: InstanceRecord) -> bool:
         return now() - self._since(inst) > self.settings.instance_timeout
 
-    def _check_timeout(self, inst: InstanceRecord) -> None:
+    def _check_timeout(self, inst: InstanceRecord,
+                       why: str | None = None) -> None:
         if self._timed_out(inst):
-            self._update(inst, state=InstanceState.FAILED.value,
-                         finished_at=now(),
-                         error=f'timed out after '
-                               f'{now() - self._since(inst):.0f} s')
+            error = f'timed out after {now() - self._since(inst):.0f} s'
+            self._update(inst, state=InstanceState.FAILED, finished_at=now(),
+                         error=f'{error}: {why}' if why else error)
 
     def _restore_power(self, inst: InstanceRecord, server: Instance) -> None:
         if not self.settings.restore_power_state:
@@ -237,8 +255,7 @@ class Evacuation:
         start = tracking.power_to_restore(inst.original_status, server)
         if start is None:
             return
-        self._guard()
-        self.evacuator.set_power(inst.id, on=start)
+        self.evacuator.set_power(inst.id, on=start, guard=self._guard)
         want = 'ACTIVE' if start else 'SHUTOFF'
         deadline = now() + self.settings.instance_timeout
         while now() < deadline:

@@ -7,6 +7,7 @@ branch is a unit test.
 from __future__ import annotations
 
 import dataclasses
+import typing as t
 
 from freezer_dr.engine.model import HostObservation
 
@@ -37,33 +38,59 @@ def in_service(obs: HostObservation) -> bool:
 
 
 def track_suspects(observations: list[HostObservation],
-                   suspects: dict[str, float], busy: set[str],
-                   now: float) -> dict[str, float]:
-    """Update the first-seen-down time of each suspect host.
+                   previous: dict[str, t.Any], busy: set[str],
+                   looked: dict[str, float], mono: float, wall: float,
+                   gap_limit: float,
+                   ) -> tuple[dict[str, dict], dict[str, float]]:
+    """How long each suspect host has been *watched* down.
 
-    ``suspects`` maps host -> wall time it was first seen down; a host seen
-    up (or out of service, or already being recovered) drops out, so a
-    flapping host restarts its confirmation window.
+    A confirmation window counts only time some leader actually watched
+    (S5): each look adds the time since this leader's previous look of the
+    same host (its own monotonic clock, so no clock skew between replicas
+    can shorten a window), and a gap longer than ``gap_limit`` restarts
+    the window. A new leader keeps its predecessor's watched time only
+    when that leader's last look is recent (``previous[host]["seen"]``,
+    wall time, within ``gap_limit`` either way) and adds nothing for the
+    gap. A host seen up, out of service, unknown or already being
+    recovered drops out (so a flapping host restarts its window).
+
+    ``previous``: host -> {"watched": s, "seen": wall} from the store;
+    ``looked``: host -> monotonic time of this leader's previous look.
+    Returns the new ``previous`` and ``looked``.
     """
-    tracked = {}
+    tracked: dict[str, dict] = {}
+    now_looked: dict[str, float] = {}
     for obs in observations:
         if obs.host in busy or not obs.is_down or not in_service(obs):
             continue
-        tracked[obs.host] = suspects.get(obs.host, now)
-    return tracked
+        prev = previous.get(obs.host)
+        last = looked.get(obs.host)
+        watched = 0.0
+        if isinstance(prev, dict):
+            if last is not None:
+                if mono - last <= gap_limit:
+                    watched = float(prev.get('watched', 0.0)) + mono - last
+            elif abs(wall - float(prev.get('seen', 0.0))) <= gap_limit:
+                watched = float(prev.get('watched', 0.0))
+        tracked[obs.host] = {'watched': watched, 'seen': wall}
+        now_looked[obs.host] = mono
+    return tracked, now_looked
 
 
-def decide(observations: list[HostObservation], suspects: dict[str, float],
-           live: set[str], active: int, now: float, confirm_window: float,
+def decide(observations: list[HostObservation], suspects: dict[str, dict],
+           live: set[str], active: int, confirm_window: float,
            storm: StormPolicy, max_parallel_hosts: int) -> Decision:
     """Which confirmed hosts may start recovering this cycle.
 
-    ``live`` are hosts with a live recovery record; ``active`` counts those
-    recoveries that are past the gates (fencing or later). One host down
-    is never a storm, however small the cloud.
+    ``suspects`` come from :func:`track_suspects`; ``live`` are hosts with
+    a live recovery record; ``active`` counts those recoveries that are
+    past the gates (fencing or later). One host down is never a storm,
+    however small the cloud. Hosts whose state is unknown count neither
+    as up nor as down.
     """
     sentences = []
-    total = sum(1 for o in observations if in_service(o) or o.host in live)
+    total = sum(1 for o in observations if not o.is_unknown
+                and (in_service(o) or o.host in live))
     down = len(suspects) + len(live)
     limit_pct = total * storm.max_failed_percent / 100.0
     if down > 1 and (down > storm.max_failed_hosts or down > limit_pct):
@@ -77,8 +104,9 @@ def decide(observations: list[HostObservation], suspects: dict[str, float],
         return Decision((), tuple(sorted(suspects)), True, tuple(sentences))
 
     confirmed = []
-    for host, first_seen in sorted(suspects.items(), key=lambda kv: kv[1]):
-        age = now - first_seen
+    for host, watch in sorted(suspects.items(),
+                              key=lambda kv: -kv[1]['watched']):
+        age = watch['watched']
         if age >= confirm_window:
             confirmed.append(host)
         else:

@@ -2,9 +2,10 @@
 
 Each cycle starts from a fresh look (monitor, live records, operator
 requests), asks the gates what may start, checkpoints new recoveries and
-makes sure every live recovery has a runner thread. It returns one sentence
-that says what it saw and did; long work happens in the runners, so a cycle
-stays short.
+makes sure every live recovery has a runner (``engine/runners.py``). It
+returns one sentence that says what it saw and did. Anything unexpected
+fails the cycle *closed* (no new fencing, counted, admins alerted) and the
+process goes on: bad data from a cloud API never takes the cluster down.
 """
 from __future__ import annotations
 
@@ -20,35 +21,34 @@ from freezer_dr import exceptions
 from freezer_dr import metrics as metrics_module
 from freezer_dr.engine import drivers as engine_drivers
 from freezer_dr.engine import gates
+from freezer_dr.engine import observe
 from freezer_dr.engine import operator_requests
-from freezer_dr.engine.model import InstanceState
+from freezer_dr.engine import preflight
+from freezer_dr.engine import sentences
+from freezer_dr.engine.model import HostObservation
 from freezer_dr.engine.model import RecoveryRecord
 from freezer_dr.engine.model import Step
 from freezer_dr.engine.model import now
 from freezer_dr.engine.notify import Notification
+from freezer_dr.engine.preflight import FencingReadiness
 from freezer_dr.engine.recovery import RecoveryContext
-from freezer_dr.engine.recovery import RecoveryRunner
+from freezer_dr.engine.runners import RunnerPool
 from freezer_dr.engine.settings import LoopSettings
 from freezer_dr.engine.settings import settings_from_conf
 
 LOG = logging.getLogger(__name__)
 
-STATE_KEY = 'state'              # suspects and episode start times
+STATE_KEY = 'state'      # suspects, unknown hosts, episode start times
 #: gate decisions of the last cycle, as gauges
 GAUGES = {
     'hosts_observed': 'Compute hosts the monitor reported.',
     'hosts_suspected': 'Hosts seen down, inside their confirmation window.',
+    'hosts_unknown': 'Hosts whose state the monitor could not read.',
     'recoveries_live': 'Live (unfinished) recoveries.',
     'storm': '1 while the storm guard holds every failed host.',
     'blind': '1 while the monitor is unavailable (fail closed).',
     'paused': '1 while an operator paused the cluster.',
 }
-#: consecutive errors of one step before the recovery is failed (with
-#: the backoff below, about five minutes of a cloud that keeps failing)
-MAX_STEP_ERRORS = 6
-#: seconds before a runner that hit an error is started again (doubling)
-ERROR_RETRY = 5.0
-ERROR_RETRY_MAX = 120.0
 
 
 class LeaderLoop:
@@ -63,23 +63,35 @@ class LeaderLoop:
         self._load_drivers = load_drivers
         self._drivers: engine_drivers.Drivers | None = None
         self._term = threading.Event()
-        self._runners: dict[str, threading.Thread] = {}
-        self._errors: dict[str, tuple[str, int, float]] = {}
         self._hold: str | None = 'no look yet'
-        self._owned: set[str] = set()
-        self._observed: dict = {}
-        self._blind_since: float | None = None    # monotonic
+        self._unknown: dict[str, str] = {}       # host -> why
+        self._observed: dict[str, HostObservation] = {}
+        self._looked: dict[str, float] = {}      # host -> monotonic
+        self._blind_since: float | None = None   # monotonic
         self.metrics = metrics or metrics_module.Registry()
         self.last_live: dict[str, RecoveryRecord] = {}
-        self.last_suspects: dict[str, float] = {}
+        self.last_suspects: dict[str, dict] = {}
         self._gauges = {name: self.metrics.gauge(f'freezer_dr_{name}', text)
                         for name, text in GAUGES.items()}
         self._opened = self.metrics.counter(
             'freezer_dr_recoveries_opened_total',
             'Recoveries this replica opened as leader.')
-        self._finished = self.metrics.counter(
+        finished = self.metrics.counter(
             'freezer_dr_recoveries_finished_total',
             'Recoveries this replica finished as leader, by step.')
+        self._cycle_errors = self.metrics.counter(
+            'freezer_dr_cycle_errors_total',
+            'Leader cycles that failed closed on an unexpected error.')
+        self.pool = RunnerPool(
+            lambda record: finished.inc(labels={'step': record.step.value}))
+        self.watch = observe.HostWatch(observe.WatchSettings(
+            settings.storm, settings.confirm_window, settings.observe_gap,
+            settings.heartbeats, settings.readiness.read_timeout))
+        self.readiness = FencingReadiness(
+            settings.readiness, store, lease, self._cluster_alert,
+            self.metrics.gauge('freezer_dr_fencing_ready',
+                               '1 while every fencing level of the host '
+                               'answered its last readiness check.'))
 
     # -- public ----------------------------------------------------------
     def stop(self) -> None:
@@ -91,6 +103,14 @@ class LeaderLoop:
         """Why no new fencing may start now (None: the gates are open)."""
         return self._hold
 
+    def host_hold(self, host: str) -> str | None:
+        """Why no fencing of ``host`` may start now, or None."""
+        if self._hold:
+            return self._hold
+        if host in self._unknown:
+            return f'host state unknown ({self._unknown[host]})'
+        return None
+
     def blind_for(self) -> float:
         """Seconds this leader has been unable to see the cloud (0: sees)."""
         since = self._blind_since
@@ -98,14 +118,18 @@ class LeaderLoop:
 
     def running(self) -> bool:
         """Whether any recovery runner thread is alive."""
-        return any(t.is_alive() for t in self._runners.values())
+        return self.pool.running()
 
     def busy(self) -> bool:
         """Anything suspected, live or running (for one-shot mode)."""
         return bool(self.last_suspects or self.last_live or self.running())
 
     def run_cycle(self) -> str:
-        """One cycle; returns the sentence that describes it."""
+        """One cycle; returns the sentence that describes it.
+
+        Raises only LeadershipLost and StoreUnavailable (the caller's
+        business); any other error fails the cycle closed.
+        """
         if self._term.is_set():
             self._new_term()
         try:
@@ -116,112 +140,137 @@ class LeaderLoop:
             drivers = self._drivers or self._load()
         except (exceptions.ConfigError, exceptions.CloudUnavailable) as err:
             self._hold = 'cannot observe'
-            if self._blind_since is None:
-                self._blind_since = time.monotonic()
+            self._went_blind()
             return f'cannot observe: {err}; taking no action'
         try:
             return self._cycle(drivers)
         except exceptions.StaleRecord as error:   # not a lost lease
             return f'{error}; reading afresh next cycle'
-
+        except (exceptions.LeadershipLost, exceptions.StoreUnavailable):
+            raise
+        except Exception as error:
+            return self._cycle_failed(error)
 
     # -- the cycle -------------------------------------------------------
     def _cycle(self, drivers: engine_drivers.Drivers) -> str:
-        # Hosts whose runner was alive before the records were read: their
-        # copy may be stale by the time we would use it, so this cycle
-        # leaves them alone (a runner owns its record while it runs).
-        self._owned = {h for h, th in self._runners.items() if th.is_alive()}
+        # Hosts whose runner is alive own their record: their copy may be
+        # newer than what we read now, so this cycle leaves them alone.
+        owned = self.pool.owned()
         unreadable: dict[str, str] = {}
         live = {r.host: r for r in self.store.recoveries(unreadable)}
-        operator_requests.handle(self.store, live, self._owned)
+        operator_requests.handle(self.store, live, owned)
         state = self.store.get(STATE_KEY) or {}
         paused = self.store.paused()
         try:
-            observations = drivers.monitor.hosts()
+            look = self.watch.look(drivers.monitor,
+                                   state.get('hosts_seen') or 0)
         except exceptions.MonitorUnavailable as error:
             return self._blind(state, live, error)
-        self._observed = {o.host: o for o in observations}
         self._blind_since = None
-        known = state.get('suspects', {})
-        if state.get('blind_since'):     # sight is back: windows restart
-            known = {}
-        # a host whose record cannot be read is held: never a second
-        # recovery beside one we cannot see
-        suspects = gates.track_suspects(observations, known,
-                                        set(live) | set(unreadable), now())
+        observations, unknown = look.hosts, look.unknown
+        self._observed = {o.host: o for o in observations}
+        stop = self._term
+        self.readiness.ensure_running(
+            drivers, stop, lambda host: self.watch.alive_after(
+                host, self._observed.get(host), stop))
+        # after blindness every window restarts: nobody watched
+        previous = {} if state.get('blind_since') else \
+            state.get('suspects', {})
+        suspects, self._looked = gates.track_suspects(
+            observations, previous, set(live) | set(unreadable),
+            self._looked, time.monotonic(), now(),
+            self.settings.observe_gap)
+        early = self.watch.confirmed_off(suspects, drivers.fencers,
+                                         self._fencing_trusted)
+        for host in early:          # a BMC reading OFF settles it
+            suspects[host] = dict(suspects[host], bmc_off=True, watched=max(
+                suspects[host]['watched'], self.settings.confirm_window))
         active = sum(1 for r in live.values()
-                     if r.step not in (Step.CONFIRMED.value, Step.HELD.value))
+                     if r.step not in (Step.CONFIRMED, Step.HELD))
         decision = gates.decide(
-            observations, suspects, set(live), active, now(),
+            observations, suspects, set(live), active,
             self.settings.confirm_window, self.settings.storm,
             self.settings.max_parallel_hosts)
-        sentences = list(decision.sentences)
-        new_state = {'suspects': suspects,
-                     'storm_since': (state.get('storm_since') or now()
-                                     if decision.storm else None),
-                     'blind_since': None}
-        if new_state != state:
-            self.store.put_fenced(STATE_KEY, new_state)
-        if decision.storm:
-            self._alert_storm(new_state['storm_since'], sentences[0],
-                              suspects)
+        # hold first, alert after: a slow alert never opens a gate
+        self._unknown = unknown
         self._hold = ('paused' if paused else
                       'storm guard' if decision.storm else None)
+        known_unknown, stamp = state.get('unknown') or {}, now()
+        new_state = {
+            'suspects': suspects,
+            'storm_since': (state.get('storm_since') or now()
+                            if decision.storm else None),
+            'blind_since': None,
+            'unknown': {h: known_unknown.get(h, stamp) for h in unknown},
+            'hosts_seen': len(observations)}
+        if new_state != state:
+            self.store.put_fenced(STATE_KEY, new_state)
+        said = [f'host {h} read OFF by its BMC: no confirmation window '
+                'needed' for h in sorted(early)]
+        said += list(decision.sentences)
+        if decision.storm:
+            self._cluster_alert('storm', f'{new_state["storm_since"]:.0f}',
+                                decision.sentences[0],
+                                {'hosts': sorted(suspects)})
+        self._alert_unknown(new_state['unknown'], unknown)
         if paused:
-            sentences = [f'paused by {paused.get("by")} '
+            said = [f'paused by {paused.get("by")} '
                          f'({paused.get("reason")}): no new recoveries']
-        else:
+        elif decision.start:
             for host in decision.start:
-                obs = next(o for o in observations if o.host == host)
-                live[host] = self._open(host, suspects.pop(host), obs)
-            if decision.start:
-                self.store.put_fenced(STATE_KEY, dict(new_state,
-                                                      suspects=suspects))
+                live[host] = self._open(host, suspects.pop(host),
+                                        self._observed[host])
+            self.store.put_fenced(STATE_KEY, dict(new_state,
+                                                  suspects=suspects))
         self.last_live, self.last_suspects = live, suspects
         self._measure(observed=len(observations), suspected=len(suspects),
-                      live=len(live), storm=decision.storm,
-                      paused=bool(paused), blind=False)
-        sentences += self._dispatch(drivers, live)
-        for host, error in sorted(unreadable.items()):
-            LOG.error('recovery record of %s unreadable: %s', host, error)
-            sentences.append(f'host {host} held: its recovery record is '
-                             f'unreadable ({error})')
-        if not sentences:
-            sentences.append(self._all_well(observations))
-        return '; '.join(sentences)
+                      unknown=len(unknown), live=len(live),
+                      storm=decision.storm, paused=bool(paused), blind=False)
+        said += self._dispatch(drivers, live)
+        if unknown:
+            said.append(sentences.unknown_hosts(unknown))
+        said += self._unreadable(unreadable)
+        if not said:
+            said.append(sentences.all_well(observations))
+        return '; '.join(said)
 
     def _blind(self, state: dict, live: dict, error: Exception) -> str:
         self._hold = 'monitor unavailable'
-        if self._blind_since is None:
-            self._blind_since = time.monotonic()
+        self._went_blind()
         since = state.get('blind_since') or now()
         if not state.get('blind_since'):
             self.store.put_fenced(STATE_KEY, dict(state, blind_since=since))
         elif now() - since >= self.settings.confirm_window:
-            self._notification().cluster_alert(
-                self.store, self.lease,
-                self.settings.recovery.notify_call_time, 'blind',
-                f'{since:.0f}', f'monitor unavailable since '
-                f'{time.ctime(since)}: {error}')
+            self._cluster_alert('blind', f'{since:.0f}',
+                                f'monitor unavailable since '
+                                f'{time.ctime(since)}: {error}')
         self.last_live = live
         self._gauges['blind'].set(1)
         extra = self._dispatch(self._drivers, live) if live else []
         return '; '.join([f'blind: monitor unavailable ({error}): '
                           f'no new fencing'] + extra)
 
-    def _alert_storm(self, since: float, sentence: str,
-                     suspects: dict[str, float]) -> None:
-        self._notification().cluster_alert(
-            self.store, self.lease, self.settings.recovery.notify_call_time,
-            'storm', f'{since:.0f}', sentence,
-            {'hosts': sorted(suspects)})
+    def _cycle_failed(self, error: Exception) -> str:
+        """Fail closed: no new fencing, counted, admins alerted."""
+        LOG.exception('leader cycle failed closed')
+        self._hold = 'cycle failed'
+        self._cycle_errors.inc()
+        sentence = (f'cycle failed closed ({type(error).__name__}: {error}): '
+                    f'no new fencing')
+        try:
+            self._cluster_alert('cycle_error', type(error).__name__,
+                                sentence)
+        except Exception:            # the alert path may be the broken part
+            LOG.exception('could not alert about the failed cycle')
+        return sentence
 
-    def _open(self, host: str, first_seen: float, obs) -> RecoveryRecord:
+    def _open(self, host: str, watch: dict, obs) -> RecoveryRecord:
         record = RecoveryRecord(
             id=f'{host}-{time.strftime("%Y%m%dT%H%M%S")}-'
                f'{uuid.uuid4().hex[:6]}',
             host=host,
-            evidence={'first_seen_down': first_seen, 'confirmed_at': now(),
+            evidence={'watched_down': round(watch['watched'], 3),
+                      'confirmed_at': now(),
                       'observation': dataclasses.asdict(obs)})
         record.steps.append({'step': Step.CONFIRMED.value, 'at': now(),
                              'note': 'confirmed down'})
@@ -230,115 +279,67 @@ class LeaderLoop:
         LOG.info('recovery %s of host %s opened', record.id, host)
         return record
 
+    # -- alerts ----------------------------------------------------------
+    def _cluster_alert(self, kind: str, episode: str, summary: str,
+                       details: dict | None = None) -> bool:
+        """One alert per episode, whoever leads; one round per call."""
+        return self._notification().cluster_alert(
+            self.store, self.lease, self.settings.recovery.notify_call_time,
+            kind, episode, summary, details, rounds=1)
+
+    def _alert_unknown(self, since: dict[str, float],
+                       unknown: dict[str, str]) -> None:
+        """One alert per batch of hosts that turned unknown together."""
+        batches: dict[float, list[str]] = {}
+        for host, at in since.items():
+            batches.setdefault(at, []).append(host)
+        for at, hosts in sorted(batches.items()):
+            hosts.sort()
+            self._cluster_alert(
+                'hosts_unknown', f'{at:.3f}:{hosts[0]}',
+                f'{len(hosts)} host(s) cannot be read from the monitor and '
+                f'will not be fenced until they can: '
+                + ', '.join(f'{h} ({unknown[h]})' for h in hosts[:20]),
+                {'hosts': hosts})
+
+    def _unreadable(self, unreadable: dict[str, str]) -> list[str]:
+        said = []
+        for host, error in sorted(unreadable.items()):
+            LOG.error('recovery record of %s unreadable: %s', host, error)
+            self._cluster_alert(
+                'record_unreadable', f'{host}:{abs(hash(error)) % 10**8}',
+                f'the recovery record of {host} cannot be read ({error}): '
+                f'the host is held until it can')
+            said.append(f'host {host} held: its recovery record is '
+                             f'unreadable ({error})')
+        return said
 
     # -- runners ---------------------------------------------------------
     def _dispatch(self, drivers, live: dict[str, RecoveryRecord]) -> list:
-        sentences = []
+        said = []
         for host, record in sorted(live.items()):
-            running = self._runners.get(host)
-            if host not in self._owned and self._due(record) and not (
-                    running and running.is_alive()):
+            if self.pool.due(record):
                 fresh = self.store.get_recovery(host)   # never a stale copy
                 if fresh is not None and fresh.id == record.id:
-                    self._start_runner(drivers, fresh)
-            sentences.append(self._describe(record))
-        return sentences
+                    self.pool.start(self._context(drivers), fresh)
+            said.append(sentences.describe(record))
+        return said
 
-    def _due(self, record: RecoveryRecord) -> bool:
-        if record.step == Step.HELD.value and \
-                record.next_attempt_at > now():
-            return False
-        error = self._errors.get(record.host)
-        return error is None or error[2] <= now()
-
-    def _start_runner(self, drivers, record: RecoveryRecord) -> None:
-        ctx = RecoveryContext(
+    def _context(self, drivers) -> RecoveryContext:
+        return RecoveryContext(
             store=self.store, lease=self.lease, evacuator=drivers.evacuator,
             fencers=drivers.fencers, notification=self._notification(),
-            settings=self.settings.recovery, hold_reason=lambda: self._hold,
+            settings=self.settings.recovery, hold_reason=self.host_hold,
             stop=self._term, host_down=self._host_down)
-        runner = RecoveryRunner(ctx, record)
-        thread = threading.Thread(target=self._run, args=(runner,),
-                                  name=f'recovery-{record.host}',
-                                  daemon=True)
-        self._runners[record.host] = thread
-        thread.start()
-
-    def _run(self, runner: RecoveryRunner) -> None:
-        record = runner.record
-        try:
-            runner.run()
-            self._errors.pop(record.host, None)
-            if record.terminal:
-                self._finished.inc(labels={'step': record.step})
-        except exceptions.LeadershipLost as error:
-            LOG.warning('recovery %s of host %s stopped: %s', record.id,
-                        record.host, error)
-        except (exceptions.CloudUnavailable, exceptions.StoreUnavailable,
-                exceptions.EvacuationFailed, exceptions.NotifyFailed) as error:
-            self._step_error(runner, error)
-        except Exception as error:   # a bug: say so loudly, keep the host
-            LOG.exception('recovery %s of host %s: unexpected error',
-                          record.id, record.host)
-            self._step_error(runner, error)
-
-    def _step_error(self, runner: RecoveryRunner, error: Exception) -> None:
-        record = runner.record
-        if runner.ctx.stop.is_set():
-            return                   # its term is over: not ours to judge
-        step, count, _ = self._errors.get(record.host, (record.step, 0, 0))
-        count = count + 1 if step == record.step else 1
-        LOG.error('recovery %s of host %s: step %s failed (%d of %d): %s',
-                  record.id, record.host, record.step, count,
-                  MAX_STEP_ERRORS, error)
-        self._errors[record.host] = (record.step, count, now() + gates.backoff(
-            count, ERROR_RETRY, ERROR_RETRY_MAX))
-        if count < MAX_STEP_ERRORS or record.step in (
-                Step.CONFIRMED.value, Step.HELD.value, Step.FENCING.value):
-            return
-        try:    # give up on this step: end the recovery, tell people
-            if record.step == Step.NOTIFYING.value:
-                final = Step.FAILED if record.failed_step else Step.DONE
-                runner.transition(final, f'notifications not delivered: '
-                                  f'{error}', finished_at=now(),
-                                  reason=f'{record.reason}; notifications '
-                                         f'not delivered: {error}')
-            else:
-                failed_step = record.step
-                runner.transition(Step.NOTIFYING, f'{failed_step}: {error}',
-                                  failed_step=failed_step,
-                                  reason=f'{failed_step} failed: {error}')
-            runner.run()
-            self._errors.pop(record.host, None)
-        except exceptions.FreezerDRError as again:
-            LOG.error('recovery %s: could not record failure: %s',
-                      record.id, again)
-
-    def _describe(self, record: RecoveryRecord) -> str:
-        step = record.step
-        if step == Step.EVACUATING.value:
-            total = sum(1 for i in record.instances
-                        if i.state != InstanceState.SKIPPED.value)
-            done = sum(1 for i in record.instances
-                       if i.state == InstanceState.DONE.value)
-            return f'recovering {record.host}: evacuating {done}/{total}'
-        if step == Step.HELD.value:
-            return f'host {record.host} held: {record.reason}'
-        return f'recovering {record.host}: {step}'
-
-    def _all_well(self, observations) -> str:
-        out = [o.host for o in observations if not gates.in_service(o)]
-        text = f'all {len(observations) - len(out)} hosts in service up'
-        return text + (f' ({len(out)} out of service)' if out else '')
 
     # -- helpers ---------------------------------------------------------
-    def _measure(self, observed: int, suspected: int, live: int,
-                 storm: bool, paused: bool, blind: bool) -> None:
-        values = {'hosts_observed': observed, 'hosts_suspected': suspected,
-                  'recoveries_live': live, 'storm': int(storm),
-                  'paused': int(paused), 'blind': int(blind)}
+    def _measure(self, **values: int | bool) -> None:
         for name, value in values.items():
-            self._gauges[name].set(value)
+            key = {'observed': 'hosts_observed',
+                   'suspected': 'hosts_suspected',
+                   'unknown': 'hosts_unknown',
+                   'live': 'recoveries_live'}.get(name, name)
+            self._gauges[key].set(int(value))
 
     def _load(self) -> engine_drivers.Drivers:
         self._drivers = self._load_drivers()
@@ -348,22 +349,26 @@ class LeaderLoop:
         return Notification(self._drivers.notifiers if self._drivers else {},
                             self.settings.notify_attempts, self._term)
 
-    def _new_term(self) -> None:
-        """After a lost lease: a new stop event, and no second runner.
+    def _went_blind(self) -> None:
+        if self._blind_since is None:
+            self._blind_since = time.monotonic()
 
-        Runners of the old term stop at their next step (their stop event
-        is set, so they can neither act nor write); until their threads
-        end they stay in ``_runners``, so no second runner starts for
-        their host and ``running()`` still counts them.
-        """
-        self._runners = {h: th for h, th in self._runners.items()
-                         if th.is_alive()}
-        self._errors = {}
+    def _new_term(self) -> None:
+        """After a lost lease: a new stop event, and no second runner."""
+        self.pool.new_term()
+        self.watch.new_term()
+        self._looked = {}
         self._term = threading.Event()
+
+    def _fencing_trusted(self, host: str) -> bool:
+        """No doubt about the host's fencing from its last readiness
+        check (an inventory entry that may point at another machine)."""
+        result = self.store.get(preflight.PREFIX + host)
+        return result is None or bool(result.get('ready', True))
 
     def _host_down(self, host: str) -> bool | None:
         obs = self._observed.get(host)
-        if obs is None:
+        if obs is None or obs.is_unknown:
             return None
         return obs.is_down or not gates.in_service(obs)
 
@@ -371,13 +376,11 @@ class LeaderLoop:
 def build(conf, lease, store, metrics=None) -> LeaderLoop:
     """The leader loop for this configuration."""
     def confirmation(host: str) -> float | None:
-        """When an operator confirmed ``host`` off for its live recovery."""
-        request = store.requests('fence-confirmed').get(host)
+        """When an operator's confirmation that ``host`` is off was
+        accepted for its live recovery (see operator_requests)."""
         record = store.get_recovery(host)
-        if not (request and record):
-            return None
-        valid_from = max(record.created_at, record.reopened_at or 0.0)
-        return request['at'] if request.get('at', 0) >= valid_from else None
+        accepted = record.operator_confirmation if record else None
+        return accepted.get('at') if accepted else None
 
     return LeaderLoop(lease, store, settings_from_conf(conf),
                       lambda: engine_drivers.load(conf, confirmation),

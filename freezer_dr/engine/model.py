@@ -16,7 +16,17 @@ def now() -> float:
     return time.time()
 
 
-class Step(str, enum.Enum):
+class _Text(str, enum.Enum):
+    """A string enum that prints as its value (as StrEnum does)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+class Step(_Text):
     """Where a host's recovery stands."""
     CONFIRMED = 'confirmed'
     HELD = 'held'
@@ -32,7 +42,7 @@ class Step(str, enum.Enum):
         return self in (Step.DONE, Step.FAILED)
 
 
-class InstanceState(str, enum.Enum):
+class InstanceState(_Text):
     """Where one instance's evacuation stands."""
     PENDING = 'pending'
     REQUESTED = 'requested'
@@ -46,7 +56,7 @@ class InstanceState(str, enum.Enum):
                         InstanceState.SKIPPED)
 
 
-class PowerState(str, enum.Enum):
+class PowerState(_Text):
     ON = 'on'
     OFF = 'off'
     UNKNOWN = 'unknown'
@@ -106,6 +116,12 @@ class FenceResult:
     attempts: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
     started_at: float = 0.0
     finished_at: float = 0.0
+    #: wall time of the observation that proves the node off: the "off"
+    #: read-back, or an operator's confirmation (S1 freshness is judged
+    #: on it)
+    evidence_at: float = 0.0
+    #: wall time a level read the node ON during this attempt, if one did
+    power_on_seen_at: float | None = None
 
 
 @dataclasses.dataclass
@@ -117,7 +133,7 @@ class InstanceRecord:
     user_id: str | None = None
     original_status: str = 'ACTIVE'
     marked: bool = False          # HA-marked by metadata/tag
-    state: str = InstanceState.PENDING.value
+    state: InstanceState = InstanceState.PENDING
     target_host: str | None = None
     attempts: int = 0
     error: str | None = None
@@ -125,6 +141,9 @@ class InstanceRecord:
     first_requested_at: float | None = None
     known_migrations: list[str] = dataclasses.field(default_factory=list)
     finished_at: float | None = None
+
+    def __post_init__(self) -> None:
+        self.state = InstanceState(self.state)
 
     @classmethod
     def from_dict(cls, data: dict[str, t.Any]) -> InstanceRecord:
@@ -137,20 +156,32 @@ class RecoveryRecord:
     """The live record of one host's recovery, checkpointed in etcd."""
     id: str
     host: str
-    step: str = Step.CONFIRMED.value
+    step: Step = Step.CONFIRMED
     epoch: int = 0                # epoch of the last leader that wrote it
     created_at: float = dataclasses.field(default_factory=now)
     updated_at: float = dataclasses.field(default_factory=now)
     evidence: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     fence: dict[str, t.Any] | None = None      # FenceResult as dict
     fence_attempts: int = 0
+    #: the operator's confirmation that the host is off, accepted for this
+    #: recovery ({"by", "at", "revision"}); dropped whenever a BMC reads the
+    #: host ON or a fencing attempt fails, so one that is present is newer
+    #: than both (S1)
+    operator_confirmation: dict[str, t.Any] | None = None
+    #: wall time a BMC last read the host ON in this recovery
+    power_on_seen_at: float | None = None
     next_attempt_at: float = 0.0
     instances: list[InstanceRecord] = dataclasses.field(default_factory=list)
     notifications: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: admin alerts queued with the change that caused them, not yet
+    #: delivered ({"key", "kind", "summary"})
+    outbox: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
     steps: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
     reason: str | None = None     # why held / failed / done
     failed_step: str | None = None
     finished_at: float | None = None
+    #: set when an operator cancelled it before fencing: {by, reason, at}
+    cancelled: dict[str, t.Any] | None = None
     reopened: int = 0             # operator retries of a failed recovery
     reopened_at: float | None = None
 
@@ -159,9 +190,12 @@ class RecoveryRecord:
     revision: int | None = dataclasses.field(default=None, compare=False,
                                              repr=False)
 
+    def __post_init__(self) -> None:
+        self.step = Step(self.step)
+
     @property
     def terminal(self) -> bool:
-        return Step(self.step).terminal
+        return self.step.terminal
 
     def to_dict(self) -> dict[str, t.Any]:
         data = dataclasses.asdict(self)

@@ -51,15 +51,20 @@ class Notification:
             event, f'{record.id}:recovered', record.notifications,
             runner.guard_notify, runner.save), record.id)
 
-    def alert(self, runner, kind: str, summary: str) -> None:
-        """Admins only: something about this recovery needs a human."""
+    def alert(self, runner, kind: str, summary: str, key: str | None = None,
+              rounds: int | None = None) -> None:
+        """Admins only: something about this recovery needs a human.
+
+        ``key`` (default: ``kind``) makes it unique within the recovery;
+        ``rounds`` bounds the delivery rounds (default: all attempts).
+        """
         record = runner.record
         event = Event(kind=kind, host=record.host,
                       summary=f'host {record.host}: {summary}',
                       recovery=record.to_dict())
         self._require(self._deliver(
-            event, f'{record.id}:{kind}', record.notifications,
-            runner.guard_notify, runner.save), record.id)
+            event, f'{record.id}:{key or kind}', record.notifications,
+            runner.guard_notify, runner.save, rounds), record.id)
 
     @staticmethod
     def _require(delivered: bool, recovery_id: str) -> None:
@@ -70,8 +75,13 @@ class Notification:
     # -- cluster-wide ----------------------------------------------------
     def cluster_alert(self, store, lease, guard_time: float, kind: str,
                       episode: str, summary: str,
-                      details: dict | None = None) -> None:
-        """Storm, blindness: one alert per episode, whoever leads."""
+                      details: dict | None = None,
+                      rounds: int | None = None) -> bool:
+        """Storm, blindness: one alert per episode, whoever leads.
+
+        Returns whether everything was delivered; what is not is tried
+        again on the next call with the same kind and episode.
+        """
         sent = (store.get(ALERTS_KEY) or {}).get('sent', {})
 
         def guard() -> None:
@@ -82,28 +92,30 @@ class Notification:
             store.put_fenced(ALERTS_KEY, {'sent': dict(recent)})
 
         event = Event(kind=kind, summary=summary, details=details or {})
-        self._deliver(event, f'{kind}:{episode}', sent, guard, save)
+        return self._deliver(event, f'{kind}:{episode}', sent, guard, save,
+                             rounds)
 
     # -- delivery --------------------------------------------------------
     def _deliver(self, event: Event, key: str, sent: dict[str, float],
                  guard: t.Callable[[], None],
-                 save: t.Callable[[], None]) -> bool:
+                 save: t.Callable[[], None],
+                 rounds: int | None = None) -> bool:
         """Whether every notifier delivered everything."""
         results = [self._rounds(notifier, event, f'{key}:{name}', sent,
-                                guard, save)
+                                guard, save, rounds or self.attempts)
                    for name, notifier in self.notifiers.items()]
         return all(results)
 
     def _rounds(self, notifier: Notifier, event: Event, key: str,
                 sent: dict[str, float], guard: t.Callable[[], None],
-                save: t.Callable[[], None]) -> bool:
+                save: t.Callable[[], None], rounds: int) -> bool:
         """Deliver what is not yet sent; retry the rest in new rounds.
 
         Each round asks the notifier afresh for its deliveries, so a
         delivery that could not even be composed (the user directory was
         down) is replaced by the real ones once it answers.
         """
-        for attempt in range(1, self.attempts + 1):
+        for attempt in range(1, rounds + 1):
             errors = []
             guard()
             try:
@@ -124,10 +136,10 @@ class Notification:
             if not errors:
                 return True
             LOG.warning('notification %s: round %d of %d: %d failed: %s',
-                        key, attempt, self.attempts, len(errors), errors[0])
-            if attempt < self.attempts and self.stop.wait(
+                        key, attempt, rounds, len(errors), errors[0])
+            if attempt < rounds and self.stop.wait(
                     self.retry_delay * attempt):
                 raise exceptions.LeadershipLost('recovery stopped')
         LOG.error('notification %s: not fully delivered after %d rounds',
-                  key, self.attempts)
+                  key, rounds)
         return False

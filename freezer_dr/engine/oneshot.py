@@ -11,6 +11,7 @@ import typing as t
 
 from oslo_log import log as logging
 
+from freezer_dr import exceptions
 from freezer_dr.engine.loop import LeaderLoop
 from freezer_dr.engine.model import Step
 
@@ -19,7 +20,7 @@ LOG = logging.getLogger(__name__)
 #: holds that stop a one-shot run at once (nothing can happen until a
 #: human or the cloud changes something)
 BLOCKING_HOLDS = ('monitor unavailable', 'storm guard', 'paused',
-                  'cannot observe')
+                  'cannot observe', 'cycle failed')
 
 
 def run_once(loop: LeaderLoop, store, poll_interval: float, timeout: float,
@@ -37,7 +38,7 @@ def run_once(loop: LeaderLoop, store, poll_interval: float, timeout: float,
         if not loop.busy():
             break
         live = list(loop.last_live.values())
-        if live and all(r.step == Step.HELD.value for r in live) \
+        if live and all(r.step == Step.HELD for r in live) \
                 and not loop.running():
             say(sentence)
             return 1
@@ -54,7 +55,7 @@ def run_once(loop: LeaderLoop, store, poll_interval: float, timeout: float,
         step = record.step if record else 'unknown'
         say(f'host {host}: recovery {recovery_id} {step}'
             + (f' ({record.reason})' if record and record.reason else ''))
-        code = code or int(step != Step.DONE.value)
+        code = code or int(step != Step.DONE)
     return code
 
 
@@ -63,8 +64,17 @@ def run(conf, keepalive_interval: float, member_id: str,
     """``freezer-dr --once``: take the lease, recover, release, exit.
 
     Refuses (exit 1) while another replica leads: two actors are never
-    allowed, whatever the mode.
+    allowed, whatever the mode. etcd unreachable is one line and exit 1.
     """
+    try:
+        return _run(conf, keepalive_interval, member_id, say)
+    except exceptions.StoreUnavailable as error:
+        say(f'etcd unavailable ({conf.coordination.backend_url}): {error}')
+        return 1
+
+
+def _run(conf, keepalive_interval: float, member_id: str,
+         say: t.Callable[[str], None]) -> int:
     from freezer_dr.engine import loop as engine_loop
     from freezer_dr.ha import etcd as ha_etcd
     from freezer_dr.ha import lease as ha_lease

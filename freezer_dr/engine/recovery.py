@@ -2,9 +2,14 @@
 
 ``confirmed -> fencing -> isolating -> evacuating -> notifying -> done``,
 or ``held`` (a gate said no, or fencing failed: retried with backoff) and
-``failed``. Every transition is one fenced write, and every step is
+``failed``. Every change of step is allowed by the table in
+``engine/transitions.py`` and is one fenced write; every step is
 idempotent against ground truth, so a new leader re-runs the step it finds
 in the record and nothing that already happened happens again.
+
+Admin alerts go through the record's *outbox*: an alert is queued in the
+same checkpoint as the change that caused it and removed once delivered,
+so a takeover delivers what its predecessor could not.
 """
 from __future__ import annotations
 
@@ -16,9 +21,13 @@ import typing as t
 from oslo_log import log as logging
 
 from freezer_dr import exceptions
+from freezer_dr.engine import fencing
 from freezer_dr.engine import gates
+from freezer_dr.engine import selection
+from freezer_dr.engine import transitions
 from freezer_dr.engine.evacuation import Evacuation
 from freezer_dr.engine.evacuation import EvacuationSettings
+from freezer_dr.engine.model import FenceResult
 from freezer_dr.engine.model import InstanceRecord
 from freezer_dr.engine.model import InstanceState
 from freezer_dr.engine.model import PowerState
@@ -26,16 +35,20 @@ from freezer_dr.engine.model import RecoveryRecord
 from freezer_dr.engine.model import Step
 from freezer_dr.engine.model import now
 from freezer_dr.engine.notify import Notification
-from freezer_dr.evacuators import selection
-from freezer_dr.fencers import levels as fence_levels
 
 LOG = logging.getLogger(__name__)
+
+#: (kind, summary): an admin alert queued with a transition; one per kind
+#: per recovery (and operator retry), except those in REPEATED_ALERTS
+Alert = tuple[str, str]
+#: alerts worth sending on every occurrence
+REPEATED_ALERTS = ('power_on',)
 
 
 @dataclasses.dataclass(frozen=True)
 class RecoverySettings:
     """Everything a recovery needs to know from the configuration."""
-    fence_timeout: float = 30.0
+    fence_level_timeout: float = 30.0     # per fencing level
     fence_retry_initial: float = 10.0
     fence_retry_max: float = 300.0
     # the longest one call of each kind may take: a side effect starts only
@@ -59,10 +72,11 @@ class RecoveryContext:
     fencers: t.Callable[[str], list]  # host -> fencing levels
     notification: Notification
     settings: RecoverySettings
-    hold_reason: t.Callable[[], str | None]   # why no fencing now, or None
+    #: why no fencing of this host may start now, or None
+    hold_reason: t.Callable[[str], str | None]
     stop: threading.Event
     #: whether the monitor's last look saw the host down and in service
-    #: (False: it is up again; None: no look yet)
+    #: (False: it is up again; None: no word on it)
     host_down: t.Callable[[str], bool | None] = lambda host: None
 
 
@@ -76,8 +90,18 @@ class RecoveryRunner:
 
     # -- plumbing --------------------------------------------------------
     def guard(self, need: float) -> None:
-        """Raise unless the lease outlives a side effect of ``need`` s."""
-        self.ctx.lease.ensure_waiting(need, self.ctx.stop)
+        """Raise unless the lease outlives a side effect of ``need`` s.
+
+        A side effect that could never fit in the lease is a
+        configuration error, not a lost lease: it is raised as such, so
+        it is counted and alerted instead of re-dispatched silently.
+        """
+        lease = self.ctx.lease
+        if need + lease.margin >= lease.ttl:
+            raise exceptions.GuardUnsatisfiable(
+                f'a side effect of {need:g} s can never start: the lease '
+                f'lasts {lease.ttl:g} s with a {lease.margin:g} s margin')
+        lease.ensure_waiting(need, self.ctx.stop)
 
     def guard_bmc(self) -> None:
         self.guard(self.ctx.settings.bmc_call_time)
@@ -100,15 +124,61 @@ class RecoveryRunner:
             self.record.updated_at = now()
             self.ctx.store.put_recovery(self.record)
 
-    def transition(self, step: Step, note: str = '', **changes) -> None:
+    def transition(self, step: Step, condition: str, note: str = '',
+                   alert: Alert | None = None, **changes: t.Any) -> None:
+        """Change step (as the table allows) in one checkpoint.
+
+        ``alert`` queues an admin alert in the same checkpoint.
+        """
+        transitions.check(self.record.step, step, condition)
         for name, value in changes.items():
             setattr(self.record, name, value)
-        self.record.step = step.value
+        if alert is not None:
+            self._queue(*alert)
+        self.record.step = step
         self.record.steps.append({'step': step.value, 'at': now(),
-                                  'note': note})
+                                  'note': note, 'condition': condition})
         self.save()
-        LOG.info('recovery %s of host %s: %s%s', self.record.id,
-                 self.record.host, step.value, f' ({note})' if note else '')
+        LOG.info('recovery %s of host %s: %s on %s%s', self.record.id,
+                 self.record.host, step.value, condition,
+                 f' ({note})' if note else '')
+
+    # -- admin alerts (the outbox) ----------------------------------------
+    def _queue(self, kind: str, summary: str) -> None:
+        record = self.record
+        key = f'{kind}-r{record.reopened}'
+        if kind in REPEATED_ALERTS:
+            key += f'-{len(record.steps)}'
+        if all(item['key'] != key for item in record.outbox):
+            record.outbox.append({'key': key, 'kind': kind,
+                                  'summary': summary})
+
+    def queue_alert(self, kind: str, summary: str) -> None:
+        """Queue an admin alert (one checkpoint), then try to send it."""
+        self._queue(kind, summary)
+        self.save()
+        self.flush_alerts(quick=True)
+
+    def flush_alerts(self, quick: bool = True) -> None:
+        """Deliver queued alerts; each leaves the outbox once delivered.
+
+        ``quick``: one delivery round, and what fails stays queued for a
+        later flush (the recovery goes on); otherwise every round, and
+        NotifyFailed when something is still undelivered.
+        """
+        for item in list(self.record.outbox):
+            try:
+                self.ctx.notification.alert(
+                    self, item['kind'], item['summary'], key=item['key'],
+                    rounds=1 if quick else None)
+            except exceptions.NotifyFailed:
+                if quick:
+                    LOG.warning('recovery %s: alert %s not delivered yet',
+                                self.record.id, item['key'])
+                    return
+                raise
+            self.record.outbox.remove(item)
+            self.save()
 
     # -- the machine -----------------------------------------------------
     def run(self) -> None:
@@ -121,88 +191,117 @@ class RecoveryRunner:
             Step.EVACUATING: self._evacuate,
             Step.NOTIFYING: self._notify,
         }
-        if self.record.step in (Step.ISOLATING.value,
-                                Step.EVACUATING.value):
+        if self.record.step in (Step.ISOLATING, Step.EVACUATING):
             self._recheck_power()
+        self.flush_alerts(quick=True)
         while not self.record.terminal:
-            step = Step(self.record.step)
-            if not handlers[step]():
+            if not handlers[self.record.step]():
+                self.flush_alerts(quick=True)
                 return
         self.ctx.store.finish_recovery(self.record)
         LOG.info('recovery %s of host %s finished: %s (%s)', self.record.id,
-                 self.record.host, self.record.step, self.record.reason)
+                 self.record.host, self.record.step.value, self.record.reason)
 
     def _recheck_power(self) -> None:
         """Resuming past fencing: is the host still off? (S1 on takeover)
 
         Only a BMC that answers "on" undoes the fence evidence; one that
         cannot be read leaves the verified power-off of this recovery
-        standing (a dead BMC is no sign of a running host).
+        standing (a dead BMC is no sign of a running host). A host found
+        on after some of its instances were evacuated may run them twice:
+        admins are alerted whatever the gates say.
         """
-        deadline = time.monotonic() + self.ctx.settings.fence_timeout
-        state = fence_levels.read_power(self.ctx.fencers(self.record.host),
-                                        deadline)
-        if state == PowerState.ON:
-            self.transition(Step.FENCING, 'resumed: host found powered on '
-                            'again, fencing it again')
+        deadline = time.monotonic() + self.ctx.settings.fence_level_timeout
+        state = fencing.read_power(self.ctx.fencers(self.record.host),
+                                   deadline)
+        if state != PowerState.ON:
+            return
+        moved = [i for i in self.record.instances if i.state in (
+            InstanceState.REQUESTED, InstanceState.DONE)]
+        summary = 'read ON by its BMC after it was fenced: fencing it again'
+        if moved:
+            summary += (f'; {len(moved)} of its instances were already '
+                        f'evacuated or requested and may be running twice')
+        self.transition(Step.FENCING, 'power_on_seen', 'resumed: host found '
+                        'powered on again', alert=('power_on', summary),
+                        power_on_seen_at=now(), operator_confirmation=None)
 
     def _gate(self) -> bool:
         record = self.record
-        if record.step == Step.HELD.value and now() < record.next_attempt_at:
+        if record.step == Step.HELD and now() < record.next_attempt_at:
             return False
         if self.ctx.host_down(record.host) is False:
-            self.transition(Step.NOTIFYING, 'host came back up before it '
-                            'was fenced: nothing done',
-                            reason='host came back up before it was fenced:'
-                                   ' nothing done')
+            why = 'host came back up before it was fenced: nothing done'
+            self.transition(Step.NOTIFYING, 'host_back', why, reason=why)
             return True
-        reason = self.ctx.hold_reason()
+        reason = self.ctx.hold_reason(record.host)
         if reason:
-            if record.step != Step.HELD.value or record.reason != reason:
-                self.transition(Step.HELD, reason, reason=reason)
+            if record.step != Step.HELD or record.reason != reason:
+                self.transition(Step.HELD, 'gate_closed', reason,
+                                reason=reason)
             return False
-        self.transition(Step.FENCING, reason=None)
+        self.transition(Step.FENCING, 'gates_open', reason=None)
         return True
 
     def _fence(self) -> bool:
         record = self.record
-        hold = self.ctx.hold_reason()
+        hold = self.ctx.hold_reason(record.host)
         if hold:                  # resumed at fencing while a gate is shut
-            self.transition(Step.HELD, hold, reason=hold)
+            self.transition(Step.HELD, 'gate_closed', hold, reason=hold)
             return False
-        deadline = time.monotonic() + self.ctx.settings.fence_timeout
-        result = fence_levels.fence_node(record.host,
-                                         self.ctx.fencers(record.host),
-                                         deadline, guard=self.guard_bmc)
+        result = self._fence_attempt()
         evidence = dataclasses.asdict(result)
+        on_seen = result.power_on_seen_at or record.power_on_seen_at
         if result.success:
-            self.transition(Step.ISOLATING,
+            self.transition(Step.ISOLATING, 'fence_verified',
                             f'{result.level}: power {result.power_state}',
-                            fence=evidence)
+                            fence=evidence, power_on_seen_at=on_seen)
             return True
         attempts = record.fence_attempts + 1
         wait = gates.backoff(attempts, self.ctx.settings.fence_retry_initial,
                              self.ctx.settings.fence_retry_max)
         reason = f'fencing failed: {result.detail}'
-        self.transition(Step.HELD, f'{reason}; retry in {wait:.0f} s',
-                        fence=evidence, fence_attempts=attempts,
-                        next_attempt_at=now() + wait, reason=reason)
-        self.ctx.notification.alert(self, 'fence_failed', reason)
+        # A failed attempt drops the operator's confirmation: one that was
+        # refused (the host read ON) must never count later (S1).
+        self.transition(Step.HELD, 'fence_failed',
+                        f'{reason}; retry in {wait:.0f} s',
+                        alert=('fence_failed', reason), fence=evidence,
+                        fence_attempts=attempts, power_on_seen_at=on_seen,
+                        next_attempt_at=now() + wait, reason=reason,
+                        operator_confirmation=None)
         return False
+
+    def _fence_attempt(self) -> FenceResult:
+        """One walk over the host's levels; any error fails it closed."""
+        host = self.record.host
+        started = now()
+        try:
+            return fencing.fence_node(
+                host, self.ctx.fencers(host),
+                self.ctx.settings.fence_level_timeout, guard=self.guard_bmc)
+        except exceptions.LeadershipLost:
+            raise
+        except Exception as error:   # a driver bug or a config error
+            LOG.exception('recovery %s of host %s: fencing error',
+                          self.record.id, host)
+            return FenceResult(
+                host=host, success=False,
+                detail=f'fencing error: {type(error).__name__}: {error}',
+                started_at=started, finished_at=now())
 
     def _isolate(self) -> bool:
         record = self.record
         fence = record.fence or {}
         if not (fence.get('success') and fence.get('power_state') == 'off'):
-            self.transition(Step.FENCING, 'no verified power-off recorded: '
-                            'fencing first')       # never without it (S1)
+            self.transition(Step.FENCING, 'no_fence_evidence',
+                            'no verified power-off recorded: fencing first')
             return True
         self.ctx.evacuator.isolate(
             record.host, f'freezer-dr recovery {record.id}: host failed '
                          f'and was fenced', guard=self.guard_nova)
         if not record.instances:
             record.instances = self._select(record.host)
-        self.transition(Step.EVACUATING,
+        self.transition(Step.EVACUATING, 'isolated',
                         f'{len(record.instances)} instance(s) selected')
         return True
 
@@ -220,7 +319,7 @@ class RecoveryRunner:
                 user_id=srv.user_id, original_status=srv.status,
                 marked=selection.is_marked(srv, s.ha_metadata_key, s.ha_tag),
                 state=(InstanceState.SKIPPED if skipped
-                       else InstanceState.PENDING).value,
+                       else InstanceState.PENDING),
                 error=('not selected for evacuation' if skipped else None)))
         return records
 
@@ -230,24 +329,29 @@ class RecoveryRunner:
                    self.ctx.settings.evacuation, self.save, self.guard_nova,
                    self.ctx.stop).run()
         failed = [i for i in record.instances
-                  if i.state == InstanceState.FAILED.value]
-        done = [i for i in record.instances
-                if i.state == InstanceState.DONE.value]
+                  if i.state == InstanceState.FAILED]
+        done = [i for i in record.instances if i.state == InstanceState.DONE]
         reason = f'{len(done)} evacuated'
         if failed:
             reason += f', {len(failed)} failed'
-        self.transition(Step.NOTIFYING, reason, reason=reason,
-                        failed_step=(Step.EVACUATING.value if failed
-                                     else None))
+        self.transition(Step.NOTIFYING, 'evacuated', reason, reason=reason,
+                        failed_step=Step.EVACUATING if failed else None)
         return True
 
     def _notify(self) -> bool:
-        if self.record.reopened:    # users had their mail: admins only
+        self.flush_alerts(quick=False)
+        if self.record.cancelled:   # nothing was done: admins only
+            self.ctx.notification.alert(self, 'cancelled',
+                                        self.record.reason or 'cancelled')
+        elif self.record.reopened:  # users had their mail: admins only
             self.ctx.notification.alert(
-                self, f'retry-{self.record.reopened}',
-                f'retried recovery ended: {self.record.reason}')
+                self, 'retry', f'retried recovery ended: '
+                               f'{self.record.reason}',
+                key=f'retry-{self.record.reopened}')
         else:
             self.ctx.notification.recovered(self)
-        final = Step.FAILED if self.record.failed_step else Step.DONE
-        self.transition(final, self.record.reason or '', finished_at=now())
+        final = (Step.FAILED if self.record.failed_step
+                 or self.record.cancelled else Step.DONE)
+        self.transition(final, 'notified', self.record.reason or '',
+                        finished_at=now())
         return True

@@ -5,6 +5,8 @@ import dataclasses
 
 from freezer_dr.engine import gates
 from freezer_dr.engine.evacuation import EvacuationSettings
+from freezer_dr.engine.heartbeats import HeartbeatPolicy
+from freezer_dr.engine.preflight import ReadinessSettings
 from freezer_dr.engine.recovery import RecoverySettings
 
 
@@ -15,6 +17,11 @@ class LoopSettings:
     max_parallel_hosts: int
     notify_attempts: int
     recovery: RecoverySettings
+    #: the longest time between two looks at a host that still counts as
+    #: watching it (longer restarts its confirmation window)
+    observe_gap: float = 30.0
+    readiness: ReadinessSettings = ReadinessSettings()
+    heartbeats: HeartbeatPolicy = HeartbeatPolicy()
 
 
 def settings_from_conf(conf) -> LoopSettings:
@@ -25,8 +32,16 @@ def settings_from_conf(conf) -> LoopSettings:
         storm=gates.StormPolicy(en.max_failed_hosts, en.max_failed_percent),
         max_parallel_hosts=en.max_parallel_hosts,
         notify_attempts=en.notify_attempts,
+        observe_gap=conf.coordination.lease_ttl + 2 * en.poll_interval,
+        heartbeats=HeartbeatPolicy(
+            missed_heartbeats=conf.monitor_nova.missed_heartbeats,
+            report_interval=conf.monitor_nova.report_interval),
+        readiness=ReadinessSettings(
+            interval=conf.fencing.check_interval,
+            concurrency=conf.fencing.check_concurrency,
+            read_timeout=2 * conf.fencing.call_timeout),
         recovery=RecoverySettings(
-            fence_timeout=conf.fencing.timeout,
+            fence_level_timeout=conf.fencing.timeout,
             fence_retry_initial=en.fence_retry_initial,
             fence_retry_max=en.fence_retry_max,
             bmc_call_time=conf.fencing.call_timeout,

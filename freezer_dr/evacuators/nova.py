@@ -1,10 +1,16 @@
 """The nova evacuator: isolate a host and move its servers with Nova.
 
 Every request carries one explicit compute microversion (2.94 by default:
-the last one where an evacuated ACTIVE server is restarted) and the
-connection's API timeout. openstacksdk and keystoneauth errors become
-``EvacuationFailed`` (Nova refused: 4xx, with Nova's message) or
-``CloudUnavailable`` (5xx, timeouts, connection failures: retry later).
+the last one where an evacuated ACTIVE server is restarted). Each write
+(force-down, disable, evacuate, start / stop) is one call with one
+deadline of the API timeout covering any Keystone re-authentication,
+version discovery and the request itself; the caller's guard runs after
+all of that, immediately before the write goes on the wire, and past the
+deadline the write is abandoned unsent. Each read request ends, answer
+read in full, within the API timeout. openstacksdk and keystoneauth
+errors become ``EvacuationFailed`` (Nova refused: 4xx, with Nova's
+message) or ``CloudUnavailable`` (5xx, timeouts, deadline passed,
+connection failures: retry later).
 """
 from __future__ import annotations
 
@@ -16,14 +22,19 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from freezer_dr import cloud
+from freezer_dr import deadline_http
 from freezer_dr import exceptions
+from freezer_dr.deadline import Deadline
+from freezer_dr.deadline import DeadlineExceeded
 from freezer_dr.engine.model import Instance
 from freezer_dr.evacuators import base
 
 LOG = logging.getLogger(__name__)
 
 COMPUTE_BINARY = 'nova-compute'
+DEFAULT_API_TIMEOUT = 5.0
 T = t.TypeVar('T')
+Guard = t.Callable[[], None]
 
 
 def to_instance(server: t.Any) -> Instance:
@@ -41,7 +52,10 @@ class NovaEvacuator(base.Evacuator):
     """Isolates hosts and evacuates servers through the compute API."""
 
     def __init__(self, connection: openstack.connection.Connection,
-                 microversion: str = '2.94'):
+                 microversion: str = '2.94',
+                 api_timeout: float | None = None):
+        """``api_timeout`` (default: the connection's timeout) bounds each
+        write as a whole, re-authentication included."""
         # Read from the configuration: touching connection.compute would
         # run version discovery (network) here.
         actual = connection.config.get_api_version('compute')
@@ -52,6 +66,9 @@ class NovaEvacuator(base.Evacuator):
                 f'with freezer_dr.cloud.connect')
         self._conn = connection
         self.microversion = microversion
+        self.api_timeout = (api_timeout or connection.session.timeout
+                            or DEFAULT_API_TIMEOUT)
+        cloud.bound_requests(connection, self.api_timeout)
 
     @classmethod
     def from_config(cls, conf: cfg.ConfigOpts,
@@ -65,7 +82,8 @@ class NovaEvacuator(base.Evacuator):
                 or connection.session.timeout != group.api_timeout):
             connection = cloud.connect(conf, api_timeout=group.api_timeout,
                                        microversion=group.microversion)
-        return cls(connection, microversion=group.microversion)
+        return cls(connection, microversion=group.microversion,
+                   api_timeout=group.api_timeout)
 
     @property
     def _compute(self) -> t.Any:
@@ -75,41 +93,40 @@ class NovaEvacuator(base.Evacuator):
     # -- hosts ----------------------------------------------------------
 
     def isolate(self, host: str, reason: str,
-                guard: t.Callable[[], None] | None = None) -> None:
+                guard: Guard | None = None) -> None:
         """Force the compute service down, then disable it with ``reason``.
 
         Forcing down first matters: disabling a service Nova still counts
         as up makes Nova call the (dead) compute and the API call hangs.
-        A service already forced down or disabled is left as it is.
+        A service already forced down or disabled is left as it is. Each
+        of the two writes is bounded and guarded as :meth:`evacuate`.
         """
-        guard = guard or (lambda: None)
         svc = self._service(host)
         if not svc.is_forced_down:
-            guard()
-            self._call(f'force down {host}',
-                       lambda: self._compute.update_service_forced_down(
-                           svc, forced=True))
+            self._write(f'force down {host}',
+                        lambda: self._compute.update_service_forced_down(
+                            svc, forced=True), guard)
             LOG.info('Forced down the compute service of %s', host)
         if svc.status != 'disabled':
-            guard()
-            self._call(f'disable {host}',
-                       lambda: self._compute.disable_service(
-                           svc, disabled_reason=reason))
+            self._write(f'disable {host}',
+                        lambda: self._compute.disable_service(
+                            svc, disabled_reason=reason), guard)
             LOG.info('Disabled the compute service of %s: %s', host, reason)
         else:
             LOG.info('Compute service of %s already disabled (%s)', host,
                      svc.disabled_reason)
 
     def enable(self, host: str) -> None:
-        """Clear force-down, then enable the compute service of ``host``."""
+        """Clear force-down, then enable the compute service of ``host``
+        (an operator's request: each write bounded, no lease guard)."""
         svc = self._service(host)
         if svc.is_forced_down:
-            self._call(f'clear force down of {host}',
-                       lambda: self._compute.update_service_forced_down(
-                           svc, forced=False))
+            self._write(f'clear force down of {host}',
+                        lambda: self._compute.update_service_forced_down(
+                            svc, forced=False), None)
         if svc.status != 'enabled':
-            self._call(f'enable {host}',
-                       lambda: self._compute.enable_service(svc))
+            self._write(f'enable {host}',
+                        lambda: self._compute.enable_service(svc), None)
         LOG.info('Compute service of %s returned to service', host)
 
     def _service(self, host: str) -> t.Any:
@@ -138,12 +155,15 @@ class NovaEvacuator(base.Evacuator):
             lambda: self._compute.get_server(instance_id)))
 
     def evacuate(self, instance_id: str,
-                 guard: t.Callable[[], None] | None = None) -> None:
-        """Ask Nova to rebuild the server elsewhere (scheduler's choice)."""
-        if guard is not None:
-            guard()
-        self._call(f'evacuate {instance_id}',
-                   lambda: self._compute.evacuate_server(instance_id))
+                 guard: Guard | None = None) -> None:
+        """Ask Nova to rebuild the server elsewhere (scheduler's choice).
+
+        Over, sent or abandoned unsent, within ``api_timeout``; ``guard``
+        runs after any re-authentication and right before the request.
+        """
+        self._write(f'evacuate {instance_id}',
+                    lambda: self._compute.evacuate_server(instance_id),
+                    guard)
         LOG.info('Evacuation of %s requested', instance_id)
 
     def evacuations(self, instance_id: str, since: float) -> list[dict]:
@@ -177,17 +197,16 @@ class NovaEvacuator(base.Evacuator):
         return sorted(found, key=lambda m: m['created_ts'])
 
     def set_power(self, instance_id: str, on: bool,
-                  guard: t.Callable[[], None] | None = None) -> None:
-        """Start (``on``) or stop the server; already there is fine."""
-        if guard is not None:
-            guard()
+                  guard: Guard | None = None) -> None:
+        """Start (``on``) or stop the server; already there is fine.
+
+        Bounded and guarded as :meth:`evacuate`.
+        """
         wanted = 'ACTIVE' if on else 'SHUTOFF'
         verb = 'start' if on else 'stop'
         try:
-            if on:
-                self._compute.start_server(instance_id)
-            else:
-                self._compute.stop_server(instance_id)
+            self._bounded_write(lambda: getattr(
+                self._compute, f'{verb}_server')(instance_id), guard)
         except cloud.API_ERRORS as exc:
             if cloud.http_status(exc) != 409:
                 raise self._translate(f'{verb} {instance_id}', exc) from exc
@@ -198,13 +217,42 @@ class NovaEvacuator(base.Evacuator):
             return
         LOG.info('Server %s: %s requested', instance_id, verb)
 
-    # -- error translation ----------------------------------------------
+    # -- call plumbing --------------------------------------------------
 
     def _call(self, what: str, call: t.Callable[[], T]) -> T:
+        """A read: each of its requests ends within the API timeout."""
         try:
             return call()
         except cloud.API_ERRORS as exc:
             raise self._translate(what, exc) from exc
+
+    def _write(self, what: str, call: t.Callable[[], T],
+               guard: Guard | None) -> T:
+        try:
+            return self._bounded_write(call, guard)
+        except cloud.API_ERRORS as exc:
+            raise self._translate(what, exc) from exc
+
+    def _bounded_write(self, call: t.Callable[[], T],
+                       guard: Guard | None) -> T:
+        """``call()`` within one deadline of ``api_timeout``.
+
+        Authenticates and discovers the endpoint first, so the guard
+        (called by the transport right before the write is sent, again
+        should keystoneauth re-authenticate and resend) follows any other
+        I/O. API errors pass through untranslated; a passed deadline
+        raises DeadlineExceeded naming what became of the write.
+        """
+        with Deadline(self.api_timeout) as deadline, \
+                deadline_http.bounded(deadline, guard) as scope:
+            try:
+                self._conn.session.get_auth_headers()
+                self._compute.get_endpoint()
+                return call()
+            except DeadlineExceeded as exc:
+                raise DeadlineExceeded(
+                    f'timed out, no complete answer within '
+                    f'{self.api_timeout:g} s: {scope.outcome()}') from exc
 
     @staticmethod
     def _translate(what: str, exc: BaseException,

@@ -1,5 +1,5 @@
 """What every fencer gets besides its params: settings, operator
-confirmations, secrets, and the one hard-deadline helper for BMC calls."""
+confirmations, secrets, and the hard-deadline helpers for BMC calls."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,7 +7,11 @@ import threading
 import time
 import typing as t
 
+from oslo_log import log as logging
+
 from freezer_dr.exceptions import FenceFailed
+
+LOG = logging.getLogger(__name__)
 
 T = t.TypeVar('T')
 
@@ -71,36 +75,99 @@ class FenceContext:
     manual_confirmation: ManualConfirmation | None = None
 
 
+class CallGate:
+    """What a worker thread checks right before a power command leaves.
+
+    :func:`call_with_deadline` stops waiting at its deadline but cannot
+    stop the thread; the gate makes sure such an abandoned thread (or a
+    library retransmitting on its behalf) never sends a power command
+    after its caller gave up, after the call's deadline, or once the
+    guard says the lease is gone.
+    """
+
+    def __init__(self, deadline: float, guard: Guard = no_guard,
+                 what: str = 'call') -> None:
+        self.deadline = deadline
+        self.guard = guard
+        self.what = what
+        self.cancelled = threading.Event()
+
+    def check(self) -> None:
+        """Raise unless a power command may be sent now.
+
+        The guard's own exception (e.g. LeadershipLost) propagates; an
+        abandoned or late call raises FenceFailed.
+        """
+        self.guard()
+        if self.cancelled.is_set():
+            raise FenceFailed(f'{self.what}: power command not sent: '
+                              f'the caller abandoned the call')
+        if time.monotonic() >= self.deadline:
+            raise FenceFailed(f'{self.what}: power command not sent: '
+                              f'the call deadline passed')
+
+
 def call_with_deadline(fn: t.Callable[[], T], deadline: float,
-                       what: str) -> T:
+                       what: str, gate: CallGate | None = None) -> T:
     """Run ``fn`` in a daemon thread; stop waiting at ``deadline``.
 
     ``deadline`` is a ``time.monotonic()`` value. Raises FenceFailed
-    ``"{what}: no answer within N s"`` when it passes; the thread is left
-    to finish on its own (a library call cannot be cancelled). Exceptions
-    raised by ``fn`` are re-raised here unchanged.
+    ``"{what}: no answer within N s"`` when it passes, after setting
+    ``gate.cancelled`` so the abandoned thread sends no power command
+    (a library call itself cannot be cancelled). Exceptions raised by
+    ``fn`` are re-raised here unchanged.
     """
     budget = deadline - time.monotonic()
     if budget <= 0:
         raise FenceFailed(f'{what}: deadline already passed')
+    done, box = _start(fn, what)
+    if not done.wait(budget):
+        if gate is not None:
+            gate.cancelled.set()
+        raise FenceFailed(f'{what}: no answer within {budget:.1f} s')
+    if 'error' in box:
+        raise box['error']
+    return box['result']
+
+
+def gated_call(fn: t.Callable[[CallGate], T], deadline: float, what: str,
+               guard: Guard = no_guard) -> T:
+    """:func:`call_with_deadline` of ``fn(gate)``; ``fn`` calls
+    ``gate.check()`` right before any power command it sends."""
+    gate = CallGate(deadline, guard, what)
+    return call_with_deadline(lambda: fn(gate), deadline, what, gate)
+
+
+def finish_quietly(fn: t.Callable[[], object], deadline: float,
+                   what: str) -> None:
+    """Run a clean-up call (logout, close) for at most until ``deadline``.
+
+    Never raises and never waits past ``deadline`` (not at all if it has
+    passed): a clean-up that hangs is left to its daemon thread.
+    """
+    done, box = _start(fn, what)
+    if not done.wait(max(0.0, deadline - time.monotonic())):
+        LOG.debug('%s: left running after its deadline', what)
+    elif 'error' in box:
+        LOG.debug('%s: %s', what, box['error'])
+
+
+def _start(fn: t.Callable[[], t.Any], what: str
+           ) -> tuple[threading.Event, dict[str, t.Any]]:
     box: dict[str, t.Any] = {}
     done = threading.Event()
 
     def run() -> None:
         try:
             box['result'] = fn()
-        except BaseException as exc:   # handed to the caller below
+        except BaseException as exc:   # handed to the caller
             box['error'] = exc
         finally:
             done.set()
 
     threading.Thread(target=run, name=f'fence-call {what}',
                      daemon=True).start()
-    if not done.wait(budget):
-        raise FenceFailed(f'{what}: no answer within {budget:.1f} s')
-    if 'error' in box:
-        raise box['error']
-    return box['result']
+    return done, box
 
 
 def call_deadline(deadline: float, settings: FencingSettings) -> float:

@@ -11,9 +11,11 @@ Format (DESIGN.md section 6)::
 
 Every problem is a ConfigError naming the file, the host and the field.
 A driver declares its fields as class attributes ``required``,
-``optional`` and ``secrets``; a secret field ``X`` may be given as ``X``
-or read from ``X_file`` (relative paths are relative to the inventory),
-and is held as a :class:`Secret` so it never shows in repr or logs.
+``optional``, ``secrets`` and ``paths``; a secret field ``X`` may be
+given as ``X`` or read from ``X_file`` (relative paths are relative to
+the inventory), and is held as a :class:`Secret` so it never shows in
+repr or logs; a ``paths`` field (e.g. ``ca_file``) that is relative is
+made relative to the inventory too.
 """
 from __future__ import annotations
 
@@ -159,6 +161,14 @@ def _level_params(entry: dict[str, t.Any], cls: type[Fencer],
         if params.get(name) in (None, ''):
             hint = f' (or {name}_file)' if name in secrets else ''
             raise where.error(name, f'missing{hint}')
+    for name in getattr(cls, 'paths', ()):
+        value = params.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value:
+            raise where.error(name, 'must be a file path')
+        if not os.path.isabs(value):
+            params[name] = os.path.join(base, value)
     return params
 
 

@@ -17,10 +17,14 @@ class ManualFencer(Fencer):
     """Succeeds only once an operator confirmed the node is powered off.
 
     The confirmation source is ``context.manual_confirmation(host)``: the
-    wall time of the operator's confirmation, or None.
+    wall time of the operator's confirmation for the host's live recovery,
+    or None. Its time is the evidence time: the engine refuses it unless
+    it is newer than the last ON reading and the last fencing attempt of
+    that recovery, and while a BMC of the host reads it ON.
     """
 
     driver = 'manual'
+    operator_confirmed = True
     required: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
 
@@ -36,9 +40,8 @@ class ManualFencer(Fencer):
         return self.confirmed(self.host) if self.confirmed else None
 
     def power_state(self, deadline: float) -> PowerState:
-        if self._confirmed_at() is None:
-            return PowerState.UNKNOWN
-        return PowerState.OFF
+        """An operator's word is not a power reading."""
+        return PowerState.UNKNOWN
 
     def fence(self, deadline: float, *,
               guard: Guard = no_guard) -> FenceResult:
@@ -54,4 +57,4 @@ class ManualFencer(Fencer):
             power_state=PowerState.OFF.value,
             detail=f'operator confirmed power off at {confirmed_at:.3f}',
             attempts=[{'action': 'confirmed', 't': confirmed_at}],
-            started_at=started, finished_at=now())
+            started_at=started, finished_at=now(), evidence_at=confirmed_at)

@@ -151,6 +151,13 @@ class CheckpointStore:
         found = etcd.get_key(self.client, self._key(key))
         return _load_value(found) if found else None
 
+    def values(self, key_prefix: str) -> dict[str, dict]:
+        """Every value under ``prefix + key_prefix``, by the rest of its
+        key (e.g. ``values('fencing/')`` -> {host: result})."""
+        base = self._key(key_prefix)
+        return {_key_text(meta)[len(base):]: _load_value((raw, meta))
+                for raw, meta in etcd.get_prefix(self.client, base)}
+
     # -- operator writes (not fenced) ------------------------------------
     def set_paused(self, reason: str, by: str) -> None:
         """Pause the cluster: the leader starts no new recovery."""
@@ -171,9 +178,15 @@ class CheckpointStore:
                   {'at': time.time(), **data})
 
     def requests(self, kind: str) -> dict[str, dict]:
-        """Pending requests of ``kind``: {host or id: data}."""
+        """Pending requests of ``kind``: {host or id: data}.
+
+        Each request's data carries ``revision``: the etcd revision it was
+        written at, to order it against records without any clock.
+        """
         base = self.prefix + self._request_key(kind, '')
-        return {meta['key'].decode()[len(base):]: _load_value((raw, meta))
+        return {meta['key'].decode()[len(base):]: {
+                    **_load_value((raw, meta)),
+                    'revision': int(meta['mod_revision'])}
                 for raw, meta in etcd.get_prefix(self.client, base)}
 
     # -- internals ------------------------------------------------------

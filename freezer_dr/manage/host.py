@@ -14,8 +14,12 @@ def register(subparsers) -> None:
                                    'compute host.')
     sub = parser.add_subparsers(dest='host_command', required=True)
     fenced = sub.add_parser('fenced', help='Confirm that HOST is powered '
-                            'off (for the manual fencing level).')
+                            'off, for its live recovery (the manual fencing '
+                            'level).')
     fenced.add_argument('host', help='Compute host, as Nova names it.')
+    fenced.add_argument('--recovery', metavar='ID',
+                        help='Refuse unless this is the live recovery of '
+                             'HOST.')
     fenced.set_defaults(func=confirm_fenced)
     enable = sub.add_parser('enable', help='Return a repaired HOST to '
                             'service: clear force-down and enable it.')
@@ -24,16 +28,23 @@ def register(subparsers) -> None:
 
 
 def confirm_fenced(conf, args) -> int:
+    """A confirmation names the live recovery of the host (S1)."""
     ctx = context.from_config(conf)
     record = ctx.store.get_recovery(args.host)
-    ctx.store.request('fence-confirmed', args.host, {
-        'by': context.operator(), 'at': time.time()})
     if record is None:
-        print(f'confirmation recorded for {args.host}; no recovery of it '
-              'is live (it applies only to a recovery that is live now)')
-    else:
-        print(f'{args.host} confirmed fenced for recovery {record.id}; '
-              'the leader continues on its next cycle')
+        print(f'refused: no recovery of {args.host} is live; a '
+              f'confirmation applies to one live recovery')
+        return 1
+    if args.recovery and args.recovery != record.id:
+        print(f'refused: the live recovery of {args.host} is {record.id}, '
+              f'not {args.recovery}')
+        return 1
+    ctx.store.request('fence-confirmed', args.host, {
+        'by': context.operator(), 'at': time.time(),
+        'recovery_id': record.id})
+    print(f'{args.host} confirmed fenced for recovery {record.id}; the '
+          f'leader accepts it on its next cycle, unless a BMC reads the '
+          f'host ON or the recovery changes first (then confirm again)')
     return 0
 
 

@@ -1,4 +1,4 @@
-"""``freezer-dr-manage recovery list|show|retry``: live and past."""
+"""``freezer-dr-manage recovery list|show|retry|cancel``: live and past."""
 from __future__ import annotations
 
 import time
@@ -30,13 +30,21 @@ def register(subparsers) -> None:
                            'again (from fencing).')
     retry.add_argument('recovery_id', help='Recovery id.')
     retry.set_defaults(func=retry_recovery)
+    cancel = sub.add_parser('cancel', help='Close a recovery that has not '
+                            'fenced its host yet (confirmed or held); '
+                            'admins are told.')
+    cancel.add_argument('recovery_id', help='Recovery id (or a host name '
+                        'for its live recovery).')
+    cancel.add_argument('--reason', required=True,
+                        help='Why: kept in the record and the alert.')
+    cancel.set_defaults(func=cancel_recovery)
 
 
 def _progress(record: RecoveryRecord) -> str:
     counted = [i for i in record.instances
-               if i.state != InstanceState.SKIPPED.value]
-    done = sum(1 for i in counted if i.state == InstanceState.DONE.value)
-    failed = sum(1 for i in counted if i.state == InstanceState.FAILED.value)
+               if i.state != InstanceState.SKIPPED]
+    done = sum(1 for i in counted if i.state == InstanceState.DONE)
+    failed = sum(1 for i in counted if i.state == InstanceState.FAILED)
     text = f'{done}/{len(counted)}'
     return text + (f' ({failed} failed)' if failed else '')
 
@@ -104,7 +112,7 @@ def retry_recovery(conf, args) -> int:
     record = _find(ctx, args.recovery_id)
     if record is None:
         return 1
-    if record.step == Step.DONE.value:
+    if record.step == Step.DONE:
         print(f'recovery {record.id} is done: nothing to retry')
         return 1
     ctx.store.request('retry', record.host, {
@@ -112,4 +120,28 @@ def retry_recovery(conf, args) -> int:
         'at': time.time()})
     print(f'retry of recovery {record.id} (host {record.host}) requested; '
           'the leader picks it up on its next cycle')
+    return 0
+
+
+def cancel_recovery(conf, args) -> int:
+    """Ask the leader to close a recovery before it fenced anything."""
+    ctx = context.from_config(conf)
+    record = _find(ctx, args.recovery_id)
+    if record is None:
+        return 1
+    if record.terminal:
+        print(f'recovery {record.id} already ended ({record.step})')
+        return 1
+    if record.step not in (Step.CONFIRMED, Step.HELD) or (
+            record.fence or {}).get('success'):
+        print(f'refused: recovery {record.id} of {record.host} is at '
+              f'{record.step}, past a verified power-off or in the middle '
+              f'of fencing; it can no longer be cancelled')
+        return 1
+    ctx.store.request('cancel', record.host, {
+        'recovery_id': record.id, 'by': context.operator(),
+        'reason': args.reason, 'at': time.time()})
+    print(f'cancel of recovery {record.id} (host {record.host}) requested; '
+          f'the leader closes it on its next cycle unless it has started '
+          f'fencing by then')
     return 0

@@ -3,16 +3,18 @@
 A user is anyone with a role on the project (group roles expanded by
 Keystone with ``effective``). Each lookup caches users for its own
 duration only, so a user on several projects is fetched once per send.
+Each request ends within the connection's API timeout (see
+:func:`freezer_dr.cloud.bound_requests`), however slowly Keystone answers.
 """
 from __future__ import annotations
 
 import dataclasses
 import typing as t
 
-from keystoneauth1 import exceptions as ksa_exceptions
 from openstack import exceptions as sdk_exceptions
 from oslo_log import log as logging
 
+from freezer_dr import cloud
 from freezer_dr import exceptions
 
 LOG = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class UserDirectory:
 
     def __init__(self, connection: t.Any) -> None:
         self._conn = connection
+        cloud.bound_requests(connection)
 
     def members(self, project_ids: t.Iterable[str]
                 ) -> dict[str, ProjectMembers]:
@@ -52,8 +55,7 @@ class UserDirectory:
         try:
             for project_id in dict.fromkeys(project_ids):
                 result[project_id] = self._project(project_id, cache)
-        except (sdk_exceptions.SDKException,
-                ksa_exceptions.ClientException) as e:
+        except cloud.API_ERRORS as e:
             raise exceptions.NotifyFailed(
                 f'cannot read project members from Keystone: '
                 f'{type(e).__name__}: {e}')

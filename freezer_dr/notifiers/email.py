@@ -19,17 +19,18 @@ one mail in flight when a leader dies; its ``Message-ID`` is derived
 from the sub-key, so mail clients fold it. Each mail carries
 ``X-Freezer-DR-Key: <key>``.
 
-A recipient the server refuses for good (5xx) is logged and not retried;
-every other SMTP or Keystone failure raises ``NotifyFailed``, naming the
-server, never the password.
+Each delivery is one SMTP session bounded as a whole by ``[email]
+timeout`` (:mod:`freezer_dr.notifiers.smtp`): the engine's lease check
+before ``deliver()`` covers all of it, and a mail is never committed
+after that deadline. A recipient the server refuses for good (5xx) is
+logged and not retried; every other SMTP or Keystone failure raises
+``NotifyFailed``, naming the server, never the password.
 """
 from __future__ import annotations
 
 import email.message
 import email.utils
 import hashlib
-import smtplib
-import ssl
 import typing as t
 
 from oslo_log import log as logging
@@ -38,6 +39,9 @@ from freezer_dr import exceptions
 from freezer_dr.notifiers import base
 from freezer_dr.notifiers import directory as directory_mod
 from freezer_dr.notifiers import render
+from freezer_dr.notifiers.smtp import SmtpTransport
+
+__all__ = ['EmailNotifier', 'SmtpTransport', 'message_id']
 
 LOG = logging.getLogger(__name__)
 
@@ -49,103 +53,6 @@ ALERT_TITLES = {
     'blind': 'Monitor unreachable: no recovery possible',
     'held': 'Recovery held',
 }
-
-
-class SmtpTransport:
-    """Sends one message per connection; SMTP errors -> NotifyFailed."""
-
-    def __init__(self, host: str, port: int, security: str = 'none',
-                 username: str | None = None, password: str | None = None,
-                 timeout: float = 10.0, ca_file: str | None = None) -> None:
-        if security not in ('none', 'starttls', 'ssl'):
-            raise exceptions.ConfigError(
-                f'[email] security: unknown mode {security!r}')
-        if bool(username) != bool(password):
-            raise exceptions.ConfigError(
-                '[email] username and password go together')
-        self.host = host
-        self.port = port
-        self.security = security
-        self.username = username
-        self._password = password
-        self.timeout = timeout
-        self.ca_file = ca_file
-
-    @property
-    def server(self) -> str:
-        return f'{self.host}:{self.port}'
-
-    def _tls(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self.ca_file)
-
-    def _connect(self) -> smtplib.SMTP:
-        if self.security == 'ssl':
-            client: smtplib.SMTP = smtplib.SMTP_SSL(
-                self.host, self.port, timeout=self.timeout,
-                context=self._tls())
-        else:
-            client = smtplib.SMTP(self.host, self.port,
-                                  timeout=self.timeout)
-        try:
-            if self.security == 'starttls':
-                client.starttls(context=self._tls())
-            if self.username:
-                client.login(self.username, self._password or '')
-        except BaseException:
-            client.close()
-            raise
-        return client
-
-    def send(self, msg: email.message.EmailMessage,
-             recipient: str) -> None:
-        """Deliver ``msg`` to ``recipient`` (envelope and header)."""
-        try:
-            client = self._connect()
-            try:
-                client.send_message(msg, to_addrs=[recipient])
-            finally:
-                _quit(client)
-        except smtplib.SMTPRecipientsRefused as e:
-            code, reply = e.recipients.get(recipient, (0, b''))
-            if 500 <= code < 600:
-                LOG.error('SMTP server %s refused %s for good: %s %s; '
-                          'not retrying', self.server, recipient, code,
-                          _text(reply))
-                return
-            raise exceptions.NotifyFailed(
-                f'SMTP server {self.server} refused {recipient} for now: '
-                f'{code} {_text(reply)}')
-        except smtplib.SMTPAuthenticationError as e:
-            raise exceptions.NotifyFailed(
-                f'SMTP server {self.server} refused AUTH for user '
-                f'{self.username}: {e.smtp_code} {_text(e.smtp_error)}')
-        except smtplib.SMTPResponseException as e:
-            raise exceptions.NotifyFailed(
-                f'SMTP server {self.server} answered {e.smtp_code} '
-                f'{_text(e.smtp_error)}')
-        except smtplib.SMTPException as e:
-            raise exceptions.NotifyFailed(
-                f'SMTP server {self.server}: {type(e).__name__}: {e}')
-        except ssl.SSLError as e:
-            raise exceptions.NotifyFailed(
-                f'TLS with SMTP server {self.server} failed: '
-                f'{e.reason or e}')
-        except OSError as e:
-            raise exceptions.NotifyFailed(
-                f'SMTP server {self.server} unreachable: '
-                f'{e.strerror or type(e).__name__}')
-
-
-def _quit(client: smtplib.SMTP) -> None:
-    try:
-        client.quit()
-    except (smtplib.SMTPException, OSError):
-        client.close()
-
-
-def _text(reply: bytes | str) -> str:
-    return reply.decode(errors='replace') if isinstance(
-        reply, bytes) else str(reply)
 
 
 def message_id(subkey: str) -> str:
@@ -258,8 +165,11 @@ class EmailNotifier(base.Notifier):
     def _delivery(self, subkey: str, recipient: str, key: str,
                   name: str, context: dict[str, t.Any]) -> base.Delivery:
         def deliver() -> None:
-            msg = self._compose(subkey, recipient, key, name, context)
-            self.transport.send(msg, recipient)
+            # The engine's guard covers deliver() as a whole: composing
+            # counts against the same deadline as the SMTP session.
+            with self.transport.deadline() as deadline:
+                msg = self._compose(subkey, recipient, key, name, context)
+                self.transport.send(msg, recipient, deadline)
             LOG.info('mailed %s to %s (key %s)', name, recipient, key)
         return base.Delivery(subkey, recipient, deliver)
 

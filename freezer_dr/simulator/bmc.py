@@ -1,4 +1,5 @@
-"""All simulated BMCs of a test cloud in one process (IPMI 2.0 lanplus).
+"""All simulated BMCs of a test cloud in one process (IPMI 2.0 lanplus
+over UDP, or Redfish over HTTPS).
 
 Run::
 
@@ -13,7 +14,13 @@ SPEC (JSON file; keep it mode 0600, it holds the BMC passwords)::
      "bmcs": [{"host": "compute-1", "address": "127.0.0.1",
                "port": 40001,          # 0 = pick a free UDP port
                "username": "admin", "password": "secret",
-               "power": "on"}]}        # initial power, memory mode only
+               "power": "on",          # initial power, memory mode only
+               "kind": "ipmi"}]}       # or "redfish" (default ipmi)
+
+- A ``redfish`` BMC is sushy-tools' emulator on its own HTTPS port
+  (:mod:`freezer_dr.simulator.bmc_redfish`); all of them share one
+  self-signed certificate written to ``tls_dir`` (default: the ready
+  file's directory) as ``cert.pem``, which is also the CA file.
 
 - ``power_url`` set: power is read with ``GET power_url`` ->
   ``{"power": "on"|"off"}`` and switched with ``POST power_url``
@@ -32,19 +39,23 @@ SPEC (JSON file; keep it mode 0600, it holds the BMC passwords)::
   "power_after": "on"``. Safety checks should look for
   ``command in (off, soft) and power_after == "off"``.
 - When every BMC listens, ``ready_file`` is written atomically (tmp +
-  rename): ``{"pid": N, "control_port": P, "bmcs": {"compute-1": 40001}}``.
+  rename): ``{"pid": N, "control_port": P, "bmcs": {"compute-1": 40001},
+  "kinds": {"compute-1": "ipmi"}, "ca_file": PATH or null}``.
   It is removed on exit. SIGTERM or SIGINT: exit 0.
 
 Control API (HTTP/JSON on 127.0.0.1:control_port):
 
-- ``GET /bmcs`` -> ``{"bmcs": {host: {"address", "port", "power",
-  "fault": {"mode", "delay"}}}}`` (``power`` is "unknown" if unreadable).
+- ``GET /bmcs`` -> ``{"bmcs": {host: {"kind", "address", "port",
+  "power", "fault": {"mode", "delay"}}}}`` (``power`` is "unknown" if
+  unreadable).
 - ``POST /bmcs/{host}/fault`` ``{"mode": M, "delay": seconds}`` -> 200 and
   the host's entry; M is ``none``, ``unreachable`` (drop every packet),
   ``slow`` (each request is handled, and so answered, ``delay`` s after
   it arrives), ``stuck`` (accept off, never power off) or
   ``wrong-password`` (the BMC's password changed: new logins fail; a
-  session opened before stays valid, as on many real BMCs). 400 on a bad
+  session opened before stays valid, as on many real BMCs; Redfish
+  answers 401). A Redfish BMC that is ``unreachable`` accepts TCP
+  connections and never answers. 400 on a bad
   mode, 404 on an unknown host. Faults apply at once to every session.
 - ``POST /bmcs/{host}/power`` ``{"power": "on"|"off"}`` sets the ground
   truth without IPMI and without a log line (test set-up).
@@ -57,6 +68,7 @@ import json
 import logging as std_logging
 import os
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -69,6 +81,9 @@ from freezer_dr.simulator import bmc_ipmi
 LOG = logging.getLogger(__name__)
 
 SERVE_TICK = 0.02
+BMC_KINDS = ('ipmi', 'redfish')
+
+Bmc = t.Any     # bmc_ipmi.SimulatedBmc or bmc_redfish.RedfishBmc
 
 
 def load_spec(path: str) -> dict[str, t.Any]:
@@ -90,13 +105,29 @@ def load_spec(path: str) -> dict[str, t.Any]:
         hosts.add(entry['host'])
         if entry.get('power', 'on') not in ('on', 'off'):
             raise ValueError(f'{path}: bmcs[{i}] bad "power"')
+        if entry.get('kind', 'ipmi') not in BMC_KINDS:
+            raise ValueError(f'{path}: bmcs[{i}] bad "kind" (one of '
+                             f'{", ".join(BMC_KINDS)})')
     return spec
 
 
-def build_bmcs(spec: dict[str, t.Any],
-               log: bmc_ipmi.PowerLog) -> dict[str, bmc_ipmi.SimulatedBmc]:
-    """Create and bind one SimulatedBmc per SPEC entry."""
-    bmcs = {}
+def _tls_context(directory: str) -> tuple[ssl.SSLContext, str]:
+    """A server context with a new self-signed certificate; its path."""
+    from freezer_dr.simulator.smtp import make_self_signed_cert
+    os.makedirs(directory, exist_ok=True)
+    cert, key = make_self_signed_cert(directory, '127.0.0.1')
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    return ctx, cert
+
+
+def build_bmcs(spec: dict[str, t.Any], log: bmc_ipmi.PowerLog
+               ) -> tuple[dict[str, Bmc], str | None]:
+    """Create and bind one BMC per SPEC entry; return them and the CA
+    file of the Redfish BMCs (None if there is none)."""
+    bmcs: dict[str, Bmc] = {}
+    tls: ssl.SSLContext | None = None
+    ca_file = None
     for entry in spec['bmcs']:
         host = entry['host']
         if spec.get('power_url'):
@@ -104,19 +135,30 @@ def build_bmcs(spec: dict[str, t.Any],
                 spec['power_url'].replace('{host}', host))
         else:
             power = bmc_ipmi.MemoryPower(entry.get('power', 'on'))
-        bmcs[host] = bmc_ipmi.SimulatedBmc(
-            host, entry.get('address', '127.0.0.1'), int(entry.get('port', 0)),
-            entry['username'], entry['password'], power, log)
-    return bmcs
+        args = (host, entry.get('address', '127.0.0.1'),
+                int(entry.get('port', 0)), entry['username'],
+                entry['password'], power, log)
+        if entry.get('kind', 'ipmi') == 'redfish':
+            from freezer_dr.simulator import bmc_redfish
+            if tls is None:
+                bmc_redfish.use_sim_driver()
+                tls, ca_file = _tls_context(spec.get('tls_dir') or
+                                            os.path.dirname(os.path.abspath(
+                                                spec['ready_file'])))
+            bmcs[host] = bmc_redfish.RedfishBmc(*args, tls=tls)
+        else:
+            bmcs[host] = bmc_ipmi.SimulatedBmc(*args)
+    return bmcs, ca_file
 
 
-def describe(bmc: bmc_ipmi.SimulatedBmc) -> dict[str, t.Any]:
+def describe(bmc: Bmc) -> dict[str, t.Any]:
     """A BMC's public state (never its credentials)."""
     try:
         power = bmc.power.get()
     except bmc_ipmi.PowerUnavailable:
         power = 'unknown'
-    return {'address': bmc.address, 'port': bmc.port, 'power': power,
+    return {'kind': bmc.kind, 'address': bmc.address, 'port': bmc.port,
+            'power': power,
             'fault': {'mode': bmc.fault.mode, 'delay': bmc.fault.delay}}
 
 
@@ -171,23 +213,24 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
 class ControlServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int,
-                 bmcs: dict[str, bmc_ipmi.SimulatedBmc]) -> None:
+    def __init__(self, port: int, bmcs: dict[str, Bmc]) -> None:
         self.bmcs = bmcs
         super().__init__(('127.0.0.1', port), ControlHandler)
 
 
-def write_ready(path: str, control_port: int,
-                bmcs: dict[str, bmc_ipmi.SimulatedBmc]) -> None:
+def write_ready(path: str, control_port: int, bmcs: dict[str, Bmc],
+                ca_file: str | None) -> None:
     """Write the ready file atomically."""
     tmp = f'{path}.tmp.{os.getpid()}'
     with open(tmp, 'w', encoding='utf-8') as f:
         json.dump({'pid': os.getpid(), 'control_port': control_port,
-                   'bmcs': {h: b.port for h, b in bmcs.items()}}, f)
+                   'bmcs': {h: b.port for h, b in bmcs.items()},
+                   'kinds': {h: b.kind for h, b in bmcs.items()},
+                   'ca_file': ca_file}, f)
     os.replace(tmp, path)
 
 
-def serve(bmcs: dict[str, bmc_ipmi.SimulatedBmc],
+def serve(bmcs: dict[str, Bmc],
           stop: threading.Event) -> None:
     """pyghmi's event loop plus release of delayed ('slow') replies."""
     session = bmc_ipmi.ipmi_session.Session
@@ -218,11 +261,16 @@ def main(argv: list[str] | None = None) -> int:
 
     bmc_ipmi.use_nonblocking_reads()
     log = bmc_ipmi.PowerLog(spec['log'])
-    bmcs = build_bmcs(spec, log)
+    try:
+        bmcs, ca_file = build_bmcs(spec, log)
+    except (OSError, ImportError) as exc:
+        print(f'bmc: cannot start the BMCs: {exc}', file=sys.stderr)
+        return 2
     control = ControlServer(int(spec.get('control_port') or 0), bmcs)
     threading.Thread(target=control.serve_forever, name='bmc-control',
                      daemon=True).start()
-    write_ready(spec['ready_file'], control.server_address[1], bmcs)
+    write_ready(spec['ready_file'], control.server_address[1], bmcs,
+                ca_file)
     LOG.info('%d BMCs listening, control on port %d', len(bmcs),
              control.server_address[1])
     try:

@@ -124,6 +124,23 @@ class Fault:
             raise ValueError('delay must be >= 0')
 
 
+def switch_power(power: PowerSwitch, fault: Fault, command: str) -> str:
+    """Apply a power command as a BMC with ``fault`` would; return the
+    node's power after it (a ``stuck`` BMC accepts "off" and stays on).
+    """
+    before = power.get()
+    if fault.mode == 'stuck' and command != 'on':
+        return before
+    if command == 'on':
+        power.set('on')
+    elif command in ('off', 'soft'):
+        power.set('off')
+    elif command == 'cycle' or (command == 'reset' and before == 'on'):
+        power.set('off')
+        power.set('on')
+    return power.get()
+
+
 class PowerLog:
     """Append-only JSONL of power commands, flushed per line."""
 
@@ -202,6 +219,8 @@ class _Credentials:
 
 class SimulatedBmc(_FaultGate, pyghmi_bmc.Bmc):
     """One node's BMC on its own UDP port."""
+
+    kind = 'ipmi'
 
     _sequence = itertools.count()
 
@@ -284,18 +303,7 @@ class SimulatedBmc(_FaultGate, pyghmi_bmc.Bmc):
         session.send_ipmi_response()
 
     def _switch(self, command: str) -> str:
-        """Apply a chassis command; return the power state after it."""
-        before = self.power.get()
-        if self.fault.mode == 'stuck' and command != 'on':
-            return before
-        if command == 'on':
-            self.power.set('on')
-        elif command in ('off', 'soft'):
-            self.power.set('off')
-        elif command == 'cycle' or (command == 'reset' and before == 'on'):
-            self.power.set('off')
-            self.power.set('on')
-        return self.power.get()
+        return switch_power(self.power, self.fault, command)
 
     def close(self) -> None:
         """Stop serving this BMC's port."""

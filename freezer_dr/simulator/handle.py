@@ -15,6 +15,7 @@ import sys
 import time
 import typing as t
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import openstack
@@ -42,8 +43,13 @@ class SimCloudHandle:
                  report_interval: float = 1.0, rebuild_time: float = 1.0,
                  boot_delay: float = 1.0, rpc_timeout: float = 60.0,
                  seed: int | None = None,
-                 bmcs: bool = True, extra_args: t.Sequence[str] = ()) -> None:
+                 bmcs: bool = True, bmc: str = 'ipmi',
+                 extra_args: t.Sequence[str] = ()) -> None:
+        """``bmc``: ``ipmi``, ``redfish`` or ``mixed`` (alternating per
+        host): the kind of every host's BMC, and of its nodes.yaml level.
+        """
         self.state_dir = os.path.abspath(state_dir)
+        self.bmc_kind = bmc
         self.service_down_time = service_down_time
         self._args = [
             sys.executable, '-m', 'freezer_dr.cmd.sim', 'run',
@@ -54,7 +60,7 @@ class SimCloudHandle:
             '--report-interval', str(report_interval),
             '--rebuild-time', str(rebuild_time),
             '--boot-delay', str(boot_delay),
-            '--rpc-timeout', str(rpc_timeout), *extra_args]
+            '--rpc-timeout', str(rpc_timeout), '--bmc', bmc, *extra_args]
         if seed is not None:
             self._args += ['--seed', str(seed)]
         if not bmcs:
@@ -194,12 +200,23 @@ class SimCloudHandle:
                      {'mode': mode, 'delay': delay})
 
     def bmc(self, host: str) -> dict[str, t.Any]:
+        """``host``'s BMC: ``kind`` (ipmi / redfish), ``address`` (an IP
+        for IPMI, the base URL for Redfish), ``port``, ``username``,
+        ``password`` and, for Redfish, ``ca_file``."""
         with open(self.nodes_yaml, encoding='utf-8') as f:
             level = yaml.safe_load(f)['nodes'][host]['fencing'][0]
         with open(level['password_file'], encoding='utf-8') as f:
             password = f.read().strip()
-        return {'address': level['address'], 'port': int(level['port']),
-                'username': level['username'], 'password': password}
+        port = (level.get('port')
+                or urllib.parse.urlsplit(str(level['address'])).port)
+        return {'kind': level['driver'], 'address': level['address'],
+                'port': int(port),
+                'username': level['username'], 'password': password,
+                'ca_file': level.get('ca_file')}
+
+    def bmc_kinds(self) -> dict[str, str]:
+        """Each host's BMC kind (``ipmi`` or ``redfish``)."""
+        return dict(self.endpoints.get('bmc_kinds') or {})
 
     def bmc_log(self) -> list[dict[str, t.Any]]:
         try:

@@ -6,8 +6,9 @@ API on loopback, starts the SMTP sink and the BMC process (H3's
 writes into the state directory:
 
 - ``clouds.yaml``       cloud ``sim``, admin password auth (mode 0600)
-- ``nodes.yaml``        fencing inventory, one ``ipmi`` level per host,
-  passwords in ``bmc/<host>`` files (mode 0600)
+- ``nodes.yaml``        fencing inventory, one level per host matching its
+  BMC (``ipmi``, or ``redfish`` with ``ca_file``; ``--bmc mixed``
+  alternates), passwords in ``bmc/<host>`` files (mode 0600)
 - ``freezer-dr.conf``   a ready config for freezer-dr ([coordination] left
   to the user)
 - ``endpoints.json``    URLs, ports, paths and the pid; written last, so
@@ -45,6 +46,18 @@ LOG = logging.getLogger(__name__)
 
 BMC_USER = 'admin'
 BMC_READY_TIMEOUT = 120.0
+#: ``--bmc``: every host's BMC speaks IPMI, Redfish, or they alternate
+BMC_CHOICES = ('ipmi', 'redfish', 'mixed')
+
+
+def bmc_kind(choice: str, index: int) -> str:
+    """The BMC kind of the ``index``-th host under ``--bmc choice``."""
+    if choice == 'mixed':
+        return ('ipmi', 'redfish')[index % 2]
+    if choice not in BMC_CHOICES:
+        raise ValueError(f'unknown BMC kind {choice!r}; one of '
+                         f'{", ".join(BMC_CHOICES)}')
+    return choice
 
 
 @dataclasses.dataclass
@@ -58,6 +71,7 @@ class RunOptions:
     smtp_security: str = 'none'
     smtp_auth: bool = False          # require AUTH (user freezer-dr)
     bmcs: bool = True
+    bmc_kind: str = 'ipmi'           # ipmi, redfish or mixed
 
 
 def _write_private(path: str, text: str) -> None:
@@ -87,6 +101,8 @@ class SimCloud:
         self.smtp_credentials: tuple[str, str] | None = None
         self.bmc_proc: subprocess.Popen[bytes] | None = None
         self.bmc_ports: dict[str, int] = {}
+        self.bmc_kinds: dict[str, str] = {}
+        self.bmc_ca_file: str | None = None
         self.bmc_control_port: int | None = None
         self.admin_password = secrets.token_urlsafe(18)
         self.endpoints: dict[str, t.Any] = {}
@@ -136,16 +152,18 @@ class SimCloud:
     def _start_bmcs(self, control_url: str) -> None:
         os.makedirs(self.path('bmc'), mode=0o700, exist_ok=True)
         entries = []
-        for host in self.compute.hosts:
+        for index, host in enumerate(self.compute.hosts):
             password = secrets.token_urlsafe(12)
             _write_private(self.path('bmc', host), password)
             entries.append({'host': host, 'address': '127.0.0.1',
                             'port': 0, 'username': BMC_USER,
-                            'password': password})
+                            'password': password,
+                            'kind': bmc_kind(self.options.bmc_kind, index)})
         ready = self.path('bmc.ready')
         spec = {'power_url': control_url + '/sim/hosts/{host}/power',
                 'log': self.path('bmc-log.jsonl'), 'control_port': 0,
-                'ready_file': ready, 'bmcs': entries}
+                'ready_file': ready, 'tls_dir': self.path('bmc-tls'),
+                'bmcs': entries}
         _write_private(self.path('bmc-spec.json'), json.dumps(spec))
         for stale in (ready, spec['log']):
             if os.path.exists(stale):
@@ -156,6 +174,8 @@ class SimCloud:
              '--spec', self.path('bmc-spec.json')], ready,
             self.path('bmc.log'), BMC_READY_TIMEOUT, 'the BMC process')
         self.bmc_ports = {h: int(p) for h, p in info['bmcs'].items()}
+        self.bmc_kinds = dict(info.get('kinds') or {})
+        self.bmc_ca_file = info.get('ca_file')
         self.bmc_control_port = int(info['control_port'])
         self.control.bmc_control_url = (
             f'http://127.0.0.1:{self.bmc_control_port}')
@@ -187,14 +207,8 @@ class SimCloud:
             'region_name': self.options.settings.region,
             'identity_api_version': 3, 'interface': 'public'}}}
         _write_private(self.path('clouds.yaml'), yaml.safe_dump(clouds))
-        nodes: dict[str, t.Any] = {}
-        for host in self.compute.hosts:
-            if host not in self.bmc_ports:
-                continue
-            nodes[host] = {'fencing': [{
-                'driver': 'ipmi', 'address': '127.0.0.1',
-                'port': self.bmc_ports[host], 'username': BMC_USER,
-                'password_file': self.path('bmc', host)}]}
+        nodes = {host: {'fencing': [self._fencing_level(host)]}
+                 for host in self.compute.hosts if host in self.bmc_ports}
         _write_private(self.path('nodes.yaml'),
                        yaml.safe_dump({'nodes': nodes}))
         _write_private(self.path('freezer-dr.conf'), self._config_text())
@@ -211,6 +225,8 @@ class SimCloud:
                                    if self.smtp_credentials else None),
             'maildir': self.path('maildir'),
             'bmc_log': self.path('bmc-log.jsonl'),
+            'bmc_kinds': self.bmc_kinds, 'bmc_ports': self.bmc_ports,
+            'bmc_ca_file': self.bmc_ca_file,
             'bmc_control': (f'http://127.0.0.1:{self.bmc_control_port}'
                             if self.bmc_control_port else None),
             'bmc_pid': self.bmc_proc.pid if self.bmc_proc else None,
@@ -224,6 +240,18 @@ class SimCloud:
         }
         _write_atomic(self.path('endpoints.json'),
                       json.dumps(self.endpoints, indent=2))
+
+    def _fencing_level(self, host: str) -> dict[str, t.Any]:
+        """The nodes.yaml level of ``host``'s BMC (IPMI or Redfish)."""
+        port = self.bmc_ports[host]
+        level = {'username': BMC_USER,
+                 'password_file': self.path('bmc', host)}
+        if self.bmc_kinds.get(host) == 'redfish':
+            return {'driver': 'redfish',
+                    'address': f'https://127.0.0.1:{port}',
+                    'ca_file': self.bmc_ca_file, **level}
+        return {'driver': 'ipmi', 'address': '127.0.0.1', 'port': port,
+                **level}
 
     def _config_text(self) -> str:
         assert self.smtp is not None
@@ -242,6 +270,8 @@ class SimCloud:
             f'clouds_yaml = {self.path("clouds.yaml")}', '',
             '[monitor]',
             f'confirm_window = {settings.service_down_time:g}', '',
+            '[monitor_nova]',
+            f'report_interval = {settings.report_interval:g}', '',
             '[fencing]', f'inventory = {self.path("nodes.yaml")}', '',
             '[evacuation]', 'microversion = 2.94', '',
             '[notifiers]', 'drivers = email,log', '',

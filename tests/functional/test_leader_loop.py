@@ -5,59 +5,12 @@ returns (what an operator reads in the log) and on the world.
 """
 from __future__ import annotations
 
-import configparser
 import time
 
-import pytest
-
 from freezer_dr import conf as freezer_conf
-from freezer_dr.demo.cluster import wait_for
 from freezer_dr.engine import loop as engine_loop
-from freezer_dr.ha import etcd as ha_etcd
-from freezer_dr.ha import lease as ha_lease
-from freezer_dr.ha import store as ha_store
-
-
-@pytest.fixture
-def cloud(sim_cloud_factory):
-    return sim_cloud_factory(hosts=4, instances=4, service_down_time=2.0)
-
-
-def make_conf(cloud, etcd_url, cluster, **groups):
-    parser = configparser.RawConfigParser()
-    parser.read(cloud.config_file)
-    conf = freezer_conf.new_config()
-    conf([])
-    for section in parser.sections():
-        for key, value in parser.items(section):
-            if section in conf and key in conf[section]:
-                conf.set_override(key, value, section)
-    conf.set_override('backend_url', etcd_url, 'coordination')
-    conf.set_override('cluster', cluster, 'coordination')
-    conf.set_override('confirm_window', 2.0, 'monitor')
-    for group, values in groups.items():
-        for key, value in values.items():
-            conf.set_override(key, value, group)
-    return conf
-
-
-@pytest.fixture
-def leader(etcd_url, cluster_name):
-    client = ha_etcd.make_client(etcd_url, 2.0)
-    lease = ha_lease.LeaderLease(client, cluster_name, 'loop-test', 10.0,
-                                 3.0, 0.5)
-    assert lease.try_acquire()
-    lease.start()
-    yield lease, ha_store.CheckpointStore(client, cluster_name, lease)
-    lease.stop()
-    lease.release()
-
-
-def cycles_until(loop, predicate, timeout=30):
-    def once():
-        sentence = loop.run_cycle()
-        return sentence if predicate(sentence) else None
-    return wait_for(once, timeout, 'the expected cycle', interval=0.3)
+from tests.functional.loop_support import cycles_until
+from tests.functional.loop_support import make_conf
 
 
 def test_all_up_says_so(cloud, leader, etcd_url, cluster_name):

@@ -7,7 +7,7 @@ import pytest
 
 from freezer_dr import cloud
 from freezer_dr import exceptions
-from freezer_dr.evacuators import tracking
+from freezer_dr.engine import tracking
 from freezer_dr.evacuators.nova import NovaEvacuator
 from tests.functional import nova_support as support
 

@@ -18,6 +18,9 @@ from freezer_dr.ha import etcd as ha_etcd
 from tests import invariants
 
 ADMIN = 'cloud-admin@example.org'
+#: the simulated hosts' BMCs: ipmi (default), redfish or mixed (tox -e
+#: e2e-mixed)
+BMC_KIND = os.environ.get('FREEZER_DR_BMC', 'ipmi')
 
 
 @pytest.fixture
@@ -40,7 +43,7 @@ def make_cluster(tmp_path):
         cluster = Cluster(str(tmp_path / f'c{len(made)}'), hosts=hosts,
                           instances=instances, projects=projects,
                           replicas=replicas, overrides=settings,
-                          cloud_options=options)
+                          cloud_options=options, bmc=BMC_KIND)
         made.append(cluster)
         cluster.start()
         cluster.wait_leader()

@@ -12,6 +12,7 @@ from freezer_dr import exceptions
 from freezer_dr.notifiers.base import Event
 from freezer_dr.notifiers.webhook import WebhookNotifier
 from freezer_dr.simulator.smtp import free_tcp_port
+from tests.fixtures.dribble import DribblingHttp
 
 
 class Receiver(http.server.ThreadingHTTPServer):
@@ -98,6 +99,27 @@ def test_timeout_is_notify_failed(receiver):
     with pytest.raises(exceptions.NotifyFailed, match='timed out'):
         WebhookNotifier(receiver.url, timeout=0.3).send(EVENT, 'k')
     assert time.monotonic() - started < 25  # did not wait for the answer
+
+
+def test_dribbling_receiver_cannot_hold_the_post_past_its_timeout():
+    """requests' timeout bounds each read; a receiver sending one byte
+    every 0.2 s would hold the POST for 12 s. The whole POST is bounded."""
+    timeout = 1.0
+    with DribblingHttp(lambda method, path: (200, {'ok': True}, 'dribble'),
+                       interval=0.2, dribble_for=12.0) as receiver:
+        started, wall = time.monotonic(), time.time()
+        try:
+            WebhookNotifier(f'{receiver.url}/hook', timeout=timeout).send(
+                EVENT, 'k')
+            error = None
+        except exceptions.NotifyFailed as failure:
+            error = failure
+        took = time.monotonic() - started
+    assert took < timeout + 0.7
+    assert error is not None and 'timed out' in str(error)
+    assert 'outcome is unknown' in str(error)
+    [(arrived, method, path)] = receiver.log
+    assert method == 'POST' and arrived < wall + timeout
 
 
 def test_unreachable_is_notify_failed():

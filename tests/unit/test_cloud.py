@@ -1,8 +1,11 @@
 """Building the openstacksdk connection from [cloud]; error wording."""
+import keystoneauth1.session as ks_session
 import pytest
 
 from freezer_dr import cloud
+from freezer_dr import deadline_http
 from freezer_dr import exceptions
+from freezer_dr.deadline import DeadlineExceeded
 from freezer_dr.evacuators.nova import NovaEvacuator
 from tests.functional.nova_support import fresh_config
 
@@ -82,3 +85,29 @@ def test_evacuator_calls_time_out_after_evacuation_api_timeout(conf):
     conf.set_override('api_timeout', 4.0, 'evacuation')
     own = NovaEvacuator.from_config(conf, shared)._conn
     assert own is not shared and own.session.timeout == 4.0
+
+
+def test_every_request_of_the_connection_is_bounded_in_full(conf):
+    conf.set_override('api_timeout', 7.0, 'cloud')
+    conn = cloud.connect(conf)
+    adapters = {prefix: conn.session.session.get_adapter(prefix)
+                for prefix in ('https://', 'http://')}
+    for adapter in adapters.values():
+        assert isinstance(adapter, deadline_http.BoundedAdapter)
+        assert adapter.default_budget == 7.0
+        # keystoneauth's own adapter settings (TCP keep-alive) are kept
+        assert isinstance(adapter, ks_session.TCPKeepAliveAdapter)
+    # An evacuator with another write deadline leaves the shared
+    # connection's per-request budget as it was.
+    evacuator = NovaEvacuator(conn, api_timeout=3.0)
+    assert evacuator.api_timeout == 3.0
+    assert conn.session.session.get_adapter('http://') is adapters['http://']
+    assert adapters['http://'].default_budget == 7.0
+
+
+def test_deadline_errors_are_api_errors_and_not_refusals():
+    error = DeadlineExceeded('POST http://nova/x: no complete answer '
+                             'within 5 s')
+    assert isinstance(error, cloud.API_ERRORS)
+    assert not cloud.is_refusal(error)
+    assert cloud.describe_error(error) == str(error)

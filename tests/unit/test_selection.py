@@ -1,8 +1,8 @@
 """Which instances of a failed host are evacuated, and in what order."""
 import pytest
 
+from freezer_dr.engine import selection
 from freezer_dr.engine.model import Instance
-from freezer_dr.evacuators import selection
 
 KEY, TAG = 'HA_Enabled', 'ha-enabled'
 

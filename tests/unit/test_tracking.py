@@ -1,9 +1,9 @@
 """Judging one evacuation from the server as it is now."""
 import pytest
 
+from freezer_dr.engine import tracking
 from freezer_dr.engine.model import Instance
 from freezer_dr.engine.model import InstanceRecord
-from freezer_dr.evacuators import tracking
 
 SRC = 'compute-1'
 

@@ -1,0 +1,180 @@
+"""pyghmi's IPMI client as fencing needs it: a session of our own per
+operation, no lost wake-ups, and power commands that pass a gate.
+
+Two upstream behaviours of pyghmi (1.6.x, ``pyghmi.ipmi.private.session``)
+are worked around here:
+
+- **Lost wake-up.** A caller sends its request, then registers its wait
+  with the shared IO thread (``_io_wait`` appends to ``ioqueue``). On
+  loopback the answer often arrives in between: the IO thread reads it,
+  queues it on the session (``pktqueue`` / ``sessionqueue``) and finds
+  nobody waiting; the caller then registers and sleeps until its retry
+  timer (0.5-1.7 s), although its answer is already queued, and may even
+  retransmit the request. :func:`install_prompt_wakeups` replaces
+  ``_io_wait`` with the same function plus one check after registering:
+  if the packet is already queued, do not sleep. (ipmitool has no shared
+  IO thread, hence no stall.)
+- **Shared sessions and unbounded retransmission.** ``Session.__new__``
+  hands every caller with the same BMC and credentials one cached
+  session, and a session retransmits its last payload (and, after a
+  re-login, sends it again) from whichever thread runs the event loop.
+  :class:`FencingSession` is never shared, and while a power command is
+  outstanding every transmission first passes ``gate.check()``: after the
+  caller abandoned the call, after its deadline or once the guard says
+  the lease is gone, nothing more is sent.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+import typing as t
+
+from pyghmi import exceptions as pyghmi_exc
+from pyghmi.ipmi.private import session as pyghmi_session
+from pyghmi.ipmi.private import util as pyghmi_util
+
+from freezer_dr.fencers.context import CallGate
+
+CHASSIS_NETFN = 0
+GET_CHASSIS_STATUS = 1
+CHASSIS_CONTROL = 2
+#: chassis control directives (IPMI 2.0 table 28-4)
+DIRECTIVES = {'off': 0, 'soft': 5}
+
+_install_lock = threading.Lock()
+_installed = False
+
+
+def install_prompt_wakeups() -> None:
+    """Swap pyghmi's ``_io_wait`` for :func:`_prompt_io_wait` (once)."""
+    global _installed
+    with _install_lock:
+        if not _installed:
+            pyghmi_session._io_wait = _prompt_io_wait
+            _installed = True
+
+
+def _already_queued(myaddr: t.Any) -> bool:
+    """Whether what a waiter on ``myaddr`` waits for has arrived."""
+    if myaddr is None:
+        return bool(pyghmi_session.sessionqueue)
+    handlers = pyghmi_session.Session.bmc_handlers.get(myaddr) or {}
+    return any(session.pktqueue for session in tuple(handlers.values()))
+
+
+def _prompt_io_wait(timeout: float, myaddr: t.Any = None,
+                    evq: t.Any = None) -> None:
+    """pyghmi 1.6's ``_io_wait``, plus: do not sleep when the packet came
+    in before this waiter was registered (the lost wake-up)."""
+    evt = threading.Event()
+    if evq is not None:
+        evq.append(evt)
+    deadline = timeout + pyghmi_util._monotonic_time()
+    pyghmi_session.ioqueue.append((deadline, evt, myaddr))
+    if _already_queued(myaddr):
+        return
+    if deadline < pyghmi_session.selectdeadline:
+        wake = pyghmi_session.iosockets[0]
+        wake.sendto(b'\x01', (pyghmi_session.myself,
+                              pyghmi_session.iosockets[0].getsockname()[1]))
+    evt.wait()
+
+
+def _sockets_in_use(bmc: str, port: int) -> list[socket.socket]:
+    """Local sockets already talking to ``bmc``: pyghmi routes answers by
+    (BMC address, local port), so a second session needs another one."""
+    used = []
+    for res in socket.getaddrinfo(bmc, port, 0, socket.SOCK_DGRAM):
+        sockaddr = res[4]
+        if pyghmi_session.ipv6support and res[0] == socket.AF_INET:
+            sockaddr = ('::ffff:' + sockaddr[0], sockaddr[1], 0, 0)
+        handlers = pyghmi_session.Session.bmc_handlers.get(sockaddr) or {}
+        used += [session.socket for session in tuple(handlers.values())]
+    return used
+
+
+class FencingSession(pyghmi_session.Session):
+    """An RMCP+ session of our own whose sends pass ``gate`` when set."""
+
+    def __new__(cls, bmc: str, userid: bytes, password: bytes,
+                port: int = 623, kg: bytes | None = None,
+                onlogon: t.Any = None, privlevel: int | None = None,
+                keepalive: bool = True) -> FencingSession:
+        self = object.__new__(cls)
+        self.forbidsock = _sockets_in_use(bmc, port)
+        self.gate: CallGate | None = None
+        self.refused: BaseException | None = None
+        return self
+
+    def _xmit_packet(self, retry: bool = True, delay_xmit: t.Any = None,
+                     timeout: t.Any = None) -> None:
+        gate = self.gate
+        if gate is not None and delay_xmit is None:
+            try:
+                gate.check()
+            except BaseException as exc:   # never raise in a foreign loop
+                self._refuse(exc)
+                return
+        super()._xmit_packet(retry, delay_xmit=delay_xmit, timeout=timeout)
+
+    def _refuse(self, exc: BaseException) -> None:
+        """Stop here without sending anything more, and remember why."""
+        self.refused = exc
+        self.lastpayload = None
+        self.onlogpayload = None
+        self.pendingpayloads.clear()
+        with pyghmi_util.protect(pyghmi_session.WAITING_SESSIONS):
+            self.waiting_sessions.pop(self, None)
+        with pyghmi_util.protect(pyghmi_session.KEEPALIVE_SESSIONS):
+            self.keepalive_sessions.pop(self, None)
+        self.logged = 0
+        self.logging = False
+
+
+def _checked(rsp: dict[str, t.Any]) -> dict[str, t.Any]:
+    if rsp.get('error'):
+        raise pyghmi_exc.IpmiException(rsp['error'], rsp.get('code'))
+    return rsp
+
+
+class IpmiClient:
+    """One fencing operation's session with one BMC.
+
+    Chassis status and chassis control are sent as raw IPMI commands,
+    as ipmitool does (no OEM detection round trips).
+    """
+
+    def __init__(self, address: str, port: int, username: bytes,
+                 password: bytes) -> None:
+        install_prompt_wakeups()
+        self.session = FencingSession(address, username, password,
+                                      port=port, keepalive=False)
+
+    def power(self) -> str:
+        """``on`` or ``off`` (Get Chassis Status)."""
+        rsp = _checked(self.session.raw_command(
+            netfn=CHASSIS_NETFN, command=GET_CHASSIS_STATUS))
+        return 'on' if rsp['data'][0] & 1 else 'off'
+
+    def command(self, command: str, gate: CallGate) -> None:
+        """Send chassis control ``command`` (``off`` or ``soft``); every
+        transmission of it, retransmissions included, passes ``gate``."""
+        session = self.session
+        session.gate = gate
+        try:
+            rsp = session.raw_command(netfn=CHASSIS_NETFN,
+                                      command=CHASSIS_CONTROL,
+                                      data=[DIRECTIVES[command]])
+        except pyghmi_exc.IpmiException:
+            if session.refused is not None:
+                raise session.refused from None
+            raise
+        finally:
+            session.gate = None
+        if session.refused is not None:
+            raise session.refused
+        _checked(rsp)
+
+    def close(self) -> None:
+        """Log out (nothing is sent if the session is already dead)."""
+        self.session.logout()

@@ -1,0 +1,209 @@
+"""Redfish fencing against the simulated Redfish BMCs over real HTTPS
+(sushy-tools' emulator, a certificate generated for the test run)."""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+
+import pytest
+
+from freezer_dr.engine import fencing as fence_levels
+from freezer_dr.engine.model import PowerState
+from freezer_dr.exceptions import FenceFailed
+from freezer_dr.exceptions import LeadershipLost
+from freezer_dr.fencers.context import FenceContext
+from freezer_dr.fencers.context import FencingSettings
+from freezer_dr.fencers.ipmi import IpmiFencer
+from freezer_dr.fencers.redfish import RedfishFencer
+from freezer_dr.simulator.smtp import make_self_signed_cert
+from tests.bmcproc import BmcProcess
+
+SETTINGS = FencingSettings(call_timeout=3.0, power_off_timeout=1.5,
+                           poll_interval=0.05)
+DEAD = FencingSettings(call_timeout=1.0, power_off_timeout=1.0,
+                       poll_interval=0.05)
+REDFISH = ['ok', 'soft', 'wrong-pw', 'bad-ca', 'stuck', 'unreachable',
+           'read-only', 'no-system', 'guarded', 'fallback-rf', 'secret']
+IPMI = ['fallback']
+
+
+def password(host: str) -> str:
+    return f'S3cret-{host}'
+
+
+@pytest.fixture(scope='module')
+def bmcs(tmp_path_factory):
+    proc = BmcProcess(str(tmp_path_factory.mktemp('bmc')), [
+        {'host': h, 'username': 'admin', 'password': password(h),
+         'kind': 'redfish' if h in REDFISH else 'ipmi'}
+        for h in REDFISH + IPMI])
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(autouse=True)
+def clear_faults(bmcs):
+    yield
+    for host, state in bmcs.state().items():
+        if state['fault']['mode'] != 'none':
+            bmcs.fault(host, 'none')
+
+
+def url(bmcs, host: str) -> str:
+    return f'https://127.0.0.1:{bmcs.ports[host]}'
+
+
+def fencer(bmcs, host, settings=SETTINGS, name=None, **params):
+    params = {'address': url(bmcs, host), 'username': 'admin',
+              'password': password(host), 'ca_file': bmcs.ca_file, **params}
+    return RedfishFencer(name or host, params,
+                         FenceContext(settings=settings))
+
+
+def commands(bmcs, host):
+    return [(e['command'], e['result'], e['power_after'])
+            for e in bmcs.log() if e['host'] == host
+            and e['command'] != 'status']
+
+
+def test_fence_forces_power_off_and_reads_it_back(bmcs):
+    result = fencer(bmcs, 'ok').fence(time.monotonic() + 8)
+    assert result.success and result.level == 'redfish'
+    assert result.power_state == 'off'
+    assert [a['action'] for a in result.attempts] == ['status', 'off',
+                                                       'status']
+    assert result.attempts[1]['reset_type'] == 'ForceOff'
+    assert url(bmcs, 'ok') in result.detail
+    assert commands(bmcs, 'ok') == [('off', 'ok', 'off')]
+    assert bmcs.state()['ok']['power'] == 'off'
+
+
+def test_graceful_shutdown_comes_first_when_configured(bmcs):
+    settings = FencingSettings(call_timeout=2.0, power_off_timeout=1.0,
+                               soft_shutdown_timeout=1.0, poll_interval=0.05)
+    result = fencer(bmcs, 'soft', settings).fence(time.monotonic() + 8)
+    assert result.success
+    assert result.attempts[1]['reset_type'] == 'GracefulShutdown'
+    assert commands(bmcs, 'soft') == [('soft', 'ok', 'off')]
+
+
+def test_wrong_password_is_named_as_such(bmcs):
+    bmcs.fault('wrong-pw', 'wrong-password')
+    with pytest.raises(FenceFailed) as failed:
+        fencer(bmcs, 'wrong-pw').fence(time.monotonic() + 5)
+    message = str(failed.value)
+    assert message.startswith(f'wrong-pw: Redfish BMC {url(bmcs, "wrong-pw")}')
+    assert 'authentication refused (HTTP 401)' in message
+    assert password('wrong-pw') not in message
+    assert commands(bmcs, 'wrong-pw') == []
+    assert bmcs.state()['wrong-pw']['power'] == 'on'
+
+
+def test_certificate_from_another_ca_fails_tls_verification(bmcs, tmp_path):
+    other_ca, _key = make_self_signed_cert(str(tmp_path))
+    for params in ({'ca_file': other_ca}, {'ca_file': None}):
+        with pytest.raises(FenceFailed) as failed:
+            fencer(bmcs, 'bad-ca', **params).fence(time.monotonic() + 5)
+        assert 'bad-ca: Redfish BMC' in str(failed.value)
+        assert 'TLS certificate verification failed' in str(failed.value)
+    assert bmcs.state()['bad-ca']['power'] == 'on'
+    # verify_tls: false is the operator's explicit choice
+    assert fencer(bmcs, 'bad-ca', ca_file=None, verify_tls=False
+                  ).power_state(time.monotonic() + 5) == PowerState.ON
+
+
+def test_stuck_bmc_accepts_the_reset_and_fails_closed(bmcs):
+    bmcs.fault('stuck', 'stuck')
+    with pytest.raises(FenceFailed, match='power still on'):
+        fencer(bmcs, 'stuck').fence(time.monotonic() + 5)
+    assert ('off', 'ok', 'on') in commands(bmcs, 'stuck')
+    assert bmcs.state()['stuck']['power'] == 'on'
+
+
+def test_unreachable_bmc_fails_by_the_deadline(bmcs):
+    bmcs.fault('unreachable', 'unreachable')
+    slow_calls = FencingSettings(call_timeout=10.0, power_off_timeout=10.0,
+                                 poll_interval=0.05)
+    deadline = time.monotonic() + 2.0
+    with pytest.raises(FenceFailed, match='no answer') as failed:
+        fencer(bmcs, 'unreachable', slow_calls).fence(deadline)
+    assert time.monotonic() < deadline + 1.0
+    assert str(failed.value).startswith('unreachable: Redfish BMC')
+
+
+def test_refused_connection_is_named():
+    with socket.socket() as sock:          # a port nobody listens on
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    refused = RedfishFencer('gone', {
+        'address': f'https://127.0.0.1:{port}', 'username': 'admin',
+        'password': 'x'}, FenceContext(settings=DEAD))
+    with pytest.raises(FenceFailed, match='connection refused') as failed:
+        refused.power_state(time.monotonic() + 3)
+    assert f'gone: Redfish BMC https://127.0.0.1:{port}' in str(failed.value)
+
+
+def test_unknown_system_id_is_named(bmcs):
+    with pytest.raises(FenceFailed) as failed:
+        fencer(bmcs, 'no-system', system_id='Nope-1').fence(
+            time.monotonic() + 5)
+    assert 'no-system: Redfish BMC' in str(failed.value)
+    assert 'not found (HTTP 404)' in str(failed.value)
+    assert 'Nope-1' in str(failed.value)
+    assert commands(bmcs, 'no-system') == []
+
+
+def test_power_state_read_sends_no_power_command(bmcs):
+    assert fencer(bmcs, 'read-only').power_state(
+        time.monotonic() + 5) == PowerState.ON
+    bmcs.set_power('read-only', 'off')
+    assert fencer(bmcs, 'read-only').power_state(
+        time.monotonic() + 5) == PowerState.OFF
+    lines = [e for e in bmcs.log() if e['host'] == 'read-only']
+    assert lines and {e['command'] for e in lines} == {'status'}
+
+
+def test_guard_stops_fencing_before_the_reset(bmcs):
+    def deposed():
+        raise LeadershipLost('lease expired')
+
+    with pytest.raises(LeadershipLost):
+        fence_levels.fence_node('guarded', [fencer(bmcs, 'guarded')],
+                                5, guard=deposed)
+    assert commands(bmcs, 'guarded') == []
+    assert bmcs.state()['guarded']['power'] == 'on'
+
+
+def test_failed_redfish_level_falls_back_to_ipmi(bmcs):
+    bmcs.fault('fallback-rf', 'wrong-password')
+    redfish = fencer(bmcs, 'fallback-rf', name='fallback')
+    ipmi = IpmiFencer('fallback', {
+        'address': '127.0.0.1', 'port': bmcs.ports['fallback'],
+        'username': 'admin', 'password': password('fallback')},
+        FenceContext(settings=SETTINGS))
+    result = fence_levels.fence_node('fallback', [redfish, ipmi],
+                                     10)
+    assert result.success and result.level == 'ipmi'
+    assert result.attempts[0]['level'] == 'redfish'
+    assert result.attempts[0]['result'] == 'failed'
+    assert 'HTTP 401' in result.attempts[0]['error']
+    assert result.attempts[1] == {**result.attempts[1], 'level': 'ipmi',
+                                  'index': 2, 'result': 'off'}
+    assert commands(bmcs, 'fallback') == [('off', 'ok', 'off')]
+    assert commands(bmcs, 'fallback-rf') == []
+
+
+def test_password_never_in_repr_errors_results_or_logs(bmcs, caplog):
+    caplog.set_level(logging.DEBUG)
+    secret = password('secret')
+    good = fencer(bmcs, 'secret')
+    result = good.fence(time.monotonic() + 5)
+    bmcs.fault('secret', 'wrong-password')
+    failure = fence_levels.fence_node('secret', [fencer(bmcs, 'secret')],
+                                      5)
+    seen = ' '.join([repr(good), str(good), repr(result), repr(failure),
+                     caplog.text, json.dumps(bmcs.state())])
+    assert result.success and not failure.success
+    assert secret not in seen

@@ -1,0 +1,120 @@
+"""Fencing readiness on the simulated cloud: real BMCs, real etcd, a real
+SMTP sink; ``freezer-dr-manage fencing status|check`` as a process.
+
+The checks find a wrong password, an unreachable BMC and an inventory
+entry that points at another host's BMC, alert once per change, and never
+send a power command (the BMCs' own power log says so).
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import yaml
+
+from freezer_dr.engine import loop as engine_loop
+from tests import invariants
+from tests.functional.loop_support import make_conf
+from tests.functional.test_operator_requests import manage
+
+
+def readiness_mails(cloud) -> list:
+    return [m for m in invariants.messages(cloud.maildir)
+            if 'fencing_' in m.get('X-Freezer-DR-Key', '')]
+
+
+def alerts_of(cloud, host: str) -> list[str]:
+    """Readiness alert kinds of ``host``, oldest first."""
+    mails = sorted(readiness_mails(cloud), key=lambda m: m['Date'].datetime)
+    return [m['X-Freezer-DR-Key'].split(':')[0] for m in mails
+            if m['X-Freezer-DR-Key'].split(':')[1] == host]
+
+
+def swap_bmc(cloud, host, other) -> None:
+    """The inventory entry of ``host`` points at ``other``'s BMC."""
+    with open(cloud.nodes_yaml) as f:
+        nodes = yaml.safe_load(f)
+    nodes['nodes'][host] = nodes['nodes'][other]
+    with open(cloud.nodes_yaml, 'w') as f:
+        yaml.safe_dump(nodes, f)
+
+
+def run_for(loop, seconds: float) -> None:
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        loop.run_cycle()
+        time.sleep(0.3)
+
+
+def test_readiness_finds_broken_fencing_without_a_power_command(
+        sim_cloud_factory, leader, etcd_url, cluster_name):
+    cloud = sim_cloud_factory(hosts=5, instances=5, service_down_time=2.0)
+    lease, store = leader
+    store.set_paused('readiness test', 'tester')     # no recoveries here
+    wrong, dead, mistaken, lent = cloud.hosts[:4]
+    swap_bmc(cloud, mistaken, lent)
+    cloud.set_power(lent, 'off')          # the BMC it points at reads OFF
+    conn = cloud.connection()
+    while any(s.state == 'up' for s in conn.compute.services(host=lent)):
+        time.sleep(0.3)                   # Nova sees the lent host down
+    cloud.bmc_fault(wrong, 'wrong-password')
+    cloud.bmc_fault(dead, 'unreachable')
+    since = time.time()
+    conf = make_conf(cloud, etcd_url, cluster_name,
+                     fencing={'check_interval': 2.0, 'check_concurrency': 1,
+                              'call_timeout': 2.5})
+    loop = engine_loop.build(conf, lease, store)
+    try:
+        check_and_repair(cloud, loop, store, etcd_url, cluster_name, since,
+                         wrong, dead, mistaken, lent)
+    finally:
+        loop.stop()
+
+
+def check_and_repair(cloud, loop, store, etcd_url, cluster_name, since,
+                     wrong, dead, mistaken, lent) -> None:
+    run_for(loop, 12.0)                   # a few rounds of checks
+    found = store.values('fencing/')
+    assert set(found) == set(cloud.hosts)
+    assert not found[wrong]['ready']
+    assert 'ipmi' in found[wrong]['summary']
+    assert not found[dead]['ready']
+    assert found[dead]['summary'].startswith(f'ipmi: {dead}: IPMI BMC')
+    assert not found[mistaken]['ready']
+    assert 'inventory mistake' in found[mistaken]['summary']
+    assert found[cloud.hosts[4]]['ready']
+    log = cloud.bmc_log()
+    for host in cloud.hosts:
+        assert invariants.off_commands(log, host, since) == []
+    assert not [e for e in log if e['t'] >= since
+                and e['command'] not in ('status',)
+                and e['host'] != lent], 'a power command was sent'
+    # one alert per host that turned not ready, however many checks ran
+    for host in (wrong, dead, mistaken):
+        assert alerts_of(cloud, host) == ['fencing_not_ready'], host
+    metrics = loop.metrics.render()
+    assert f'freezer_dr_fencing_ready{{host="{wrong}"}} 0' in metrics
+    assert f'freezer_dr_fencing_ready{{host="{cloud.hosts[4]}"}} 1' in \
+        metrics
+    # repaired: one "ready again" alert
+    cloud.bmc_fault(wrong, 'none')
+    deadline = time.monotonic() + 40
+    while not store.values('fencing/')[wrong]['ready']:
+        assert time.monotonic() < deadline, 'not ready again in 40 s'
+        run_for(loop, 1.0)
+    run_for(loop, 4.0)
+    assert alerts_of(cloud, wrong) == ['fencing_not_ready', 'fencing_ready']
+    for host in cloud.hosts:      # never one alert per check: they alternate
+        kinds = alerts_of(cloud, host)
+        assert all(a != b for a, b in zip(kinds, kinds[1:], strict=False)), \
+            (host, kinds)
+    # the operator's view
+    status = manage(cloud, etcd_url, cluster_name, 'fencing', 'status',
+                    '-f', 'json')
+    assert status.returncode == 0, status.stderr
+    summary = json.loads(status.stdout)['summary']
+    assert summary.startswith('fencing: ') and f'{dead}: ipmi' in summary
+    check = manage(cloud, etcd_url, cluster_name, 'fencing', 'check',
+                   dead, wrong)
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert dead in check.stdout and 'yes' in check.stdout

@@ -1,0 +1,113 @@
+"""Missed heartbeats, learned per host (issue 10): one test per rule."""
+from __future__ import annotations
+
+import datetime
+import time
+
+import pytest
+
+from freezer_dr import exceptions
+from freezer_dr.engine import gates
+from freezer_dr.engine import heartbeats
+from freezer_dr.engine import observe
+from freezer_dr.engine.model import HostObservation
+
+POLICY = heartbeats.HeartbeatPolicy(missed_heartbeats=3, report_interval=10)
+EPOCH = datetime.datetime(2026, 12, 1, tzinfo=datetime.timezone.utc)
+
+
+def obs(host: str, beat: float, state: str = 'up') -> HostObservation:
+    """``host`` whose last heartbeat was at Nova time ``beat`` s."""
+    stamp = (EPOCH + datetime.timedelta(seconds=beat)).isoformat()
+    return HostObservation(host=host, state=state, updated_at=stamp)
+
+
+def test_the_period_is_learned_from_updated_at_changes():
+    tracker = heartbeats.HeartbeatTracker(POLICY)
+    for i, beat in enumerate((0, 4, 8, 12)):
+        silences = tracker.observe([obs('c1', beat)], mono=100.0 + 4 * i)
+    assert silences['c1'].period == 4.0 and silences['c1'].learned
+
+
+def test_until_learned_the_report_interval_stands_in():
+    tracker = heartbeats.HeartbeatTracker(POLICY)
+    silence = tracker.observe([obs('c1', 0)], mono=100.0)['c1']
+    assert silence.period == 10.0 and not silence.learned
+
+
+def test_silence_counts_on_the_leaders_clock_from_the_last_change():
+    tracker = heartbeats.HeartbeatTracker(POLICY)
+    for i, beat in enumerate((0, 10, 20)):
+        tracker.observe([obs('c1', beat)], mono=100.0 + 10 * i)
+    # Nova's clock is never compared with ours: skew changes nothing
+    silence = tracker.observe([obs('c1', 20)], mono=145.0)['c1']
+    assert silence.seconds == 25.0 and silence.missed == 2.5
+    silent = heartbeats.silent_hosts([obs('c1', 20)], {'c1': silence},
+                                     POLICY)
+    assert silent == {}
+    silence = tracker.observe([obs('c1', 20)], mono=151.0)['c1']
+    assert heartbeats.silent_hosts([obs('c1', 20)], {'c1': silence},
+                                   POLICY) == {'c1': silence}
+
+
+def test_a_late_heartbeat_that_arrives_resets_the_silence():
+    tracker = heartbeats.HeartbeatTracker(POLICY)
+    tracker.observe([obs('c1', 0)], mono=100.0)
+    tracker.observe([obs('c1', 10)], mono=110.0)
+    tracker.observe([obs('c1', 10)], mono=134.0)         # 24 s, 15 late
+    silence = tracker.observe([obs('c1', 35)], mono=135.0)['c1']
+    assert silence.seconds == 0.0
+
+
+def test_a_new_leader_counts_silence_from_its_first_look():
+    tracker = heartbeats.HeartbeatTracker(POLICY)
+    tracker.observe([obs('c1', 0)], mono=100.0)
+    tracker.forget()                                      # a takeover
+    silence = tracker.observe([obs('c1', 0)], mono=500.0)['c1']
+    assert silence.seconds == 0.0
+
+
+def test_hosts_nova_already_calls_down_are_not_counted_twice():
+    tracker = heartbeats.HeartbeatTracker(POLICY)
+    tracker.observe([obs('c1', 0, 'down')], mono=100.0)
+    silences = tracker.observe([obs('c1', 0, 'down')], mono=200.0)
+    assert heartbeats.silent_hosts([obs('c1', 0, 'down')], silences,
+                                   POLICY) == {}
+
+
+class Monitor:
+    def __init__(self):
+        self.answer = []
+
+    def hosts(self):
+        return list(self.answer)
+
+
+STORM = gates.StormPolicy(3, 30.0)
+
+
+def watch():
+    return observe.HostWatch(observe.WatchSettings(
+        STORM, confirm_window=0.0, observe_gap=30.0,
+        heartbeats=heartbeats.HeartbeatPolicy(3, 0.05)))
+
+
+def test_a_silent_host_is_marked_down_with_its_evidence():
+    w, monitor = watch(), Monitor()
+    monitor.answer = [obs(f'c{i}', 0) for i in range(10)]
+    w.look(monitor, 0)
+    time.sleep(0.2)                                      # > 3 x 0.05 s
+    monitor.answer = [obs('c1', 0)] + [obs(f'c{i}', 5) for i in range(2, 10)]
+    [c1] = [o for o in w.look(monitor, 10).hosts if o.host == 'c1']
+    assert c1.is_down and c1.state == 'up'
+    assert c1.evidence['missed_heartbeats'] >= 3
+
+
+def test_many_silent_hosts_at_once_are_blindness_not_a_storm():
+    w, monitor = watch(), Monitor()
+    monitor.answer = [obs(f'c{i}', 0) for i in range(10)]
+    w.look(monitor, 0)
+    time.sleep(0.2)
+    with pytest.raises(exceptions.MonitorUnavailable,
+                       match='heartbeats stopped on 10 of 10 hosts'):
+        w.look(monitor, 10)

@@ -1,0 +1,255 @@
+"""Property-based tests: the recovery runner under random events and faults.
+
+Hypothesis drives one host's recovery through random sequences of: runner
+runs, BMC modes (ok, unreachable, stuck, wrong password), the host powered
+on behind our back, lease loss at any call, takeovers by a new epoch, Nova
+errors (before and after the request reached Nova), etcd write errors,
+undeliverable mail, gates opening and closing, the host coming back, and
+operator requests (confirm a manual fence, retry, cancel). The invariants
+are checked from the world's log (the BMC, Nova and the mailbox), never
+from the record:
+
+- no isolate or evacuate without a verified power-off (an "off" reading,
+  or an accepted operator confirmation) newer than the last ON reading;
+- no side effect without a valid lease;
+- each instance at most one evacuation per attempt, never one Nova refuses
+  because another is under way or the server already moved;
+- every sequence ends terminal, or held with an admin alert.
+"""
+from __future__ import annotations
+
+import threading
+
+import hypothesis
+from hypothesis import strategies as st
+
+from freezer_dr import exceptions
+from freezer_dr.engine import operator_requests
+from freezer_dr.engine.evacuation import EvacuationSettings
+from freezer_dr.engine.model import RecoveryRecord
+from freezer_dr.engine.notify import Notification
+from freezer_dr.engine.recovery import RecoveryContext
+from freezer_dr.engine.recovery import RecoveryRunner
+from freezer_dr.engine.recovery import RecoverySettings
+from freezer_dr.engine.runners import RunnerPool
+from tests.unit import fakes
+
+HOST = 'c1'
+MAX_ATTEMPTS = 2
+SETTINGS = RecoverySettings(
+    fence_level_timeout=1.0, fence_retry_initial=0.0, fence_retry_max=0.0,
+    bmc_call_time=0.1, nova_call_time=0.1, notify_call_time=0.1,
+    evacuation=EvacuationSettings(
+        max_parallel=3, instance_timeout=0.3, max_attempts=MAX_ATTEMPTS,
+        poll_interval=0.001, api_timeout=0.005))
+
+
+class Harness:
+    """One host's recovery, its world, and the leader of the moment."""
+
+    def __init__(self, statuses: list[str], power: str, manual: bool,
+                 rebuild_polls: int) -> None:
+        self.world = fakes.World(power=power)
+        self.store = fakes.FakeStore(self.world)
+        self.epoch = 0
+        self.new_term()
+        lease_of = lambda: self.lease             # noqa: E731
+        levels = [fakes.FakeBmcFencer(HOST, self.world, lease_of)]
+        if manual:
+            levels.append(fakes.manual_level(HOST, self.store))
+        self.levels = levels
+        self.nova = fakes.FakeNova(self.world, HOST, statuses, lease_of,
+                                   rebuild_polls)
+        self.mailer = fakes.FakeMailer(self.world, lease_of)
+        self.hold: str | None = None
+        self.host_down: bool | None = True
+        self.pool = RunnerPool()
+        self.settings = SETTINGS
+        self.store.put_recovery(RecoveryRecord(id='r1', host=HOST))
+
+    def new_term(self) -> None:
+        """A takeover: the old lease is gone, a new epoch leads."""
+        if getattr(self, 'lease', None) is not None and self.lease.valid:
+            self.lease.lose()
+        self.epoch += 1
+        self.store.leader_epoch = self.epoch
+        self.stop = threading.Event()
+        self.lease = fakes.FakeLease(self.world, self.stop, epoch=self.epoch)
+        self.store.lease = self.lease
+
+    def cycle(self) -> None:
+        """What the leader loop does before dispatching: requests."""
+        live = {r.host: r for r in self.store.recoveries()}
+        try:
+            operator_requests.handle(self.store, live, set())
+        except exceptions.FreezerDRError:
+            pass
+
+    def run(self) -> None:
+        self.cycle()
+        record = self.store.get_recovery(HOST)
+        if record is None:
+            return
+        ctx = RecoveryContext(
+            store=self.store, lease=self.lease, evacuator=self.nova,
+            fencers=lambda host: self.levels,
+            notification=Notification({'mail': self.mailer}, 2, self.stop,
+                                      retry_delay=0.0),
+            settings=self.settings, hold_reason=lambda host: self.hold,
+            stop=self.stop, host_down=lambda host: self.host_down)
+        self.pool._run(RecoveryRunner(ctx, record))
+
+    def confirm(self) -> None:
+        record = self.store.get_recovery(HOST)
+        if record is not None:
+            self.store.request('fence-confirmed', HOST,
+                               {'by': 'ops', 'recovery_id': record.id})
+
+    def retry(self) -> None:
+        self.store.request('retry', HOST, {'recovery_id': 'r1'})
+
+
+EVENTS = st.one_of(
+    st.just(('run',)),
+    st.tuples(st.just('bmc'), st.sampled_from(
+        ['ok', 'unreachable', 'stuck', 'wrong-password'])),
+    st.just(('power_on',)),
+    st.tuples(st.just('lose_lease'), st.integers(1, 40)),
+    st.just(('takeover',)),
+    st.tuples(st.just('nova_errors'), st.integers(1, 4)),
+    st.tuples(st.just('nova_lost_replies'), st.integers(1, 3)),
+    st.tuples(st.just('etcd_errors'), st.integers(1, 3)),
+    st.tuples(st.just('mail_failures'), st.integers(1, 3)),
+    st.tuples(st.just('gate'), st.sampled_from([None, 'paused',
+                                                'storm guard'])),
+    st.tuples(st.just('host_down'), st.sampled_from([True, False, None])),
+    st.just(('confirm',)),
+    st.just(('retry',)),
+    st.just(('cancel',)),
+)
+
+
+def apply(h: Harness, event: tuple) -> None:
+    kind = event[0]
+    if kind == 'run':
+        h.run()
+    elif kind == 'bmc':
+        h.world.bmc_mode = event[1]
+    elif kind == 'power_on':
+        h.world.power = 'on'
+        h.world.record('powered_on')
+    elif kind == 'lose_lease':
+        h.lease.lose_at = h.lease.checks + event[1]
+    elif kind == 'takeover':
+        h.new_term()
+    elif kind == 'nova_errors':
+        h.nova.errors = event[1]
+    elif kind == 'nova_lost_replies':
+        h.nova.lost_replies = event[1]
+    elif kind == 'etcd_errors':
+        h.store.fail_writes = event[1]
+    elif kind == 'mail_failures':
+        h.mailer.failures = event[1]
+    elif kind == 'gate':
+        h.hold = event[1]
+    elif kind == 'host_down':
+        h.host_down = event[1]
+    elif kind == 'confirm':
+        h.confirm()
+    elif kind == 'retry':
+        h.retry()
+    elif kind == 'cancel':
+        h.store.request('cancel', HOST, {'recovery_id': 'r1', 'by': 'ops',
+                                         'reason': 'chaos'})
+
+
+def settle(h: Harness) -> None:
+    """A healthy leader with open gates runs until nothing moves."""
+    h.new_term()
+    h.hold, h.host_down = None, True
+    h.nova.errors = h.nova.lost_replies = 0
+    h.store.fail_writes = h.mailer.failures = 0
+    for _ in range(12):
+        before = len(h.world.log)
+        h.run()
+        record = h.store.get_recovery(HOST)
+        if record is None or len(h.world.log) == before:
+            return
+
+
+# -- invariants, from the world's log ----------------------------------------
+def check_lease(world: fakes.World) -> list[str]:
+    return [f'S2: {e["kind"]} #{e["seq"]} without a valid lease'
+            for e in world.log
+            if e['kind'] in ('bmc_off', 'isolate', 'evacuate', 'set_power',
+                             'mail') and not e['lease_valid']]
+
+
+def check_fenced(world: fakes.World) -> list[str]:
+    """Every isolate/evacuate: off evidence newer than the last ON read."""
+    problems = []
+    last_on = last_off = last_confirm = -1
+    for e in world.log:
+        if e['kind'] == 'bmc_read' and e['result'] == 'on':
+            last_on = e['seq']
+        elif e['kind'] == 'bmc_read' and e['result'] == 'off':
+            last_off = e['seq']
+        elif e['kind'] == 'request' and e['request'] == 'fence-confirmed':
+            last_confirm = e['seq']
+        elif e['kind'] in ('isolate', 'evacuate'):
+            evidence = max(last_off, last_confirm)
+            if evidence < 0 or evidence < last_on:
+                problems.append(
+                    f'S1: {e["kind"]} #{e["seq"]} with no power-off evidence '
+                    f'newer than the ON reading #{last_on}')
+    return problems
+
+
+def check_evacuations(world: fakes.World, h: Harness) -> list[str]:
+    problems = [f'S3: Nova refused evacuate #{e["seq"]} of {e["instance"]}:'
+                f' one was under way or it had moved'
+                for e in world.events('evacuate_refused')]
+    rounds = 1 + sum(1 for e in world.events('request')
+                     if e['request'] == 'retry')
+    for server in h.nova.servers:
+        sent = [e for e in world.events('evacuate')
+                if e['instance'] == server]
+        if len(sent) > MAX_ATTEMPTS * rounds:
+            problems.append(f'S3: {server} evacuated {len(sent)} times')
+    return problems
+
+
+def check_ended(h: Harness) -> list[str]:
+    record = h.store.get_recovery(HOST)
+    if record is None:
+        ended = h.store.find('r1')
+        if ended is None or not ended.terminal or not ended.reason:
+            return ['S4: the recovery vanished without a terminal reason']
+        return []
+    alerted = any(e['mail_kind'] != 'recovered'
+                  for e in h.world.events('mail'))
+    if record.step == 'held' and (alerted or record.outbox):
+        return []
+    return [f'S4: the recovery rests at {record.step.value} '
+            f'({record.reason}) with no alert']
+
+
+@hypothesis.settings(max_examples=300, deadline=None,
+                     suppress_health_check=[
+                         hypothesis.HealthCheck.too_slow])
+@hypothesis.given(
+    statuses=st.lists(st.sampled_from(['ACTIVE', 'SHUTOFF', 'ERROR']),
+                      min_size=0, max_size=3),
+    power=st.sampled_from(['on', 'off']),
+    manual=st.booleans(),
+    rebuild_polls=st.integers(0, 3),
+    events=st.lists(EVENTS, min_size=1, max_size=25))
+def test_no_sequence_of_events_breaks_an_invariant(statuses, power, manual,
+                                                    rebuild_polls, events):
+    h = Harness(statuses, power, manual, rebuild_polls)
+    for event in events:
+        apply(h, event)
+    settle(h)
+    problems = (check_lease(h.world) + check_fenced(h.world)
+                + check_evacuations(h.world, h) + check_ended(h))
+    assert problems == [], '\n'.join(problems)
