@@ -217,6 +217,13 @@ def event_of(mail: Mail) -> str:
     return parts[1] if len(parts) > 1 else ''
 
 
+def is_final_notice(mail: Mail) -> bool:
+    """The mail that ends a recovery: its summary (``recovered``), or the
+    admins' notice of a cancelled or retried one."""
+    event = event_of(mail)
+    return event in ('recovered', 'cancelled') or event.startswith('retry')
+
+
 def check_mail_once(mails: list[Mail], admins: t.Collection[str]
                     ) -> list[str]:
     """At most one mail per person per recovery (admins: per event).
@@ -250,7 +257,7 @@ def check_ended(record, mails: list[Mail], admins: t.Collection[str],
     if record is None:
         return ['S4: no recovery record was ever opened']
     told = {m.recipient for m in mails}
-    alerted = {m.recipient for m in mails if event_of(m) != 'recovered'}
+    alerted = {m.recipient for m in mails if not is_final_notice(m)}
     if record.step == 'held':
         if not set(admins) & alerted:
             return [f'S4: recovery {record.id} held ({record.reason}) '
@@ -264,10 +271,11 @@ def check_ended(record, mails: list[Mail], admins: t.Collection[str],
     if not record.reason:
         problems.append(f'S4: recovery {record.id} ended {record.step} '
                         'without a reason')
-    if record.step == 'failed' and not record.failed_step:
+    if record.step == 'failed' and not (
+            record.failed_step or getattr(record, 'cancelled', None)):
         problems.append(f'S4: recovery {record.id} failed without naming '
                         'the failed step')
-    summary = {m.recipient for m in mails if event_of(m) == 'recovered'}
+    summary = {m.recipient for m in mails if is_final_notice(m)}
     for admin in admins:
         if admin not in summary:
             problems.append(f'S4: admin {admin} got no summary of recovery '

@@ -46,6 +46,7 @@ SETTINGS: dict[str, dict[str, t.Any]] = {
                'max_failed_percent': 50, 'fence_retry_initial': 2,
                'fence_retry_max': 8},
     'monitor': {'confirm_window': 2},
+    'monitor_nova': {'missed_heartbeats': 3},
     'fencing': {'call_timeout': 2, 'timeout': 10, 'power_off_timeout': 5},
     'cloud': {'api_timeout': 2.5},
     'evacuation': {'poll_interval': 0.3, 'api_timeout': 2.5,

@@ -27,10 +27,12 @@ MODES = ('power', 'crash', 'partition')
 ORDER = (faults.DETECTING,) + faults.STEPS + ('held', 'done', 'failed')
 #: how long a recovery may take once its fault healed
 SETTLE = 150.0
-#: Nova shows a host down service_down_time after its last heartbeat;
-#: the leader must then watch it down for confirm_window
-WINDOW = CLOUD['service_down_time'] + float(
-    SETTINGS['monitor']['confirm_window'])
+#: the leader suspects a host once it missed this many heartbeats (its
+#: silence counted from a look that saw its last one), then watches it
+#: down for confirm_window, unless its BMC reads it OFF
+SILENCE = (float(SETTINGS['monitor_nova']['missed_heartbeats'])
+           * CLOUD['report_interval'])
+WINDOW = float(SETTINGS['monitor']['confirm_window'])
 #: a host back up this long without a recovery needs none
 NO_RECOVERY_AFTER = 20.0
 #: a fault lasting this long outlasts the recovery's retries: a recovery
@@ -67,6 +69,7 @@ class ChaosRun:
         self.host = ''
         self.since: dict[str, float] = {}
         self.not_before: dict[str, float] = {}     # confirmation window end
+        self.modes: dict[str, str] = {}            # how each host failed
         self.before: dict[str, dict[str, dict]] = {}   # host -> servers
         self.status0: dict[str, str] = {}     # every server, at the start
         self.spare: str | None = None         # reserved for a 2nd failure
@@ -94,6 +97,7 @@ class ChaosRun:
         """Fail ``host`` now (call :meth:`note_failed` soon after)."""
         mode = self.rng.choice(MODES)
         self.since[host] = time.time()
+        self.modes[host] = mode
         self.d.cloud.fail(host, mode)
         return mode
 
@@ -104,7 +108,9 @@ class ChaosRun:
                              if s['host'] == host}
         (svc,) = self.d.connection().compute.services(
             host=host, binary='nova-compute')
-        self.not_before[host] = invariants.stamp(svc.updated_at) + WINDOW
+        window = 0.0 if self.modes[host] == 'power' else WINDOW
+        self.not_before[host] = (invariants.stamp(svc.updated_at) + SILENCE
+                                 + window)
 
     def note_host_back(self) -> None:
         """Once nova-compute runs again, what the host's instances became
@@ -179,7 +185,10 @@ class ChaosRun:
         """Wait until the new recovery of our host reaches the target step
         (or passed it); returns the step last seen."""
         if self.target == faults.DETECTING:
-            time.sleep(self.rng.uniform(0.3, WINDOW - 1.5))
+            # before any record can exist (a power loss needs no window)
+            last = SILENCE - CLOUD['report_interval'] + (
+                0.0 if self.modes[self.host] == 'power' else WINDOW)
+            time.sleep(self.rng.uniform(0.2, last - 0.2))
             return faults.DETECTING
         goal = ORDER.index(self.target)
 
