@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import socket
 import sys
+import typing as t
 import warnings
 from collections.abc import Sequence
 
@@ -122,22 +123,45 @@ def validate_coordination(conf: cfg.ConfigOpts) -> float:
     Returns the effective keepalive interval; raises ``ConfigError``
     naming the option otherwise.
     """
-    from freezer_dr.ha import etcd as ha_etcd
     from freezer_dr.ha import timing
 
     coord = conf.coordination
-    ha_etcd.parse_backend_url(coord.backend_url)
+    backend = validate_backend(conf, probe=False)
     if not coord.cluster or '/' in coord.cluster:
         raise exceptions.ConfigError(
             '[coordination] cluster must be a non-empty name without "/"')
-    return timing.validate(coord.lease_ttl, coord.keepalive_interval,
-                           coord.http_timeout, coord.poll_interval,
-                           coord.safety_margin)
+    interval = timing.validate(coord.lease_ttl, coord.keepalive_interval,
+                               coord.http_timeout, coord.poll_interval,
+                               coord.safety_margin,
+                               endpoints=len(backend.endpoints))
+    timing.validate_handover(conf.engine.blind_handover_after,
+                             coord.lease_ttl)
+    return interval
+
+
+def validate_backend(conf: cfg.ConfigOpts, probe: bool = True) -> t.Any:
+    """Check ``[coordination] backend_url``: members and TLS files.
+
+    With ``probe``, also ask each member for its version, so that a CA
+    that does not match (or a refused client certificate) is a
+    ``ConfigError`` naming the file now rather than an endless retry.
+    Returns the parsed :class:`~freezer_dr.ha.endpoints.Backend`.
+    """
+    from freezer_dr.ha import endpoints
+
+    backend = endpoints.parse(conf.coordination.backend_url)
+    endpoints.check_tls_files(backend)
+    if probe and backend.tls:
+        endpoints.probe_tls(backend, conf.coordination.http_timeout)
+    return backend
 
 
 def validate_or_exit(conf: cfg.ConfigOpts, prog: str) -> float:
-    """:func:`validate_coordination`, turning ``ConfigError`` into exit 2."""
+    """:func:`validate_coordination` and the TLS probe of every member,
+    turning ``ConfigError`` into exit 2."""
     try:
-        return validate_coordination(conf)
+        interval = validate_coordination(conf)
+        validate_backend(conf, probe=True)
+        return interval
     except exceptions.ConfigError as error:
         raise fail(prog, str(error))

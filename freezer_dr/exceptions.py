@@ -29,6 +29,10 @@ class StaleRecord(LeadershipLost):
     """
 
 
+class GateClosed(FreezerDRError):
+    """A gate closed (pause, storm, blind) right before a power command."""
+
+
 class GuardUnsatisfiable(FreezerDRError):
     """A side effect whose time budget can never fit in the lease."""
 

@@ -3,7 +3,9 @@
 Only a hint: standbys still poll the leader key, because a watch stream can
 hang or miss events across reconnects. With the watch, a standby tries to
 take over milliseconds after the old leader's key is deleted (release or
-lease expiry) instead of at its next poll.
+lease expiry) instead of at its next poll. Built from the replica's etcd
+client, the watch uses the same TLS settings and moves to the next member
+when a stream cannot be opened.
 """
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ import base64
 import json
 import socket
 import threading
+import typing as t
 from collections.abc import Callable
+from collections.abc import Sequence
 
 import requests
 from oslo_log import log as logging
@@ -26,20 +30,39 @@ class LeaderKeyWatch:
     read times out), so a dead connection is noticed without a heartbeat.
     """
 
-    def __init__(self, watch_url: str, key: str,
-                 on_delete: Callable[[], None], connect_timeout: float,
-                 idle: float = 10.0, retry: float = 1.0) -> None:
-        self._url = watch_url
+    def __init__(self, watch_url: str | Sequence[str] | Callable[[],
+                                                                 list[str]],
+                 key: str, on_delete: Callable[[], None],
+                 connect_timeout: float, idle: float = 10.0,
+                 retry: float = 1.0,
+                 session: requests.Session | None = None) -> None:
+        if isinstance(watch_url, str):
+            watch_url = [watch_url]
+        if not callable(watch_url):
+            urls = list(watch_url)
+            watch_url = lambda: urls  # noqa: E731
+        self._urls: Callable[[], list[str]] = watch_url
+        self._failed = 0        # streams in a row that could not open
         self._key = base64.b64encode(key.encode()).decode()
         self._on_delete = on_delete
         self._connect_timeout = connect_timeout
         self._idle = idle
         self._retry = retry
         self._stopped = threading.Event()
-        self._session = requests.Session()
+        self._session = session or requests.Session()
         self._response: requests.Response | None = None
         self._established = False
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def for_client(cls, client: t.Any, key: str,
+                   on_delete: Callable[[], None], connect_timeout: float,
+                   idle: float = 10.0) -> LeaderKeyWatch:
+        """A watch through every member of a :class:`FailoverClient`,
+        with its TLS settings (a session of its own: streams are long)."""
+        return cls(lambda: client.endpoint_urls('/watch'), key, on_delete,
+                   connect_timeout, idle=idle,
+                   session=client.backend.session())
 
     def start(self) -> LeaderKeyWatch:
         self._thread = threading.Thread(target=self._run, name='leader-watch',
@@ -73,14 +96,19 @@ class LeaderKeyWatch:
                 # an idle read timeout of a working stream is normal
                 LOG.debug('leader watch interrupted: %s', err)
             self._response = None
-            if not self._established:
+            if self._established:
+                self._failed = 0
+            else:
+                self._failed += 1       # try the next member next time
                 self._stopped.wait(self._retry)
 
     def _stream(self) -> None:
         request = {'create_request': {'key': self._key,
                                       'filters': ['NOPUT']}}
+        urls = self._urls()
+        url = urls[self._failed % len(urls)]
         with self._session.post(
-                self._url, json=request, stream=True,
+                url, json=request, stream=True,
                 timeout=(self._connect_timeout, self._idle)) as response:
             self._response = response
             response.raise_for_status()

@@ -18,10 +18,13 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from freezer_dr import api
+from freezer_dr import blind
 from freezer_dr import config
 from freezer_dr import exceptions
 from freezer_dr import leader_watch
 from freezer_dr import metrics
+from freezer_dr import sight as cloud_sight
+from freezer_dr import systemd
 from freezer_dr.engine import loop as engine_loop
 from freezer_dr.ha import etcd as ha_etcd
 from freezer_dr.ha import lease as ha_lease
@@ -75,11 +78,21 @@ class Replica:
             coord.backend_url, coord.cluster, self.member_id,
             {'role': 'standby', **info},
             coord.membership_timeout, coord.http_timeout)
-        self.watch = leader_watch.LeaderKeyWatch(
-            self.client.get_url('/watch'), self.lease.leader_key,
-            self._wake.set, connect_timeout=coord.http_timeout,
+        self.watch = leader_watch.LeaderKeyWatch.for_client(
+            self.client, self.lease.leader_key, self._wake.set,
+            connect_timeout=coord.http_timeout,
             idle=max(10.0, 3 * coord.lease_ttl))
         self.lease.add_listener(self._on_leadership)
+        interval = cloud_sight.look_interval(conf.engine.blind_handover_after)
+        self.sight = cloud_sight.CloudSight(
+            cloud_sight.connector(conf, interval), interval,
+            self._publish_sight)
+        self.blindness = blind.BlindnessPolicy(
+            self.member_id, self.sight, self.membership, self.lease,
+            conf.engine.blind_handover_after,
+            defer_limit=2 * coord.lease_ttl)
+        self.notifier = systemd.Notifier()
+        self.watchdog = systemd.Watchdog(self.notifier, self.health)
         self._register_metrics()
 
     # -- metrics and the HTTP view ----------------------------------------
@@ -127,7 +140,10 @@ class Replica:
         thread = self._campaign_thread
         if thread is None or not thread.is_alive():
             return False, 'campaign thread is not running'
-        stall = 2 * coord.poll_interval + 5 * coord.http_timeout + 1.0
+        # a step may try every etcd member in turn, several requests long
+        members = len(self.client.backend.endpoints)
+        stall = 2 * coord.poll_interval + 5 * coord.http_timeout * members \
+            + 1.0
         if now - self._campaign_progress > stall:
             return False, 'campaign thread stalled'
         if self._is_leader():
@@ -192,6 +208,10 @@ class Replica:
             interval = self.conf.engine.poll_interval
             while not self._term_over.is_set() and self._is_leader():
                 self._run_cycle(leader_loop)
+                seeing = self.blindness.check_leader(leader_loop.blind_for())
+                if seeing:
+                    self._hand_over(seeing, leader_loop.blind_for())
+                    break
                 self._term_over.wait(interval)
         except BaseException as error:  # a bug: end the process, not hide it
             LOG.exception('leader loop crashed; shutting down')
@@ -200,6 +220,25 @@ class Replica:
         finally:
             self._cycle_started = None
             self._set_role('standby')
+
+    def _hand_over(self, seeing: list[str], blind_for: float) -> None:
+        """Blind leader: stop acting and free the lease for ``seeing``."""
+        LOG.warning('%s has been blind for %.0f s: handing leadership over '
+                    'to a standby that sees the cloud (%s)', self.member_id,
+                    blind_for, ', '.join(seeing))
+        self.blindness.handed_over()
+        self._end_term()
+        if not self._wait_leader_work_stopped(STOP_GRACE):
+            LOG.error('recoveries did not stop in time: leaving the lease '
+                      'to expire instead of releasing it')
+            return
+        try:
+            self.lease.release()
+        except exceptions.StoreUnavailable as error:
+            LOG.warning('could not release the lease: %s', error)
+
+    def _publish_sight(self, record: dict[str, t.Any]) -> None:
+        self.membership.update(**record)
 
     def _run_cycle(self, leader_loop: t.Any) -> None:
         started = time.monotonic()
@@ -218,6 +257,7 @@ class Replica:
             self._last_cycle.set(time.monotonic() - started)
 
     def _set_role(self, role: str) -> None:
+        self.notifier.status(f'{self.member_id}: {role}')
         if not self._joined:
             return
         try:
@@ -249,12 +289,16 @@ class Replica:
             self._joined = True
             LOG.info('%s joined cluster %s', self.member_id,
                      self.conf.coordination.cluster)
+            self.notifier.ready(f'{self.member_id} joined cluster '
+                                f'{self.conf.coordination.cluster}')
         if self.lease.is_leader:
             self._start_term()
             return
         # try_acquire reads the key first and grants a lease only when the
-        # key is absent, so contending standbys do not churn leases.
-        if not self._stopping.is_set() and self.lease.try_acquire():
+        # key is absent, so contending standbys do not churn leases; a
+        # blind standby leaves a free lease to a member that sees.
+        if not self._stopping.is_set() and self.blindness.may_campaign() \
+                and self.lease.try_acquire():
             self._start_term()
         elif self.lease.last_error:
             raise exceptions.StoreUnavailable(self.lease.last_error)
@@ -265,6 +309,8 @@ class Replica:
         """Start serving HTTP, watching, campaigning; returns at once."""
         if self.api is not None:
             self.api.start()
+        self.sight.start()
+        self.watchdog.start()
         self.lease.start()
         self.watch.start()
         self._campaign_thread = threading.Thread(
@@ -289,8 +335,11 @@ class Replica:
     def shutdown(self) -> int:
         """Stop the loop, release the lease, leave the group; exit code."""
         self.request_stop()
+        self.notifier.stopping(f'{self.member_id} stopping')
         self._end_term()
         self.watch.stop()
+        self.watchdog.stop()
+        self.sight.stop()
         stopped = self._wait_leader_work_stopped(
             min(STOP_GRACE, max(self.lease.remaining(), 0.1)))
         if self._campaign_thread is not None:

@@ -19,11 +19,9 @@ PROG = 'freezer-dr-manage'
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     config.quiet_library_warnings()
-    from freezer_dr.ha import etcd as ha_etcd
-
     conf = config.load(argv, PROG, cli_opts=[manage.command_opt()])
     try:
-        ha_etcd.parse_backend_url(conf.coordination.backend_url)
+        config.validate_backend(conf)
         return int(conf.command.func(conf, conf.command))
     except exceptions.ConfigError as error:
         raise config.fail(PROG, str(error))

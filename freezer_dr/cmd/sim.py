@@ -3,7 +3,7 @@
 ::
 
     freezer-dr-sim run --state-dir D --hosts 3 --instances 6 \
-        [--bmc ipmi|redfish|mixed]
+        [--bmc ipmi|redfish|mixed] [--cells 2]
     freezer-dr-sim --state-dir D status [-f json]
     freezer-dr-sim --state-dir D fail compute-1 --mode power|crash|partition
     freezer-dr-sim --state-dir D recover compute-1
@@ -11,6 +11,7 @@
     freezer-dr-sim --state-dir D inject --latency nova=0.2 \
         --error-rate nova=0.1
     freezer-dr-sim --state-dir D inject --smtp-mode slow --smtp-delay 2
+    freezer-dr-sim --state-dir D inject --down-cell cell2 | --up-cell cell2
     freezer-dr-sim --state-dir D power compute-1 [on|off]
 """
 from __future__ import annotations
@@ -51,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument('--instances', type=int, default=6)
     run.add_argument('--projects', type=int, default=2)
     run.add_argument('--users-per-project', type=int, default=2)
+    run.add_argument('--cells', type=int, default=1,
+                     help='Cells the hosts are spread over (round-robin).')
     run.add_argument('--service-down-time', type=float, default=3.0)
     run.add_argument('--report-interval', type=float, default=1.0)
     run.add_argument('--boot-delay', type=float, default=1.0)
@@ -110,6 +113,10 @@ def _parser() -> argparse.ArgumentParser:
                         help='SMTP sink fault (none heals).')
     inject.add_argument('--smtp-delay', type=float, default=0.0,
                         help='Seconds before each reply (slow).')
+    inject.add_argument('--down-cell', metavar='CELL',
+                        help='Nova can no longer reach CELL.')
+    inject.add_argument('--up-cell', metavar='CELL',
+                        help='Nova can reach CELL again.')
     return p
 
 
@@ -139,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     options = RunOptions(
         state_dir=state_dir,
         shape=Shape(args.hosts, args.instances, args.projects,
-                    args.users_per_project),
+                    args.users_per_project, cells=args.cells),
         settings=Settings(report_interval=args.report_interval,
                           service_down_time=args.service_down_time,
                           boot_delay=args.boot_delay,
@@ -194,8 +201,11 @@ def _print_status(status: dict[str, t.Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command == 'run':
+        if args.cells < 1:
+            parser.error(f'--cells must be at least 1, not {args.cells}')
         return run(args)
     d = os.path.abspath(args.state_dir)
     if args.command == 'status':
@@ -229,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(args, key) is not None:
                 body[key] = getattr(args, key)
         print(json.dumps(_control(d, 'POST', '/sim/faults', body)))
+        for cell, down in ((args.down_cell, True), (args.up_cell, False)):
+            if cell:
+                print(json.dumps(_control(d, 'POST', f'/sim/cells/{cell}',
+                                          {'down': down})))
         if args.bmc:
             print(json.dumps(_control(
                 d, 'POST', f'/sim/bmc/{args.bmc}',

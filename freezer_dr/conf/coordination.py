@@ -7,8 +7,13 @@ GROUP = cfg.OptGroup('coordination', title='Leader election and checkpoints',
 
 OPTS = [
     cfg.StrOpt('backend_url', default='etcd3+http://127.0.0.1:2379',
-               help='etcd endpoint as a tooz URL: etcd3+http://HOST:PORT or '
-                    'etcd3+https://HOST:PORT.'),
+               help='etcd cluster as a tooz URL: etcd3+http://HOST:PORT or '
+                    'etcd3+https://HOST:PORT; list every member, comma '
+                    'separated (etcd3+https://h1:2379,h2:2379,h3:2379), '
+                    'and the client moves to the next one when a member '
+                    'is unreachable or cannot serve. TLS: '
+                    '?ca_cert=CA.pem&cert_key=KEY.pem&cert_cert=CERT.pem '
+                    '(ca_cert wins over REQUESTS_CA_BUNDLE).'),
     cfg.StrOpt('cluster', default='default',
                help='Name of this freezer-dr cluster; keys live under '
                     '/freezer-dr/<cluster>/.'),

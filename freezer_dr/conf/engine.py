@@ -28,4 +28,11 @@ OPTS = [
                     'recovery records it as failed.'),
     cfg.IntOpt('history_size', default=200, min=1,
                help='Finished recoveries kept in the history.'),
+    cfg.FloatOpt('blind_handover_after', default=30.0, min=1.0,
+                 help='A leader that has been unable to see the cloud for '
+                      'this many seconds hands leadership to a standby '
+                      'that sees it (never to one that is blind too). '
+                      'Standbys look at the compute API every '
+                      'min(10, blind_handover_after / 3) seconds. At least '
+                      '[coordination] lease_ttl.'),
 ]

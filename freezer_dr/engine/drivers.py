@@ -42,11 +42,12 @@ def plugin(namespace: str, name: str, option: str) -> type:
             f'({error})') from error
 
 
-def load_inventory(conf, confirmation: t.Callable[[str], float | None]):
+def load_inventory(conf, confirmation: t.Callable[[str], float | None],
+                   strict: bool = True):
     """The fencing inventory named by ``[fencing] inventory``."""
     return fence_inventory.load_inventory(
         conf.fencing.inventory, manual_confirmation=confirmation,
-        settings=FencingSettings.from_config(conf))
+        settings=FencingSettings.from_config(conf), strict=strict)
 
 
 def validate(conf) -> None:
@@ -94,18 +95,28 @@ def check_budgets(conf, fencing: bool = True) -> None:
                 f'only while the lease outlives it')
 
 
+def load_notifiers(conf, connection=None) -> dict[str, Notifier]:
+    """The configured notifiers (without a cloud connection they reach
+    the admins only)."""
+    return {name: plugin('freezer_dr.notifiers', name,
+                         '[notifiers] drivers').from_config(conf, connection)
+            for name in conf.notifiers.drivers}
+
+
 def load(conf, confirmation: t.Callable[[str], float | None]) -> Drivers:
-    """Build every driver; raises ConfigError or CloudUnavailable."""
-    inventory = load_inventory(conf, confirmation)
+    """Build every driver; raises ConfigError or CloudUnavailable.
+
+    A leader loads leniently: one host's broken inventory entry keeps that
+    host from being fenced (its recoveries hold, admins are alerted), not
+    the whole cluster from acting.
+    """
+    inventory = load_inventory(conf, confirmation, strict=False)
     connection = cloud.connect(conf)
     monitor_cls = plugin('freezer_dr.monitors', conf.monitor.driver,
                          '[monitor] driver')
     evacuator_cls = plugin('freezer_dr.evacuators', conf.evacuation.driver,
                            '[evacuation] driver')
-    notifiers = {}
-    for name in conf.notifiers.drivers:
-        cls = plugin('freezer_dr.notifiers', name, '[notifiers] drivers')
-        notifiers[name] = cls.from_config(conf, connection)
+    notifiers = load_notifiers(conf, connection)
     return Drivers(monitor=monitor_cls.from_config(conf, connection),
                    evacuator=evacuator_cls.from_config(conf, connection),
                    inventory=inventory, notifiers=notifiers)

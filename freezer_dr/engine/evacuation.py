@@ -240,7 +240,13 @@ class Evacuation:
         return max(inst.requested_at or 0.0, self._started)
 
     def _timed_out(self, inst: InstanceRecord) -> bool:
-        return now() - self._since(inst) > self.settings.instance_timeout
+        """Past the instance timeout since this runner began waiting, or
+        past every attempt's timeout since the first request (so leaders
+        that keep changing cannot keep restarting the wait)."""
+        settings = self.settings
+        hard_cap = (settings.max_attempts + 1) * settings.instance_timeout
+        return (now() - self._since(inst) > settings.instance_timeout
+                or now() - (inst.first_requested_at or now()) > hard_cap)
 
     def _check_timeout(self, inst: InstanceRecord,
                        why: str | None = None) -> None:

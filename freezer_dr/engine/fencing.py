@@ -27,15 +27,19 @@ Guard = t.Callable[[], None]
 
 
 def fence_node(host: str, levels: t.Sequence[Fencer], level_budget: float,
-               guard: Guard | None = None) -> FenceResult:
+               guard: Guard | None = None,
+               distrusted: t.Mapping[int, str] | None = None) -> FenceResult:
     """Fence ``host`` with the first level that verifies it off, freshly.
 
     Every level may take up to ``level_budget`` seconds. Never raises
     FenceFailed: a failure is ``FenceResult(success=False)`` whose detail
     names each level's error. ``result.power_on_seen_at`` is set when a
-    level read the host ON during this attempt. ``guard`` is called right
-    before every power command; its exception (e.g. LeadershipLost)
-    propagates.
+    level read the host ON during this attempt; after that, a later level
+    that merely *reads* the host off (no command sent) proves nothing.
+    Levels in ``distrusted`` (index -> why, e.g. the readiness check found
+    the entry likely points at another machine) are not tried. ``guard``
+    is called right before every power command; its exception (e.g.
+    LeadershipLost, GateClosed) propagates.
     """
     started = now()
     attempts: list[dict[str, t.Any]] = []
@@ -44,6 +48,11 @@ def fence_node(host: str, levels: t.Sequence[Fencer], level_budget: float,
     for index, level in enumerate(levels, start=1):
         name = f'level {index} ({level.driver})'
         deadline = time.monotonic() + level_budget
+        if index in (distrusted or {}):
+            errors.append(f'{name}: not used: {distrusted[index]}')
+            attempts.append({'level': level.driver, 'index': index,
+                             'result': 'distrusted', 't': now()})
+            continue
         try:
             if level.operator_confirmed:
                 on_seen = _refuse_if_on(host, levels, deadline, on_seen)
@@ -56,6 +65,15 @@ def fence_node(host: str, levels: t.Sequence[Fencer], level_budget: float,
             attempts.append({'level': level.driver, 'index': index,
                              'result': 'failed', 'error': str(exc),
                              't': now()})
+            continue
+        if (result.success and result.power_state == PowerState.OFF.value
+                and on_seen is not None and not level.operator_confirmed
+                and not _sent_command(result)):
+            why = ('reads the host off without a command, although a level '
+                   'read it ON in this attempt: contradictory readings')
+            errors.append(f'{name}: {why}')
+            attempts.append({'level': level.driver, 'index': index,
+                             'result': 'contradicted', 't': now()})
             continue
         if result.success and result.power_state == PowerState.OFF.value:
             attempts.append({'level': level.driver, 'index': index,
@@ -79,6 +97,11 @@ def fence_node(host: str, levels: t.Sequence[Fencer], level_budget: float,
                        detail='; '.join(errors), attempts=attempts,
                        started_at=started, finished_at=now(),
                        power_on_seen_at=on_seen)
+
+
+def _sent_command(result: FenceResult) -> bool:
+    return any(step.get('action') in ('off', 'soft', 'destroy')
+               for step in result.attempts)
 
 
 def _no_guard() -> None:

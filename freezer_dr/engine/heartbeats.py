@@ -34,7 +34,7 @@ KEPT = 6
 @dataclasses.dataclass(frozen=True)
 class HeartbeatPolicy:
     """From ``[monitor_nova]``: when silence makes a suspect."""
-    missed_heartbeats: int = 3
+    missed_heartbeats: float = 3
     report_interval: float = 10.0
 
 

@@ -19,8 +19,10 @@ from oslo_log import log as logging
 
 from freezer_dr import exceptions
 from freezer_dr import metrics as metrics_module
+from freezer_dr.engine import alerts
 from freezer_dr.engine import drivers as engine_drivers
 from freezer_dr.engine import gates
+from freezer_dr.engine import leader_state
 from freezer_dr.engine import observe
 from freezer_dr.engine import operator_requests
 from freezer_dr.engine import preflight
@@ -35,10 +37,10 @@ from freezer_dr.engine.recovery import RecoveryContext
 from freezer_dr.engine.runners import RunnerPool
 from freezer_dr.engine.settings import LoopSettings
 from freezer_dr.engine.settings import settings_from_conf
+from freezer_dr.ha import store as ha_store
 
 LOG = logging.getLogger(__name__)
 
-STATE_KEY = 'state'      # suspects, unknown hosts, episode start times
 #: gate decisions of the last cycle, as gauges
 GAUGES = {
     'hosts_observed': 'Compute hosts the monitor reported.',
@@ -56,11 +58,13 @@ class LeaderLoop:
 
     def __init__(self, lease, store, settings: LoopSettings,
                  load_drivers: t.Callable[[], engine_drivers.Drivers],
-                 metrics=None) -> None:
+                 metrics=None,
+                 load_notifiers: t.Callable[[], dict] | None = None) -> None:
         self.lease = lease
         self.store = store
         self.settings = settings
         self._load_drivers = load_drivers
+        self._load_notifiers = load_notifiers
         self._drivers: engine_drivers.Drivers | None = None
         self._term = threading.Event()
         self._hold: str | None = 'no look yet'
@@ -70,6 +74,8 @@ class LeaderLoop:
         self._blind_since: float | None = None   # monotonic
         self.metrics = metrics or metrics_module.Registry()
         self.last_live: dict[str, RecoveryRecord] = {}
+        #: host -> operator confirmation in use by its fencing attempt
+        self.confirmations: dict[str, float] = {}
         self.last_suspects: dict[str, dict] = {}
         self._gauges = {name: self.metrics.gauge(f'freezer_dr_{name}', text)
                         for name, text in GAUGES.items()}
@@ -82,13 +88,16 @@ class LeaderLoop:
         self._cycle_errors = self.metrics.counter(
             'freezer_dr_cycle_errors_total',
             'Leader cycles that failed closed on an unexpected error.')
+        self._term_started = now()
+        self.alerts = self._new_alerts()
+        self._failing_since: float | None = None
         self.pool = RunnerPool(
             lambda record: finished.inc(labels={'step': record.step.value}))
         self.watch = observe.HostWatch(observe.WatchSettings(
             settings.storm, settings.confirm_window, settings.observe_gap,
             settings.heartbeats, settings.readiness.read_timeout))
         self.readiness = FencingReadiness(
-            settings.readiness, store, lease, self._cluster_alert,
+            settings.readiness, store, lease, self._send_cluster_alert,
             self.metrics.gauge('freezer_dr_fencing_ready',
                                '1 while every fencing level of the host '
                                'answered its last readiness check.'))
@@ -141,11 +150,15 @@ class LeaderLoop:
         except (exceptions.ConfigError, exceptions.CloudUnavailable) as err:
             self._hold = 'cannot observe'
             self._went_blind()
+            if self.blind_for() >= self.settings.confirm_window:
+                self.alerts.cannot_observe(err, f'{self._term_started:.0f}')
             return f'cannot observe: {err}; taking no action'
         try:
             return self._cycle(drivers)
         except exceptions.StaleRecord as error:   # not a lost lease
             return f'{error}; reading afresh next cycle'
+        except ha_store.StoreValueError as error:  # bad data, not an outage
+            return self._cycle_failed(error)
         except (exceptions.LeadershipLost, exceptions.StoreUnavailable):
             raise
         except Exception as error:
@@ -158,15 +171,17 @@ class LeaderLoop:
         owned = self.pool.owned()
         unreadable: dict[str, str] = {}
         live = {r.host: r for r in self.store.recoveries(unreadable)}
-        operator_requests.handle(self.store, live, owned)
-        state = self.store.get(STATE_KEY) or {}
-        paused = self.store.paused()
+        for dropped in operator_requests.handle(self.store, live, owned):
+            LOG.error('%s', dropped)
+            self.alerts.submit('request_unreadable',
+                                alerts.episode_of(dropped), dropped)
+        state, paused = leader_state.read(self.store, self.alerts)
         try:
             look = self.watch.look(drivers.monitor,
                                    state.get('hosts_seen') or 0)
         except exceptions.MonitorUnavailable as error:
             return self._blind(state, live, error)
-        self._blind_since = None
+        self._blind_since = self._failing_since = None
         observations, unknown = look.hosts, look.unknown
         self._observed = {o.host: o for o in observations}
         stop = self._term
@@ -180,8 +195,9 @@ class LeaderLoop:
             observations, previous, set(live) | set(unreadable),
             self._looked, time.monotonic(), now(),
             self.settings.observe_gap)
-        early = self.watch.confirmed_off(suspects, drivers.fencers,
-                                         self._fencing_trusted)
+        early = self.watch.confirmed_off(
+            suspects, drivers.fencers,
+            lambda host: preflight.vouched(self.store, host))
         for host in early:          # a BMC reading OFF settles it
             suspects[host] = dict(suspects[host], bmc_off=True, watched=max(
                 suspects[host]['watched'], self.settings.confirm_window))
@@ -204,15 +220,15 @@ class LeaderLoop:
             'unknown': {h: known_unknown.get(h, stamp) for h in unknown},
             'hosts_seen': len(observations)}
         if new_state != state:
-            self.store.put_fenced(STATE_KEY, new_state)
+            self.store.put_fenced(leader_state.KEY, new_state)
         said = [f'host {h} read OFF by its BMC: no confirmation window '
                 'needed' for h in sorted(early)]
         said += list(decision.sentences)
         if decision.storm:
-            self._cluster_alert('storm', f'{new_state["storm_since"]:.0f}',
+            self.alerts.submit('storm', f'{new_state["storm_since"]:.0f}',
                                 decision.sentences[0],
                                 {'hosts': sorted(suspects)})
-        self._alert_unknown(new_state['unknown'], unknown)
+        self.alerts.hosts_unknown(new_state['unknown'], unknown)
         if paused:
             said = [f'paused by {paused.get("by")} '
                          f'({paused.get("reason")}): no new recoveries']
@@ -220,11 +236,12 @@ class LeaderLoop:
             for host in decision.start:
                 live[host] = self._open(host, suspects.pop(host),
                                         self._observed[host])
-            self.store.put_fenced(STATE_KEY, dict(new_state,
+            self.store.put_fenced(leader_state.KEY, dict(new_state,
                                                   suspects=suspects))
         self.last_live, self.last_suspects = live, suspects
-        self._measure(observed=len(observations), suspected=len(suspects),
-                      unknown=len(unknown), live=len(live),
+        self._measure(hosts_observed=len(observations),
+                      hosts_suspected=len(suspects),
+                      hosts_unknown=len(unknown), recoveries_live=len(live),
                       storm=decision.storm, paused=bool(paused), blind=False)
         said += self._dispatch(drivers, live)
         if unknown:
@@ -239,9 +256,10 @@ class LeaderLoop:
         self._went_blind()
         since = state.get('blind_since') or now()
         if not state.get('blind_since'):
-            self.store.put_fenced(STATE_KEY, dict(state, blind_since=since))
+            self.store.put_fenced(leader_state.KEY,
+                                  dict(state, blind_since=since))
         elif now() - since >= self.settings.confirm_window:
-            self._cluster_alert('blind', f'{since:.0f}',
+            self.alerts.submit('blind', f'{since:.0f}',
                                 f'monitor unavailable since '
                                 f'{time.ctime(since)}: {error}')
         self.last_live = live
@@ -255,13 +273,12 @@ class LeaderLoop:
         LOG.exception('leader cycle failed closed')
         self._hold = 'cycle failed'
         self._cycle_errors.inc()
+        if self._failing_since is None:
+            self._failing_since = now()
         sentence = (f'cycle failed closed ({type(error).__name__}: {error}): '
                     f'no new fencing')
-        try:
-            self._cluster_alert('cycle_error', type(error).__name__,
-                                sentence)
-        except Exception:            # the alert path may be the broken part
-            LOG.exception('could not alert about the failed cycle')
+        self.alerts.submit('cycle_error', f'{type(error).__name__}:'
+                            f'{self._failing_since:.0f}', sentence)
         return sentence
 
     def _open(self, host: str, watch: dict, obs) -> RecoveryRecord:
@@ -280,41 +297,22 @@ class LeaderLoop:
         return record
 
     # -- alerts ----------------------------------------------------------
-    def _cluster_alert(self, kind: str, episode: str, summary: str,
-                       details: dict | None = None) -> bool:
+    def _send_cluster_alert(self, kind: str, episode: str, summary: str,
+                            details: dict | None = None) -> bool:
         """One alert per episode, whoever leads; one round per call."""
         return self._notification().cluster_alert(
             self.store, self.lease, self.settings.recovery.notify_call_time,
             kind, episode, summary, details, rounds=1)
 
-    def _alert_unknown(self, since: dict[str, float],
-                       unknown: dict[str, str]) -> None:
-        """One alert per batch of hosts that turned unknown together."""
-        batches: dict[float, list[str]] = {}
-        for host, at in since.items():
-            batches.setdefault(at, []).append(host)
-        for at, hosts in sorted(batches.items()):
-            hosts.sort()
-            self._cluster_alert(
-                'hosts_unknown', f'{at:.3f}:{hosts[0]}',
-                f'{len(hosts)} host(s) cannot be read from the monitor and '
-                f'will not be fenced until they can: '
-                + ', '.join(f'{h} ({unknown[h]})' for h in hosts[:20]),
-                {'hosts': hosts})
-
     def _unreadable(self, unreadable: dict[str, str]) -> list[str]:
         said = []
         for host, error in sorted(unreadable.items()):
             LOG.error('recovery record of %s unreadable: %s', host, error)
-            self._cluster_alert(
-                'record_unreadable', f'{host}:{abs(hash(error)) % 10**8}',
-                f'the recovery record of {host} cannot be read ({error}): '
-                f'the host is held until it can')
+            self.alerts.record_unreadable(host, error)
             said.append(f'host {host} held: its recovery record is '
-                             f'unreadable ({error})')
+                        f'unreadable ({error})')
         return said
 
-    # -- runners ---------------------------------------------------------
     def _dispatch(self, drivers, live: dict[str, RecoveryRecord]) -> list:
         said = []
         for host, record in sorted(live.items()):
@@ -330,19 +328,20 @@ class LeaderLoop:
             store=self.store, lease=self.lease, evacuator=drivers.evacuator,
             fencers=drivers.fencers, notification=self._notification(),
             settings=self.settings.recovery, hold_reason=self.host_hold,
-            stop=self._term, host_down=self._host_down)
+            stop=self._term, host_down=self._host_down,
+            confirmations=self.confirmations,
+            power_on_since=lambda host, revision: preflight.power_on_since(
+                self.store, host, revision),
+            distrusted=lambda host: preflight.distrusted(self.store, host))
 
-    # -- helpers ---------------------------------------------------------
     def _measure(self, **values: int | bool) -> None:
         for name, value in values.items():
-            key = {'observed': 'hosts_observed',
-                   'suspected': 'hosts_suspected',
-                   'unknown': 'hosts_unknown',
-                   'live': 'recoveries_live'}.get(name, name)
-            self._gauges[key].set(int(value))
+            self._gauges[name].set(int(value))
 
     def _load(self) -> engine_drivers.Drivers:
         self._drivers = self._load_drivers()
+        self.alerts.inventory_broken(
+            getattr(self._drivers.inventory, 'broken', {}))
         return self._drivers
 
     def _notification(self) -> Notification:
@@ -359,12 +358,27 @@ class LeaderLoop:
         self.watch.new_term()
         self._looked = {}
         self._term = threading.Event()
+        self._term_started = now()
+        self.alerts = self._new_alerts()
 
-    def _fencing_trusted(self, host: str) -> bool:
-        """No doubt about the host's fencing from its last readiness
-        check (an inventory entry that may point at another machine)."""
-        result = self.store.get(preflight.PREFIX + host)
-        return result is None or bool(result.get('ready', True))
+    def _new_alerts(self) -> alerts.AdminAlerts:
+        """This term's admin alerts (sent in the background)."""
+        def without_cloud():
+            if self._load_notifiers is None:
+                return None
+            try:
+                notifiers = self._load_notifiers()
+            except exceptions.FreezerDRError as error:
+                LOG.error('cannot load the notifiers either: %s', error)
+                return None
+            alert = Notification(notifiers, self.settings.notify_attempts,
+                                 self._term)
+            return lambda kind, episode, summary, details=None: \
+                alert.cluster_alert(self.store, self.lease,
+                                    self.settings.recovery.notify_call_time,
+                                    kind, episode, summary, details, rounds=1)
+        return alerts.AdminAlerts(self._send_cluster_alert, self._term,
+                                  without_cloud)
 
     def _host_down(self, host: str) -> bool | None:
         obs = self._observed.get(host)
@@ -375,13 +389,11 @@ class LeaderLoop:
 
 def build(conf, lease, store, metrics=None) -> LeaderLoop:
     """The leader loop for this configuration."""
-    def confirmation(host: str) -> float | None:
-        """When an operator's confirmation that ``host`` is off was
-        accepted for its live recovery (see operator_requests)."""
-        record = store.get_recovery(host)
-        accepted = record.operator_confirmation if record else None
-        return accepted.get('at') if accepted else None
-
-    return LeaderLoop(lease, store, settings_from_conf(conf),
-                      lambda: engine_drivers.load(conf, confirmation),
-                      metrics=metrics)
+    confirmations: dict[str, float] = {}
+    loop = LeaderLoop(
+        lease, store, settings_from_conf(conf),
+        lambda: engine_drivers.load(conf, confirmations.get),
+        metrics=metrics,
+        load_notifiers=lambda: engine_drivers.load_notifiers(conf))
+    loop.confirmations = confirmations     # what the manual levels read
+    return loop

@@ -22,6 +22,9 @@ from freezer_dr.notifiers.base import Notifier
 LOG = logging.getLogger(__name__)
 
 ALERTS_KEY = 'alerts'
+#: one cluster alert at a time per process: the sent-keys map in the
+#: store is read, changed and written back (one leader writes it)
+_CLUSTER_ALERTS = threading.Lock()
 #: sent cluster-alert keys remembered (older episodes are long over)
 ALERTS_KEPT = 200
 
@@ -82,6 +85,13 @@ class Notification:
         Returns whether everything was delivered; what is not is tried
         again on the next call with the same kind and episode.
         """
+        with _CLUSTER_ALERTS:
+            return self._cluster_alert(store, lease, guard_time, kind,
+                                       episode, summary, details, rounds)
+
+    def _cluster_alert(self, store, lease, guard_time: float, kind: str,
+                       episode: str, summary: str, details: dict | None,
+                       rounds: int | None) -> bool:
         sent = (store.get(ALERTS_KEY) or {}).get('sent', {})
 
         def guard() -> None:
@@ -120,7 +130,10 @@ class Notification:
             guard()
             try:
                 parts = notifier.deliveries(event, key)
-            except exceptions.NotifyFailed as error:
+            except exceptions.LeadershipLost:
+                raise
+            except Exception as error:     # NotifyFailed, or a driver bug
+                _log_unexpected(key, error)
                 parts, errors = [], [error]
             for delivery in parts:
                 if delivery.subkey in sent:
@@ -128,7 +141,10 @@ class Notification:
                 guard()
                 try:
                     delivery.deliver()
-                except exceptions.NotifyFailed as error:
+                except exceptions.LeadershipLost:
+                    raise
+                except Exception as error:  # one bad delivery: not all
+                    _log_unexpected(key, error)
                     errors.append(error)
                     continue
                 sent[delivery.subkey] = now()
@@ -143,3 +159,11 @@ class Notification:
         LOG.error('notification %s: not fully delivered after %d rounds',
                   key, rounds)
         return False
+
+
+def _log_unexpected(key: str, error: Exception) -> None:
+    """A notifier's own failure is logged quietly; anything else is a bug
+    worth its traceback (it is still only an undelivered message)."""
+    if isinstance(error, exceptions.NotifyFailed):
+        return
+    LOG.error('notification %s: notifier error', key, exc_info=error)

@@ -70,10 +70,16 @@ class HostWatch:
         self._check_shape(observations, hosts_seen)
         silences = self.heartbeats.observe(observations, time.monotonic())
         policy = self.settings.heartbeats
-        silent = heartbeats.silent_hosts(
-            [o for o in observations if gates.in_service(o)], silences,
-            policy)
-        self._check_mass_silence(silent, observations)
+        in_service = [o for o in observations if gates.in_service(o)]
+        silent = heartbeats.silent_hosts(in_service, silences, policy)
+        # Hosts fall silent in the order of their heartbeat phase: judge a
+        # mass silence on those already one and a half beats quiet, so it
+        # is seen before the first of them counts as a failed host.
+        quiet = heartbeats.silent_hosts(
+            in_service, silences, dataclasses.replace(
+                policy, missed_heartbeats=max(
+                    1.0, policy.missed_heartbeats - 1.5)))
+        self._check_mass_silence(quiet, observations)
         hosts = [heartbeats.with_silence(o, silent[o.host])
                  if o.host in silent else o for o in observations]
         unknown = {o.host: str(o.evidence.get('unknown') or 'no state')
@@ -109,7 +115,7 @@ class HostWatch:
         self._shrunk = None
 
     def _check_mass_silence(self, silent: dict, observations: list) -> None:
-        """Many services silent at once while Nova calls them up: the
+        """Many services quiet at once while Nova calls them up: the
         heartbeats are not arriving (conductor, database, message bus),
         which says nothing about the hosts. One host is never that."""
         total = sum(1 for o in observations
@@ -169,8 +175,12 @@ class HostWatch:
                     if trusted(host):
                         off.add(host)
                 elif host not in self._reads:
+                    try:
+                        host_levels = levels(host)
+                    except exceptions.ConfigError:
+                        continue           # a broken entry settles nothing
                     self._reads[host] = self._pool.submit(
-                        self._read, host, levels(host))
+                        self._read, host, host_levels)
             for host in set(self._power) - current:
                 del self._power[host]
         return off

@@ -29,15 +29,25 @@ from freezer_dr.engine.model import now
 LOG = logging.getLogger(__name__)
 
 
-def handle(store, live: dict[str, RecoveryRecord], owned: set[str]) -> None:
+def handle(store, live: dict[str, RecoveryRecord], owned: set[str]
+           ) -> list[str]:
     """Act on pending operator requests; ``live`` is updated in place.
 
     Hosts in ``owned`` have a runner that owns their record right now:
-    their requests wait for a later cycle.
+    their requests wait for a later cycle. A request that cannot be read
+    (a newer schema, a hand-made key) is removed, never acted on: the
+    returned sentences say which, for the admins.
     """
+    dropped = []
     for kind, act in (('retry', _retry), ('cancel', _cancel),
                       ('fence-confirmed', _confirm)):
-        for host, data in store.requests(kind).items():
+        unreadable: dict[str, str] = {}
+        requests = store.requests(kind, unreadable)
+        for host, error in sorted(unreadable.items()):
+            store.clear_request(kind, host)
+            dropped.append(f'unreadable {kind} request for {host} removed '
+                           f'({error})')
+        for host, data in requests.items():
             if host in owned:
                 continue        # its runner owns the record right now
             try:
@@ -45,6 +55,7 @@ def handle(store, live: dict[str, RecoveryRecord], owned: set[str]) -> None:
             except exceptions.StaleRecord as error:
                 LOG.info('request %s for %s: %s (next cycle)', kind,
                          host, error)
+    return dropped
 
 
 def _retry(store, host: str, data: dict,

@@ -28,6 +28,9 @@ from freezer_dr.engine.model import now
 LOG = logging.getLogger(__name__)
 
 PREFIX = 'fencing/'
+MISTAKE = ('reads OFF while the compute service keeps heartbeating: likely '
+           'an inventory mistake (fencing would power off another machine, '
+           'or nothing)')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,10 +93,7 @@ def check_host(host: str, levels: t.Sequence[t.Any], read_timeout: float,
     off = [e for e in results if e['ok'] and e['power'] == 'off']
     if off and alive_after is not None and alive_after():
         for entry in off:
-            entry.update(ok=False, error='reads OFF while the compute '
-                         'service keeps heartbeating: likely an inventory '
-                         'mistake (fencing would power off another machine, '
-                         'or nothing)')
+            entry.update(ok=False, mistake=True, error=MISTAKE)
     problems = [f'{e["driver"]}: {e["error"]}' for e in results
                 if not e['ok']]
     if not levels:
@@ -157,9 +157,15 @@ class FencingReadiness:
     def _check(self, drivers, host: str, alive_after,
                stop: threading.Event) -> None:
         try:
-            result = check_host(host, drivers.fencers(host),
-                                self.settings.read_timeout,
-                                alive_after(host))
+            try:
+                levels = drivers.fencers(host)
+            except exceptions.ConfigError as error:   # a broken entry
+                result = {'host': host, 'ready': False,
+                          'summary': str(error), 'checked_at': now(),
+                          'levels': []}
+            else:
+                result = check_host(host, levels, self.settings.read_timeout,
+                                    alive_after(host))
             if not stop.is_set():
                 self.record(result)
         except exceptions.LeadershipLost:
@@ -204,6 +210,20 @@ class FencingReadiness:
                            {'host': host, 'levels': result['levels']})
 
 
+def distrusted_levels(result: dict | None) -> dict[int, str]:
+    """Levels a readiness result flags as likely inventory mistakes."""
+    return {e['index']: f'the readiness check of '
+                        f'{time.ctime(result["checked_at"])}: {MISTAKE}; '
+                        f'fix the fencing inventory'
+            for e in (result or {}).get('levels', []) if e.get('mistake')}
+
+
+def read_on(result: dict | None) -> bool:
+    """Whether a readiness result holds an ON reading of the host."""
+    return any(e.get('power') == 'on' for e in (result or {}).get(
+        'levels', []))
+
+
 def results(store) -> dict[str, dict]:
     """The latest stored result of every host."""
     return store.values(PREFIX)
@@ -218,3 +238,22 @@ def summary_line(found: dict[str, dict]) -> str:
     shown = [f'{h}: {r.get("summary")}' for h, r in bad[:3]]
     more = f'; and {len(bad) - 3} more' if len(bad) > 3 else ''
     return '; '.join([text] + shown) + more
+
+
+def power_on_since(store, host: str, revision: int) -> bool:
+    """Whether a readiness check read ``host`` ON after etcd revision
+    ``revision`` (e.g. after an operator confirmed it off)."""
+    result, written = store.get_with_revision(PREFIX + host)
+    return written > revision and read_on(result)
+
+
+def distrusted(store, host: str) -> dict[int, str]:
+    """The host's levels its last readiness check flagged as mistakes."""
+    return distrusted_levels(store.get(PREFIX + host))
+
+
+def vouched(store, host: str) -> bool:
+    """A readiness check vouched for the host's fencing (no doubt that
+    its inventory entry is its own); no check yet is no vouching."""
+    result = store.get(PREFIX + host)
+    return bool(result and result.get('ready'))

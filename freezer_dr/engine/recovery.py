@@ -23,12 +23,12 @@ from oslo_log import log as logging
 from freezer_dr import exceptions
 from freezer_dr.engine import fencing
 from freezer_dr.engine import gates
+from freezer_dr.engine import outbox
 from freezer_dr.engine import selection
 from freezer_dr.engine import transitions
 from freezer_dr.engine.evacuation import Evacuation
 from freezer_dr.engine.evacuation import EvacuationSettings
 from freezer_dr.engine.model import FenceResult
-from freezer_dr.engine.model import InstanceRecord
 from freezer_dr.engine.model import InstanceState
 from freezer_dr.engine.model import PowerState
 from freezer_dr.engine.model import RecoveryRecord
@@ -38,11 +38,8 @@ from freezer_dr.engine.notify import Notification
 
 LOG = logging.getLogger(__name__)
 
-#: (kind, summary): an admin alert queued with a transition; one per kind
-#: per recovery (and operator retry), except those in REPEATED_ALERTS
+#: (kind, summary): an admin alert queued with a transition
 Alert = tuple[str, str]
-#: alerts worth sending on every occurrence
-REPEATED_ALERTS = ('power_on',)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +75,14 @@ class RecoveryContext:
     #: whether the monitor's last look saw the host down and in service
     #: (False: it is up again; None: no word on it)
     host_down: t.Callable[[str], bool | None] = lambda host: None
+    #: host -> the operator's confirmation in use by its fencing attempt
+    #: right now (what the manual level reads; gone when the attempt ends)
+    confirmations: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: whether some BMC read ``host`` ON after etcd revision ``revision``
+    #: (the fencing readiness checks' readings)
+    power_on_since: t.Callable[[str, int], bool] = lambda host, rev: False
+    #: fencing levels of ``host`` not to rely on: index -> why
+    distrusted: t.Callable[[str], dict[int, str]] = lambda host: {}
 
 
 class RecoveryRunner:
@@ -101,9 +106,21 @@ class RecoveryRunner:
             raise exceptions.GuardUnsatisfiable(
                 f'a side effect of {need:g} s can never start: the lease '
                 f'lasts {lease.ttl:g} s with a {lease.margin:g} s margin')
-        lease.ensure_waiting(need, self.ctx.stop)
+        try:
+            lease.ensure_waiting(need, self.ctx.stop)
+        except exceptions.LeadershipLost:
+            if self.ctx.stop.is_set() or not getattr(lease, 'is_leader',
+                                                     False):
+                raise
+            raise exceptions.GuardUnsatisfiable(
+                f'the lease never had {need:g} s to spare for a side '
+                f'effect (keepalives too slow for the timeout?)') from None
 
     def guard_bmc(self) -> None:
+        """Right before a power command: the gates and the lease."""
+        hold = self.ctx.hold_reason(self.record.host)
+        if hold:
+            raise exceptions.GateClosed(hold)
         self.guard(self.ctx.settings.bmc_call_time)
 
     def guard_nova(self) -> None:
@@ -145,13 +162,7 @@ class RecoveryRunner:
 
     # -- admin alerts (the outbox) ----------------------------------------
     def _queue(self, kind: str, summary: str) -> None:
-        record = self.record
-        key = f'{kind}-r{record.reopened}'
-        if kind in REPEATED_ALERTS:
-            key += f'-{len(record.steps)}'
-        if all(item['key'] != key for item in record.outbox):
-            record.outbox.append({'key': key, 'kind': kind,
-                                  'summary': summary})
+        outbox.queue(self.record, kind, summary)
 
     def queue_alert(self, kind: str, summary: str) -> None:
         """Queue an admin alert (one checkpoint), then try to send it."""
@@ -160,25 +171,8 @@ class RecoveryRunner:
         self.flush_alerts(quick=True)
 
     def flush_alerts(self, quick: bool = True) -> None:
-        """Deliver queued alerts; each leaves the outbox once delivered.
-
-        ``quick``: one delivery round, and what fails stays queued for a
-        later flush (the recovery goes on); otherwise every round, and
-        NotifyFailed when something is still undelivered.
-        """
-        for item in list(self.record.outbox):
-            try:
-                self.ctx.notification.alert(
-                    self, item['kind'], item['summary'], key=item['key'],
-                    rounds=1 if quick else None)
-            except exceptions.NotifyFailed:
-                if quick:
-                    LOG.warning('recovery %s: alert %s not delivered yet',
-                                self.record.id, item['key'])
-                    return
-                raise
-            self.record.outbox.remove(item)
-            self.save()
+        """Deliver what the outbox holds (see engine/outbox.py)."""
+        outbox.flush(self, quick)
 
     # -- the machine -----------------------------------------------------
     def run(self) -> None:
@@ -231,7 +225,10 @@ class RecoveryRunner:
         if record.step == Step.HELD and now() < record.next_attempt_at:
             return False
         if self.ctx.host_down(record.host) is False:
-            why = 'host came back up before it was fenced: nothing done'
+            why = ('host came back up before it was fenced: nothing done'
+                   if not record.fence_attempts else
+                   'host came back up before a power-off was verified: '
+                   'no instance moved (a power command may have been sent)')
             self.transition(Step.NOTIFYING, 'host_back', why, reason=why)
             return True
         reason = self.ctx.hold_reason(record.host)
@@ -249,7 +246,13 @@ class RecoveryRunner:
         if hold:                  # resumed at fencing while a gate is shut
             self.transition(Step.HELD, 'gate_closed', hold, reason=hold)
             return False
-        result = self._fence_attempt()
+        confirmed_at = self._take_confirmation()
+        try:
+            result = self._fence_attempt(confirmed_at)
+        except exceptions.GateClosed as closed:   # closed mid-attempt
+            self.transition(Step.HELD, 'gate_closed', str(closed),
+                            reason=str(closed))
+            return False
         evidence = dataclasses.asdict(result)
         on_seen = result.power_on_seen_at or record.power_on_seen_at
         if result.success:
@@ -271,15 +274,41 @@ class RecoveryRunner:
                         operator_confirmation=None)
         return False
 
-    def _fence_attempt(self) -> FenceResult:
+    def _take_confirmation(self) -> float | None:
+        """The operator's confirmation, used up by this attempt.
+
+        It leaves the record (one checkpoint) before the attempt starts,
+        so an attempt cut short (a lost lease, a crash) leaves none behind
+        for a later attempt that may never learn what this one read; and
+        it is refused when a readiness check read the host ON after the
+        operator gave it (S1).
+        """
+        record = self.record
+        accepted = record.operator_confirmation
+        if not accepted:
+            return None
+        record.operator_confirmation = None
+        if self.ctx.power_on_since(record.host, accepted.get('revision', 0)):
+            self.queue_alert('confirmation_refused', 'a BMC read the host '
+                             'ON after the operator confirmed it off: '
+                             'confirmation refused; check the host, then '
+                             'confirm again')
+            return None
+        self.save()
+        return accepted.get('at')
+
+    def _fence_attempt(self, confirmed_at: float | None) -> FenceResult:
         """One walk over the host's levels; any error fails it closed."""
         host = self.record.host
         started = now()
+        if confirmed_at is not None:
+            self.ctx.confirmations[host] = confirmed_at
         try:
             return fencing.fence_node(
                 host, self.ctx.fencers(host),
-                self.ctx.settings.fence_level_timeout, guard=self.guard_bmc)
-        except exceptions.LeadershipLost:
+                self.ctx.settings.fence_level_timeout, guard=self.guard_bmc,
+                distrusted=self.ctx.distrusted(host))
+        except (exceptions.LeadershipLost, exceptions.GateClosed):
             raise
         except Exception as error:   # a driver bug or a config error
             LOG.exception('recovery %s of host %s: fencing error',
@@ -288,6 +317,8 @@ class RecoveryRunner:
                 host=host, success=False,
                 detail=f'fencing error: {type(error).__name__}: {error}',
                 started_at=started, finished_at=now())
+        finally:
+            self.ctx.confirmations.pop(host, None)
 
     def _isolate(self) -> bool:
         record = self.record
@@ -300,28 +331,13 @@ class RecoveryRunner:
             record.host, f'freezer-dr recovery {record.id}: host failed '
                          f'and was fenced', guard=self.guard_nova)
         if not record.instances:
-            record.instances = self._select(record.host)
+            s = self.ctx.settings
+            record.instances = selection.records(
+                self.ctx.evacuator.instances(record.host), s.selection,
+                s.ha_metadata_key, s.ha_tag, s.include_error)
         self.transition(Step.EVACUATING, 'isolated',
                         f'{len(record.instances)} instance(s) selected')
         return True
-
-    def _select(self, host: str) -> list[InstanceRecord]:
-        s = self.ctx.settings
-        servers = self.ctx.evacuator.instances(host)
-        chosen = selection.select(servers, s.selection, s.ha_metadata_key,
-                                  s.ha_tag, s.include_error)
-        chosen_ids = {srv.id for srv in chosen}
-        records = []
-        for srv in chosen + [x for x in servers if x.id not in chosen_ids]:
-            skipped = srv.id not in chosen_ids
-            records.append(InstanceRecord(
-                id=srv.id, name=srv.name, project_id=srv.project_id,
-                user_id=srv.user_id, original_status=srv.status,
-                marked=selection.is_marked(srv, s.ha_metadata_key, s.ha_tag),
-                state=(InstanceState.SKIPPED if skipped
-                       else InstanceState.PENDING),
-                error=('not selected for evacuation' if skipped else None)))
-        return records
 
     def _evacuate(self) -> bool:
         record = self.record
@@ -339,19 +355,31 @@ class RecoveryRunner:
         return True
 
     def _notify(self) -> bool:
-        self.flush_alerts(quick=False)
-        if self.record.cancelled:   # nothing was done: admins only
-            self.ctx.notification.alert(self, 'cancelled',
-                                        self.record.reason or 'cancelled')
-        elif self.record.reopened:  # users had their mail: admins only
-            self.ctx.notification.alert(
-                self, 'retry', f'retried recovery ended: '
-                               f'{self.record.reason}',
-                key=f'retry-{self.record.reopened}')
-        else:
-            self.ctx.notification.recovered(self)
+        """Tell people; an undeliverable alert never keeps the users'
+        mail from going (each is retried on its own until given up)."""
+        errors = []
+        for send in (self._tell_outcome,
+                     lambda: self.flush_alerts(quick=False)):
+            try:
+                send()
+            except exceptions.NotifyFailed as error:
+                errors.append(str(error))
+        if errors:
+            raise exceptions.NotifyFailed('; '.join(errors))
         final = (Step.FAILED if self.record.failed_step
                  or self.record.cancelled else Step.DONE)
         self.transition(final, 'notified', self.record.reason or '',
                         finished_at=now())
         return True
+
+    def _tell_outcome(self) -> None:
+        record = self.record
+        if record.cancelled:        # nothing was done: admins only
+            self.ctx.notification.alert(self, 'cancelled',
+                                        record.reason or 'cancelled')
+        elif record.reopened:       # users had their mail: admins only
+            self.ctx.notification.alert(
+                self, 'retry', f'retried recovery ended: {record.reason}',
+                key=f'retry-{record.reopened}')
+        else:
+            self.ctx.notification.recovered(self)

@@ -42,6 +42,7 @@ class StepErrors:
     progress: tuple
     count: int
     retry_at: float
+    alerted: bool = False
 
 
 def progress(record: RecoveryRecord) -> tuple:
@@ -119,24 +120,30 @@ class RunnerPool:
             return                   # its term is over: not ours to judge
         point = progress(record)
         last = self._errors.get(record.host)
-        count = last.count + 1 if last and last.progress == point else 1
+        same = last is not None and last.progress == point
+        count = last.count + 1 if same else 1
+        alerted = same and last.alerted
         LOG.error('recovery %s of host %s: step %s failed (%d of %d): %s',
                   record.id, record.host, record.step.value, count,
                   MAX_STEP_ERRORS, error)
-        self._errors[record.host] = StepErrors(point, count, now() +
-                                               gates.backoff(
-                                                   count, ERROR_RETRY,
-                                                   ERROR_RETRY_MAX))
-        if count != MAX_STEP_ERRORS:
+        retry_at = now() + gates.backoff(count, ERROR_RETRY,
+                                         ERROR_RETRY_MAX)
+        self._errors[record.host] = StepErrors(point, count, retry_at,
+                                               alerted)
+        if count < MAX_STEP_ERRORS or alerted:
             return
+        # from here on, every further error tries again to give up or to
+        # alert, until that itself went through
         try:
             if record.step in BEFORE_FENCE:
                 runner.queue_alert('stuck', f'step {record.step.value} '
                                    f'failed {count} times: {error}; still '
                                    f'retrying, nothing fenced yet')
+                self._errors[record.host] = StepErrors(point, count,
+                                                       retry_at, True)
             else:
                 self._give_up(runner, error)
-        except exceptions.FreezerDRError as again:
+        except Exception as again:    # the store or the mailer too
             LOG.error('recovery %s: could not record the failure: %s',
                       record.id, again)
 

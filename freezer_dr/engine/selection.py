@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from oslo_utils import strutils
 
 from freezer_dr.engine.model import Instance
+from freezer_dr.engine.model import InstanceRecord
+from freezer_dr.engine.model import InstanceState
 
 SELECTIONS = ('all', 'marked')
 
@@ -57,3 +59,23 @@ def select(instances: Iterable[Instance], selection: str,
             chosen.append((marked, instance))
     chosen.sort(key=lambda pair: not pair[0])
     return [instance for _, instance in chosen]
+
+
+def records(servers: list[Instance], selection: str,
+            ha_metadata_key: str | None, ha_tag: str | None,
+            include_error: bool) -> list[InstanceRecord]:
+    """The recovery's instance records: the selected ones first, in
+    order, then the others marked skipped (so the report lists them)."""
+    chosen = select(servers, selection, ha_metadata_key, ha_tag,
+                    include_error)
+    chosen_ids = {srv.id for srv in chosen}
+    out = []
+    for srv in chosen + [x for x in servers if x.id not in chosen_ids]:
+        skipped = srv.id not in chosen_ids
+        out.append(InstanceRecord(
+            id=srv.id, name=srv.name, project_id=srv.project_id,
+            user_id=srv.user_id, original_status=srv.status,
+            marked=is_marked(srv, ha_metadata_key, ha_tag),
+            state=InstanceState.SKIPPED if skipped else InstanceState.PENDING,
+            error='not selected for evacuation' if skipped else None))
+    return out

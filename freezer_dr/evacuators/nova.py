@@ -37,15 +37,54 @@ T = t.TypeVar('T')
 Guard = t.Callable[[], None]
 
 
+#: the status Nova gives what it cannot read (a server in a down cell)
+UNKNOWN = 'UNKNOWN'
+
+
 def to_instance(server: t.Any) -> Instance:
-    """An openstacksdk Server as an :class:`Instance` snapshot."""
+    """An openstacksdk Server as an :class:`Instance` snapshot.
+
+    A server Nova lists as ``UNKNOWN`` (its cell is unreachable) raises
+    CloudUnavailable (ask again later); one whose fields cannot be read
+    raises EvacuationFailed. Never a KeyError or AttributeError.
+    """
+    try:
+        fields = {'id': server.id, 'name': server.name,
+                  'project_id': server.project_id,
+                  'user_id': server.user_id, 'status': server.status,
+                  'host': server.compute_host,
+                  'task_state': server.task_state,
+                  'metadata': server.metadata, 'tags': server.tags}
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise exceptions.EvacuationFailed(
+            f'unreadable server entry: {type(exc).__name__}: {exc}') from exc
+    sid = fields['id']
+    if not isinstance(sid, str) or not sid:
+        raise exceptions.EvacuationFailed(
+            f'server entry without an id: {sid!r}')
+    if fields['status'] == UNKNOWN:
+        raise exceptions.CloudUnavailable(
+            f'server {sid}: Nova cannot read it (status UNKNOWN: its cell '
+            f'is unreachable)')
+    wrong = [name for name, kind in (
+        ('status', str), ('project_id', str), ('name', (str, type(None))),
+        ('user_id', (str, type(None))), ('host', (str, type(None))),
+        ('task_state', (str, type(None))),
+        ('metadata', (dict, type(None))), ('tags', (list, type(None))))
+        if not isinstance(fields[name], kind)
+        or (kind is str and not fields[name])]
+    if wrong:
+        raise exceptions.EvacuationFailed(
+            f'server {sid}: unreadable {", ".join(wrong)} '
+            f'({", ".join(repr(fields[n])[:40] for n in wrong)})')
     return Instance(
-        id=server.id, name=server.name or '',
-        project_id=server.project_id, user_id=server.user_id,
-        status=server.status, host=server.compute_host,
-        task_state=server.task_state,
-        metadata=dict(server.metadata or {}),
-        tags=list(server.tags or []))
+        id=sid, name=fields['name'] or '',
+        project_id=fields['project_id'], user_id=fields['user_id'],
+        status=fields['status'], host=fields['host'],
+        task_state=fields['task_state'],
+        metadata={str(k): str(v)
+                  for k, v in (fields['metadata'] or {}).items()},
+        tags=[str(tag) for tag in fields['tags'] or []])
 
 
 class NovaEvacuator(base.Evacuator):
@@ -138,16 +177,30 @@ class NovaEvacuator(base.Evacuator):
             raise exceptions.EvacuationFailed(
                 f'expected one {COMPUTE_BINARY} service on {host}, '
                 f'found {len(services)}')
+        if services[0].status == UNKNOWN or not services[0].id:
+            raise exceptions.CloudUnavailable(
+                f'the compute service of {host} cannot be read (status '
+                f'{services[0].status}: its cell is unreachable)')
         return services[0]
 
     # -- servers --------------------------------------------------------
 
     def instances(self, host: str) -> list[Instance]:
-        servers = self._call(f'list servers of {host}', lambda: list(
-            self._compute.servers(details=True, all_projects=True,
-                                  compute_host=host)))
+        """Every server on ``host``. Nova leaves a down cell's servers
+        out of a filtered list: the host's service is read first, so a
+        host in a down cell is CloudUnavailable, never an empty list."""
+        self._service(host)
+        try:
+            servers = self._call(f'list servers of {host}', lambda: list(
+                self._compute.servers(details=True, all_projects=True,
+                                      compute_host=host)))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise exceptions.CloudUnavailable(
+                f'cannot list servers of {host}: unreadable answer '
+                f'({type(exc).__name__}: {exc})') from exc
         # Guard against a filter the endpoint ignored.
-        return [to_instance(s) for s in servers if s.compute_host == host]
+        return [to_instance(s) for s in servers
+                if getattr(s, 'compute_host', None) == host]
 
     def status(self, instance_id: str) -> Instance:
         return to_instance(self._call(

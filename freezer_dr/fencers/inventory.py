@@ -44,15 +44,18 @@ __all__ = ['FencingSettings', 'Inventory', 'load_inventory']
 class Inventory:
     """Hosts and their fencing levels, built once at load."""
 
-    def __init__(self, path: str, nodes: dict[str, list[Fencer]]) -> None:
+    def __init__(self, path: str, nodes: dict[str, list[Fencer]],
+                 broken: dict[str, str] | None = None) -> None:
         self.path = path
         self._nodes = nodes
+        #: hosts whose entry could not be built (lenient load): host -> why
+        self.broken = dict(broken or {})
 
     def __repr__(self) -> str:
         return f'Inventory({self.path!r}, {len(self._nodes)} hosts)'
 
     def __contains__(self, host: object) -> bool:
-        return host in self._nodes
+        return host in self._nodes or host in self.broken
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -62,6 +65,8 @@ class Inventory:
 
     def levels(self, host: str) -> list[Fencer]:
         """The fencers of ``host`` in the order they are tried."""
+        if host in self.broken:
+            raise ConfigError(self.broken[host])
         if host not in self._nodes:
             raise KeyError(f'{host} is not in the fencing inventory '
                            f'{self.path}')
@@ -197,11 +202,15 @@ def _host_levels(host: str, node: t.Any, path: str,
 
 def load_inventory(path: str,
                    manual_confirmation: ManualConfirmation | None = None,
-                   settings: FencingSettings | None = None) -> Inventory:
+                   settings: FencingSettings | None = None,
+                   strict: bool = True) -> Inventory:
     """Read, check and build the inventory; raise ConfigError on problems.
 
     ``manual_confirmation(host)`` is how manual levels learn that an
     operator confirmed ``host`` is off; ``settings`` bound every fencer.
+    Not ``strict`` (a running leader): a host whose entry is broken (an
+    unreadable password file, say) is kept in ``Inventory.broken`` and
+    cannot be fenced, while every other host can.
     """
     data = _read_yaml(path)
     top = _mapping(data, _Where(path), None, ('nodes',))
@@ -210,7 +219,15 @@ def load_inventory(path: str,
         raise _Where(path).error('nodes', 'missing or empty')
     context = FenceContext(settings=settings or FencingSettings(),
                            manual_confirmation=manual_confirmation)
-    built = {str(host): _host_levels(str(host), node, path, context)
-             for host, node in nodes.items()}
-    LOG.info('fencing inventory %s: %d hosts', path, len(built))
-    return Inventory(path, built)
+    built, broken = {}, {}
+    for host, node in nodes.items():
+        try:
+            built[str(host)] = _host_levels(str(host), node, path, context)
+        except ConfigError as error:
+            if strict:
+                raise
+            broken[str(host)] = str(error)
+            LOG.error('fencing inventory: %s', error)
+    LOG.info('fencing inventory %s: %d hosts%s', path, len(built),
+             f', {len(broken)} broken' if broken else '')
+    return Inventory(path, built, broken)

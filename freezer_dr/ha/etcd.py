@@ -9,102 +9,52 @@ from __future__ import annotations
 import base64
 import contextlib
 import typing as t
-import urllib.parse
 
-import etcd3gw
 import requests
 from etcd3gw import exceptions as etcd_exc
 from etcd3gw.client import Etcd3Client
 
 from freezer_dr import exceptions
+from freezer_dr.ha import endpoints
+from freezer_dr.ha.etcd_client import FailoverClient
 
-OPTION = '[coordination] backend_url'
-SCHEMES = {'etcd3+http': 'http', 'etcd3+https': 'https'}
-API_PATH = '/v3/'     # etcd >= 3.4; fixed so no discovery request is made
+OPTION = endpoints.OPTION
+URL_OPTIONS = endpoints.URL_OPTIONS
+TLS_OPTIONS = endpoints.TLS_OPTIONS
 
 #: Errors a call to etcd3gw may raise when etcd is unreachable or unwell.
 ETCD_ERRORS = (etcd_exc.Etcd3Exception, requests.RequestException)
 
 
-def parse_backend_url(url: str) -> tuple[str, str, int]:
-    """Split ``etcd3+http://HOST:PORT`` into (protocol, host, port).
+def parse_backend_url(url: str) -> endpoints.Backend:
+    """The members, scheme and TLS files of a backend URL.
 
-    Raises ConfigError naming ``[coordination] backend_url`` when the URL
-    is not a tooz etcd3gw URL.
+    ``etcd3+http(s)://HOST[:PORT][,HOST[:PORT]...][?options]``; raises
+    ConfigError naming ``[coordination] backend_url`` when it is not one.
     """
-    shown = redact_url(url)
-    try:
-        parts = urllib.parse.urlsplit(url or '')
-        port = parts.port
-    except ValueError as exc:
-        raise exceptions.ConfigError(
-            f'{OPTION} {shown!r} is not a valid URL: {exc}')
-    if parts.scheme not in SCHEMES:
-        raise exceptions.ConfigError(
-            f'{OPTION} {shown!r}: scheme must be one of '
-            f'{", ".join(sorted(SCHEMES))} (tooz etcd3gw driver)')
-    if not parts.hostname:
-        raise exceptions.ConfigError(f'{OPTION} {shown!r} has no host')
-    if parts.username or parts.password:
-        raise exceptions.ConfigError(
-            f'{OPTION} {shown!r}: user names and passwords in the URL are '
-            f'not supported (use TLS client certificates)')
-    if parts.path not in ('', '/'):
-        raise exceptions.ConfigError(
-            f'{OPTION} {shown!r}: unexpected path {parts.path!r}')
-    unknown = set(backend_options(url)) - set(URL_OPTIONS)
-    if unknown:
-        raise exceptions.ConfigError(
-            f'{OPTION} {shown!r}: unknown option(s) '
-            f'{", ".join(sorted(unknown))}; known: '
-            f'{", ".join(URL_OPTIONS)}')
-    return SCHEMES[parts.scheme], parts.hostname, port or 2379
-
-
-#: Query options of the URL that we honour (tooz's names). Timeouts are
-#: ours to set: [coordination] http_timeout and membership_timeout.
-URL_OPTIONS = ('ca_cert', 'cert_key', 'cert_cert', 'api_version',
-               'timeout', 'membership_timeout', 'lock_timeout')
-TLS_OPTIONS = ('ca_cert', 'cert_key', 'cert_cert')
+    return endpoints.parse(url)
 
 
 def backend_options(url: str) -> dict[str, str]:
     """The query options of a backend URL (last one wins)."""
-    query = urllib.parse.urlsplit(url or '').query
-    return dict(urllib.parse.parse_qsl(query))
+    return endpoints.options(url)
 
 
 def redact_url(url: str) -> str:
     """``url`` with any password replaced, fit for logs and errors."""
-    try:
-        parts = urllib.parse.urlsplit(url or '')
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.replace(f':{parts.password}@', ':***@', 1)
-        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return '<unparsable URL>'
+    return endpoints.redact(url)
 
 
-def make_client(url: str, timeout: float) -> Etcd3Client:
-    """An etcd3gw client for ``url`` whose every request times out.
+def make_client(url: str, timeout: float) -> FailoverClient:
+    """An etcd client for every member of ``url``; each request times out.
 
     TLS files come from the URL's ``ca_cert``, ``cert_key`` and
-    ``cert_cert`` options, as in tooz.
+    ``cert_cert`` options, as in tooz, and win over the environment.
     """
     if timeout <= 0:
         raise exceptions.ConfigError(
             f'[coordination] http_timeout must be > 0, got {timeout}')
-    protocol, host, port = parse_backend_url(url)
-    options = backend_options(url)
-    api_path = API_PATH
-    if options.get('api_version'):
-        api_path = f'/{options["api_version"].strip("/")}/'
-    return etcd3gw.client(host=host, port=port, protocol=protocol,
-                          timeout=timeout, api_path=api_path,
-                          ca_cert=options.get('ca_cert'),
-                          cert_key=options.get('cert_key'),
-                          cert_cert=options.get('cert_cert'))
+    return FailoverClient(parse_backend_url(url), timeout)
 
 
 @contextlib.contextmanager
@@ -217,11 +167,23 @@ def grant_lease(client: Etcd3Client, ttl: int) -> tuple[int, int]:
 
 
 def refresh_lease(client: Etcd3Client, lease_id: int) -> int:
-    """One keepalive: the lease's new TTL, or -1 if it has expired."""
+    """One keepalive: the lease's new TTL, or -1 if it has expired.
+
+    Only an answer with a ``result`` says anything about the lease: an
+    error body (etcd 3.4 sends a failed keepalive stream as HTTP 200 with
+    ``{"error": ...}``) is a failed keepalive, never an expired lease.
+    """
     with translate_errors('lease keepalive'):
         result = client.post(client.get_url('/lease/keepalive'),
                              json={'ID': lease_id})
-    return int(result.get('result', {}).get('TTL', -1))
+    answer = result.get('result') if isinstance(result, dict) else None
+    if not isinstance(answer, dict) or 'error' in result:
+        detail = (result.get('error') if isinstance(result, dict)
+                  else result)
+        raise exceptions.StoreUnavailable(
+            f'etcd lease keepalive failed: no result in the answer: '
+            f'{str(detail)[:200]}')
+    return int(answer.get('TTL', -1))
 
 
 def revoke_lease(client: Etcd3Client, lease_id: int) -> bool:
@@ -265,3 +227,51 @@ def health(client: Etcd3Client) -> bool:
         return resp.ok and resp.json().get('health') == 'true'
     except ETCD_ERRORS:
         return False
+
+
+def member_status(client: FailoverClient) -> list[dict[str, t.Any]]:
+    """Each configured member's view of itself (etcd's maintenance/status).
+
+    One entry per endpoint, in configuration order: ``endpoint``,
+    ``reachable``, ``leader`` (it is the raft leader), ``raft_term``,
+    ``version`` and, when something is wrong, ``error``. Asked of each
+    member directly, never through failover.
+    """
+    found = []
+    for endpoint in client.backend.endpoints:
+        entry: dict[str, t.Any] = {
+            'endpoint': str(endpoint), 'reachable': False, 'leader': None,
+            'raft_term': None, 'version': None}
+        try:
+            resp = client.session.post(
+                client.url_on(endpoint, '/maintenance/status'), json={},
+                timeout=client.timeout)
+            body = resp.json()
+            if not resp.ok or not isinstance(body, dict) or 'error' in body:
+                raise ValueError(f'HTTP {resp.status_code}: '
+                                 f'{str(body)[:120]}')
+        except requests.exceptions.SSLError as exc:
+            entry['error'] = endpoints.tls_failure(client.backend, endpoint,
+                                                   exc)
+        except (requests.RequestException, ValueError) as exc:
+            entry['error'] = _short_error(exc)
+        else:
+            member = body.get('header', {}).get('member_id')
+            entry.update(
+                reachable=True, version=body.get('version'),
+                leader=bool(member) and body.get('leader') == member,
+                raft_term=int(body.get('raftTerm', 0)) or None)
+            if body.get('errors'):
+                entry['error'] = '; '.join(map(str, body['errors']))
+        found.append(entry)
+    return found
+
+
+def _short_error(exc: BaseException) -> str:
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return 'connect timed out'
+    if isinstance(exc, requests.exceptions.Timeout):
+        return 'timed out'
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return 'connection refused or unreachable'
+    return str(exc)[:160]

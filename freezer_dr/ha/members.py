@@ -43,10 +43,10 @@ def tooz_url(backend_url: str, http_timeout: float,
              membership_timeout: float) -> str:
     """The tooz URL with a small HTTP timeout and the membership lease.
 
-    tooz reads both as whole seconds; the HTTP timeout is set precisely on
-    the client afterwards.
+    tooz reads both as whole seconds and knows one member only: its client
+    is replaced by ours (every member, TLS, precise timeout) before use.
     """
-    etcd.parse_backend_url(backend_url)
+    backend = etcd.parse_backend_url(backend_url)
     parts = urllib.parse.urlsplit(backend_url)
     options = {k: v for k, v in etcd.backend_options(backend_url).items()
                if k in etcd.TLS_OPTIONS or k == 'api_version'}
@@ -56,7 +56,7 @@ def tooz_url(backend_url: str, http_timeout: float,
         'membership_timeout': max(1, math.ceil(membership_timeout)),
     })
     return urllib.parse.urlunsplit(
-        (parts.scheme, parts.netloc, '', query, ''))
+        (parts.scheme, str(backend.endpoints[0]), '', query, ''))
 
 
 class Membership:
@@ -88,9 +88,12 @@ class Membership:
                            self.membership_timeout)
             coord = coordination.get_coordinator(url,
                                                  self.member_id.encode())
+            # tooz's own client knows one member, and TLS settings that
+            # the environment may override: ours fails over and does not.
+            coord.client = etcd.make_client(self.backend_url,
+                                            self.http_timeout)
             with _tooz_errors('membership start'):
                 coord.start(start_heart=False)
-            coord.client.timeout = self.http_timeout
             self._coord = coord
         self._join()
         if self._thread is None:

@@ -139,8 +139,8 @@ class CheckpointStore:
             limit=limit)]
 
     def find(self, recovery_id: str) -> RecoveryRecord | None:
-        """A recovery by id, live or finished."""
-        for record in self.recoveries():
+        """A recovery by id, live or finished (unreadable ones skipped)."""
+        for record in self.recoveries({}):
             if record.id == recovery_id:
                 return record
         found = etcd.get_key(self.client, self._history_key(recovery_id))
@@ -150,6 +150,14 @@ class CheckpointStore:
         """The value at ``prefix + key``, or None."""
         found = etcd.get_key(self.client, self._key(key))
         return _load_value(found) if found else None
+
+    def get_with_revision(self, key: str) -> tuple[dict | None, int]:
+        """The value at ``prefix + key`` and its etcd mod revision
+        (None, 0 when absent): to order it against other writes."""
+        found = etcd.get_key(self.client, self._key(key))
+        if not found:
+            return None, 0
+        return _load_value(found), int(found[1]['mod_revision'])
 
     def values(self, key_prefix: str) -> dict[str, dict]:
         """Every value under ``prefix + key_prefix``, by the rest of its
@@ -177,17 +185,27 @@ class CheckpointStore:
         self._put(self._key(self._request_key(kind, host)),
                   {'at': time.time(), **data})
 
-    def requests(self, kind: str) -> dict[str, dict]:
+    def requests(self, kind: str, unreadable: dict[str, str] | None = None
+                 ) -> dict[str, dict]:
         """Pending requests of ``kind``: {host or id: data}.
 
         Each request's data carries ``revision``: the etcd revision it was
-        written at, to order it against records without any clock.
+        written at, to order it against records without any clock. With
+        ``unreadable`` (a dict), a request that cannot be read is reported
+        there (host -> error) and skipped instead of failing the read.
         """
         base = self.prefix + self._request_key(kind, '')
-        return {meta['key'].decode()[len(base):]: {
-                    **_load_value((raw, meta)),
-                    'revision': int(meta['mod_revision'])}
-                for raw, meta in etcd.get_prefix(self.client, base)}
+        found = {}
+        for raw, meta in etcd.get_prefix(self.client, base):
+            name = _key_text(meta)[len(base):]
+            try:
+                found[name] = {**_load_value((raw, meta)),
+                               'revision': int(meta['mod_revision'])}
+            except StoreValueError as error:
+                if unreadable is None:
+                    raise
+                unreadable[name] = str(error)
+        return found
 
     # -- internals ------------------------------------------------------
     def _epoch(self, need: float = 0.0) -> int:

@@ -21,11 +21,12 @@ def _opts(*names: str) -> str:
 
 def validate(ttl: float, keepalive_interval: float | None,
              http_timeout: float, poll_interval: float,
-             margin: float) -> float:
+             margin: float, endpoints: int = 1) -> float:
     """Check the timing settings; return the effective keepalive interval.
 
-    ``keepalive_interval`` None means ``ttl / 3``. Raises ConfigError
-    naming the offending option(s).
+    ``keepalive_interval`` None means ``ttl / 3``; ``endpoints`` is the
+    number of etcd members listed (a keepalive may try each in turn).
+    Raises ConfigError naming the offending option(s).
     """
     if ttl < 2:
         raise exceptions.ConfigError(
@@ -69,4 +70,20 @@ def validate(ttl: float, keepalive_interval: float | None,
                     'shorter keepalive_interval',
                     _opts('keepalive_interval'), interval, http_timeout,
                     margin, ttl)
+    if endpoints > 1 and interval + endpoints * http_timeout + margin >= ttl:
+        LOG.warning('%s: a keepalive that tries all %d etcd members in '
+                    'turn can take %g s; with keepalive_interval %g s and '
+                    'safety_margin %g s the leader may demote itself while '
+                    'one member hangs (lease_ttl %g s)',
+                    _opts('http_timeout'), endpoints,
+                    endpoints * http_timeout, interval, margin, ttl)
     return interval
+
+
+def validate_handover(blind_handover_after: float, ttl: float) -> None:
+    """``[engine] blind_handover_after`` must leave time to see again."""
+    if blind_handover_after < ttl:
+        raise exceptions.ConfigError(
+            f'[engine] blind_handover_after ({blind_handover_after:g} s) '
+            f'must be at least {GROUP} lease_ttl ({ttl:g} s), or '
+            f'leadership moves on every short outage')

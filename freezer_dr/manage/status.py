@@ -12,6 +12,7 @@ import typing as t
 from oslo_config import cfg
 
 from freezer_dr import exceptions
+from freezer_dr.ha import etcd as ha_etcd
 from freezer_dr.ha import members as ha_members
 from freezer_dr.manage import context
 from freezer_dr.manage import output
@@ -60,8 +61,9 @@ def _members(ctx: context.Context,
         member = dict(member)
         member['role'] = ('leader' if member.get('member_id') == leader_id
                           else 'standby')
-        if isinstance(member.get('started_at'), (int, float)):
-            member['started_at'] = output.wall_time(member['started_at'])
+        for key in ('started_at', 'cloud_seen_at', 'cloud_checked_at'):
+            if isinstance(member.get(key), (int, float)):
+                member[key] = output.wall_time(member[key])
         members.append(member)
     return members
 
@@ -80,6 +82,7 @@ def _finished(record: t.Any) -> dict[str, t.Any]:
 
 def collect(ctx: context.Context, history: int = 10) -> dict[str, t.Any]:
     """The cluster status as plain data (the JSON/YAML output)."""
+    members = ha_etcd.member_status(ctx.client)
     leader = _leader(ctx)
     now = time.time()
     paused = ctx.store.paused()
@@ -89,7 +92,8 @@ def collect(ctx: context.Context, history: int = 10) -> dict[str, t.Any]:
             paused['at'] = output.wall_time(paused['at'])
     return {
         'cluster': ctx.cluster,
-        'backend_url': ctx.backend_url,
+        'backend_url': ha_etcd.redact_url(ctx.backend_url),
+        'etcd': members,
         'leader': leader,
         'members': _members(ctx, leader['member_id'] if leader else None),
         'paused': paused,
@@ -115,10 +119,18 @@ def render_table(status: dict[str, t.Any]) -> str:
     else:
         lines.append(f"paused:  YES: {paused.get('reason')} "
                      f"(by {paused.get('by')} at {paused.get('at')})")
+    lines += ['', 'etcd:', output.table(
+        ['endpoint', 'reachable', 'raft_leader', 'raft_term', 'version',
+         'error'],
+        [[e['endpoint'], _yes_no(e['reachable']), _yes_no(e['leader']),
+          e['raft_term'], e['version'], e.get('error')]
+         for e in status['etcd']])]
     lines += ['', output.table(
-        ['member', 'role', 'host', 'pid', 'api', 'version', 'started_at'],
+        ['member', 'role', 'host', 'pid', 'api', 'version', 'started_at',
+         'cloud_seen_at'],
         [[m.get('member_id'), m.get('role'), m.get('host'), m.get('pid'),
-          m.get('api'), m.get('version'), m.get('started_at')]
+          m.get('api'), m.get('version'), m.get('started_at'),
+          m.get('cloud_seen_at')]
          for m in status['members']])]
     lines += ['', 'live recoveries:' if status['recoveries']
               else 'live recoveries: none']
@@ -135,6 +147,10 @@ def render_table(status: dict[str, t.Any]) -> str:
             [[r['host'], r['id'], r['step'], r['finished_at'], r['reason']]
              for r in status['history']]))
     return '\n'.join(lines)
+
+
+def _yes_no(value: bool | None) -> str | None:
+    return None if value is None else ('yes' if value else 'no')
 
 
 def _show(ctx: context.Context, args: t.Any) -> None:

@@ -5,7 +5,8 @@ hypervisor list and one network agent list when those checks are enabled:
 never a call per host. The lists are read as plain JSON through the
 openstacksdk proxies (same session, microversion and error handling):
 building 5,000 openstacksdk resources costs ~1.7 s of CPU a look, the JSON
-itself ~35 ms.
+itself ~35 ms. Any data is survived (``nova_answers``): an entry that
+cannot be read makes its host ``unknown``, never an exception.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import datetime
 import typing as t
 
 import openstack.connection
-import openstack.exceptions as sdk_exc
 from oslo_config import cfg
 from oslo_log import log as logging
 
@@ -21,11 +21,16 @@ from freezer_dr import cloud
 from freezer_dr import exceptions
 from freezer_dr.engine.model import HostObservation
 from freezer_dr.monitors import base
+from freezer_dr.monitors import nova_answers as answers
+from freezer_dr.monitors.nova_answers import COMPUTE_BINARY
+from freezer_dr.monitors.nova_answers import list_json
 
 LOG = logging.getLogger(__name__)
 
 RULES = ('service', 'all', 'any')
-COMPUTE_BINARY = 'nova-compute'
+#: problems kept in a look's notes (and its log line)
+MAX_PROBLEMS = 20
+T = t.TypeVar('T')
 #: Hypervisor details are read at 2.87 on purpose: from 2.88 Nova fills
 #: ``uptime`` by a synchronous RPC call to every compute whose stats lack
 #: it, and a compute that just died but still counts as up makes that
@@ -64,32 +69,6 @@ def verdict(rule: str, service_is_down: bool,
                      f'{", ".join(RULES)}')
 
 
-def list_json(proxy: t.Any, path: str, key: str,
-              params: dict[str, str] | None = None,
-              microversion: str | None = None,
-              max_pages: int = 1000) -> list[dict[str, t.Any]]:
-    """Every item of a list API as plain dicts, following ``<key>_links``
-    pagination (Nova pages hypervisors by ``[api] max_limit``)."""
-    items: list[dict[str, t.Any]] = []
-    url: str | None = path
-    for _ in range(max_pages):
-        extra = {'microversion': microversion} if microversion else {}
-        response = proxy.get(url, params=params, **extra)
-        sdk_exc.raise_from_response(response)
-        try:
-            body = response.json()
-        except ValueError:
-            raise sdk_exc.SDKException(f'{path}: answer is not JSON')
-        items.extend(body.get(key) or [])
-        links = body.get(f'{key}_links') or []
-        url = next((link.get('href') for link in links
-                    if link.get('rel') == 'next'), None)
-        if not url:
-            return items
-        params = None             # the next link carries the query
-    raise sdk_exc.SDKException(f'{path}: more than {max_pages} pages')
-
-
 class NovaMonitor(base.Monitor):
     """Reports every nova-compute host; raises when Nova cannot be read."""
 
@@ -109,6 +88,7 @@ class NovaMonitor(base.Monitor):
         self._stale_after = stale_after
         self._clock = clock or (
             lambda: datetime.datetime.now(datetime.timezone.utc))
+        self._logged: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, conf: cfg.ConfigOpts,
@@ -120,68 +100,119 @@ class NovaMonitor(base.Monitor):
                    rule=group.rule, stale_after=group.stale_after)
 
     def hosts(self) -> list[HostObservation]:
-        services = self._read('compute services', lambda: list_json(
-            self._conn.compute, '/os-services', 'services',
-            params={'binary': COMPUTE_BINARY}))
-        hypervisors = (self._read('hypervisors', self._hypervisor_states)
-                       if self._check_hypervisor else {})
-        agents = (self._read('network agents', self._agent_liveness)
-                  if self._check_network_agent else {})
-        now = self._clock()
-        return [self._observe(svc, hypervisors, agents, now)
-                for svc in services
-                if svc.get('binary', COMPUTE_BINARY) == COMPUTE_BINARY]
-
-    def _observe(self, svc: dict[str, t.Any], hypervisors: dict[str, str],
-                 agents: dict[str, bool], now: datetime.datetime,
-                 ) -> HostObservation:
-        host, state = svc['host'], svc['state']
-        updated_at = svc.get('updated_at')
-        evidence: dict[str, t.Any] = {'service_state': state,
-                                      'updated_at': updated_at}
-        svc_down = service_down(state, updated_at, self._stale_after, now)
-        if self._stale_after > 0:
-            evidence['stale'] = state == 'up' and svc_down
-        votes: list[bool | None] = []
+        try:
+            services = self._read('compute services', lambda: list_json(
+                self._conn.compute, '/os-services', 'services',
+                params={'binary': COMPUTE_BINARY}))
+        except answers.MalformedAnswer as exc:
+            raise exceptions.MonitorUnavailable(
+                f'cannot read compute services: {exc}') from exc
+        entries, unnamed = answers.compute_services(services)
+        problems = list(unnamed)
+        hypervisors = agents = None
         if self._check_hypervisor:
-            hyp_state = hypervisors.get(host)
-            evidence['hypervisor_state'] = hyp_state
-            votes.append(None if hyp_state is None else hyp_state != 'up')
+            hypervisors = self._source('hypervisors', lambda: list_json(
+                self._conn.compute, '/os-hypervisors/detail', 'hypervisors',
+                microversion=HYPERVISOR_MICROVERSION),
+                answers.hypervisor_view)
+            problems += _source_problems(hypervisors)
         if self._check_network_agent:
-            alive = agents.get(host)
-            evidence['network_agent_alive'] = alive
-            votes.append(None if alive is None else not alive)
+            agents = self._source('network agents', lambda: list_json(
+                self._conn.network, '/agents', 'agents'), answers.agent_view)
+            problems += _source_problems(agents)
+        now = self._clock()
+        observations = [self._observe(e, hypervisors, agents, now)
+                        for e in entries]
+        problems += [f'{o.host}: {o.evidence["unknown"]}'
+                     for o in observations if o.is_unknown]
+        self._note(len(unnamed), problems)
+        return observations
+
+    def _observe(self, entry: answers.ServiceEntry,
+                 hypervisors: answers.SourceView | None,
+                 agents: answers.SourceView | None,
+                 now: datetime.datetime) -> HostObservation:
+        host = entry.host
+        evidence: dict[str, t.Any] = {
+            'service_state': _scalar(entry.raw.get('state')),
+            'updated_at': _scalar(entry.raw.get('updated_at'))}
+        votes: list[bool | None] = []
+        for name, view in (('hypervisor_state', hypervisors),
+                           ('network_agent_alive', agents)):
+            if view is not None:
+                votes.append(view.votes.get(host))
+                evidence[name] = view.values.get(host)
+                why = view.unreadable or view.reasons.get(host)
+                if why:
+                    evidence[name.rsplit('_', 1)[0] + '_unknown'] = why
+        if entry.unknown is not None:
+            evidence['unknown'] = entry.unknown
+            evidence['service_status'] = _scalar(entry.raw.get('status'))
+            return HostObservation(host=host, state='unknown',
+                                   evidence=evidence)
+        svc_down = service_down(entry.state, entry.updated_at,
+                                self._stale_after, now)
+        if self._stale_after > 0:
+            evidence['stale'] = entry.state == 'up' and svc_down
         return HostObservation(
-            host=host, state=state, status=svc.get('status', 'enabled'),
-            forced_down=bool(svc.get('forced_down')),
-            updated_at=updated_at,
-            disabled_reason=svc.get('disabled_reason'), evidence=evidence,
+            host=host, state=entry.state, status=entry.status,
+            forced_down=entry.forced_down, updated_at=entry.updated_at,
+            disabled_reason=entry.disabled_reason, evidence=evidence,
             down=verdict(self._rule, svc_down, votes))
 
-    def _hypervisor_states(self) -> dict[str, str]:
-        states: dict[str, str] = {}
-        for hyp in list_json(self._conn.compute, '/os-hypervisors/detail',
-                             'hypervisors',
-                             microversion=HYPERVISOR_MICROVERSION):
-            host = ((hyp.get('service') or {}).get('host')
-                    or hyp.get('hypervisor_hostname'))
-            # One host may carry several nodes (ironic): up if any is up.
-            if states.get(host) != 'up':
-                states[host] = hyp.get('state')
-        return states
+    def _source(self, what: str, call: t.Callable[[], list[t.Any]],
+                view: t.Callable[[list[t.Any]], answers.SourceView],
+                ) -> answers.SourceView:
+        """An extra source's view; one that cannot be read is no word.
 
-    def _agent_liveness(self) -> dict[str, bool]:
-        """Per host: alive unless every agent on it is dead."""
-        alive: dict[str, bool] = {}
-        for agent in list_json(self._conn.network, '/agents', 'agents'):
-            host = agent.get('host')
-            alive[host] = alive.get(host, False) or bool(agent.get('alive'))
-        return alive
+        Except under rule ``all``, where a silent source would let the
+        service alone decide what the operator wanted two sources to
+        agree on: there an unreachable source (an API error) makes the
+        monitor unavailable (fail closed). Nova answers os-hypervisors
+        with 500 while any cell is down.
+        """
+        try:
+            items = self._read(what, call)
+        except answers.MalformedAnswer as exc:
+            return answers.SourceView(unreadable=f'{what}: {exc}')
+        except exceptions.MonitorUnavailable as exc:
+            if self._rule == 'all':
+                raise
+            return answers.SourceView(unreadable=str(exc))
+        return view(items)
+
+    def _note(self, unnamed: int, problems: list[str]) -> None:
+        """Keep this look's notes; log them when they change."""
+        self.last_notes = base.LookNotes(unnamed,
+                                         tuple(problems[:MAX_PROBLEMS]))
+        if tuple(problems) != self._logged:
+            self._logged = tuple(problems)
+            if problems:
+                LOG.warning('Nova monitor: %d problem(s) in this look '
+                            '(%d entries name no host): %s', len(problems),
+                            unnamed, '; '.join(problems[:MAX_PROBLEMS]))
+            else:
+                LOG.info('Nova monitor: every entry readable again')
 
     @staticmethod
-    def _read(what: str, call: t.Callable[[], t.Any]) -> t.Any:
+    def _read(what: str, call: t.Callable[[], T]) -> T:
         try:
             return call()
         except cloud.API_ERRORS as exc:
             raise exceptions.MonitorUnavailable(
                 f'cannot read {what}: {cloud.describe_error(exc)}') from exc
+
+
+def _source_problems(view: answers.SourceView) -> list[str]:
+    out = list(view.unnamed)
+    if view.unreadable:
+        out.append(view.unreadable)
+    out += [f'{host}: {why}' for host, why in sorted(view.reasons.items())]
+    return out
+
+
+def _scalar(value: t.Any) -> t.Any:
+    """``value`` if JSON-simple, else its short repr (for evidence)."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return answers.quote(value)

@@ -65,9 +65,16 @@ class UserDirectory:
                  cache: dict[str, DirectoryUser | None]) -> ProjectMembers:
         project_name = project_id
         user_ids: list[str] = []
-        for ra in self._conn.identity.role_assignments(
+        try:
+            assignments = list(self._conn.identity.role_assignments(
                 scope_project_id=project_id, include_names=True,
-                effective=True):
+                effective=True))
+        except sdk_exceptions.NotFoundException:
+            # Keystone answers 404 for a project deleted meanwhile
+            LOG.info('project %s no longer exists: no one to notify',
+                     project_id)
+            return ProjectMembers(project_id, project_name, ())
+        for ra in assignments:
             scope_project = (ra.scope or {}).get('project') or {}
             project_name = scope_project.get('name') or project_name
             user = ra.user or {}

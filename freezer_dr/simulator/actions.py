@@ -43,11 +43,16 @@ def _check_state(action: str, server: rec.Server,
 
 
 def pick_host(compute: Compute, exclude: str, now: float) -> str | None:
-    """The scheduler: the up, enabled compute host with fewest servers."""
+    """The scheduler: the up, enabled compute host with fewest servers,
+    in the cell of ``exclude`` (moves stay in their cell)."""
     best: tuple[int, str] | None = None
+    source = compute.hosts.get(exclude)
     for name, host in compute.hosts.items():
         svc = host.service
         if name == exclude or svc.disabled:
+            continue
+        if host.cell in compute.down_cells or (
+                source is not None and host.cell != source.cell):
             continue
         if not compute.service_up(svc, now):
             continue

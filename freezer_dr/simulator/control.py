@@ -12,6 +12,10 @@ Not an OpenStack API: tests, the CLI and the BMC process use it.
 - ``GET  /sim/servers/{id}``                 a server's ground truth
 - ``GET|POST /sim/faults``                   latency / error rate per API,
   ``error_status``, ``evacuate_failure_rate``, ``rebuild_time``
+- ``GET  /sim/cells``                        ``{"cells": [{"name", "down",
+  "hosts"}...]}``
+- ``POST /sim/cells/{cell}``                 ``{"down": true|false}``: Nova
+  cannot (or can again) reach the cell (``nova_cells``)
 - ``POST /sim/bmc/{host}``                   ``{"mode", "delay"}`` forwarded to
   the BMC process's ``POST /bmcs/{host}/fault`` (none, unreachable, slow,
   stuck, wrong-password)
@@ -58,6 +62,8 @@ class ControlApp(JsonApp):
         r('POST', '/sim/faults', self.set_faults)
         r('POST', '/sim/bmc/{host}', self.bmc)
         r('POST', '/sim/smtp', self.smtp_fault)
+        r('GET', '/sim/cells', self.get_cells)
+        r('POST', '/sim/cells/{cell}', self.set_cell)
 
     @staticmethod
     def _body(req: Request) -> dict[str, t.Any]:
@@ -168,6 +174,19 @@ class ControlApp(JsonApp):
                 self.compute.settings.rebuild_time = _number(
                     body['rebuild_time'], 'rebuild_time')
         return 200, self._faults(), {}
+
+    def get_cells(self, req: Request) -> Result:
+        with self.compute.lock:
+            return 200, {'cells': [self.compute.cell_summary(c)
+                                   for c in self.compute.cells]}, {}
+
+    def set_cell(self, req: Request, cell: str) -> Result:
+        down = self._body(req).get('down')
+        if not isinstance(down, bool):
+            raise ApiError(400, '"down" must be true or false.')
+        self.compute.set_cell_down(cell, down)
+        with self.compute.lock:
+            return 200, {'cell': self.compute.cell_summary(cell)}, {}
 
     def bmc(self, req: Request, host: str) -> Result:
         """Forward a BMC fault to the BMC process (slow / dead BMCs)."""

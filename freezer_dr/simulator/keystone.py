@@ -243,6 +243,12 @@ class KeystoneApp(JsonApp):
         q = req.query
         names = q.get('include_names', 'false').lower() not in (
             'false', '0', 'no', 'off')
+        scope = q.get('scope.project.id')
+        effective = 'effective' in q and q['effective'].lower() not in (
+            'false', '0', 'no', 'off')
+        if effective and scope and scope not in self.identity.projects:
+            # real Keystone expands inherited roles from the project
+            raise ApiError(404, f'Could not find project: {scope}.')
         out = []
         for a in self.identity.assignments:
             if q.get('scope.project.id') not in (None, a.project_id):

@@ -14,6 +14,7 @@ import typing as t
 
 from freezer_dr.simulator import actions
 from freezer_dr.simulator import microversion as mv
+from freezer_dr.simulator import nova_cells as cells
 from freezer_dr.simulator import nova_views as views
 from freezer_dr.simulator import records as rec
 from freezer_dr.simulator.identity import UNAUTHORIZED
@@ -184,6 +185,15 @@ class NovaApp(JsonApp):
         base = self._base(req)
         with self.compute.lock:
             servers = self._visible(req, ctx)
+            # a down cell's servers: first and partial, or left out
+            down = sorted((s for s in servers
+                           if self.compute.in_down_cell(s.host)),
+                          key=lambda s: s.created_at)
+            servers = [s for s in servers
+                       if not self.compute.in_down_cell(s.host)]
+            if not cells.lists_down_servers(ctx.version, req.query):
+                down = []
+            servers = down + servers
             if marker is not None:
                 pos = next((i for i, s in enumerate(servers)
                             if s.id == marker), None)
@@ -191,11 +201,12 @@ class NovaApp(JsonApp):
                     raise ApiError(400, f'marker [{marker}] not found')
                 servers = servers[pos + 1:]
             page = servers[:limit]
-            if detail:
-                out = [views.server(base, self.compute, s, ctx.version,
-                                    ctx.admin, now) for s in page]
-            else:
-                out = [views.server_brief(base, s) for s in page]
+            down_ids = {s.id for s in down}
+            out = [cells.server_in_list(base, s, detail)
+                   if s.id in down_ids
+                   else views.server(base, self.compute, s, ctx.version,
+                                     ctx.admin, now) if detail
+                   else views.server_brief(base, s) for s in page]
         body: dict[str, t.Any] = {'servers': out}
         if len(page) == limit and page:
             body['servers_links'] = [next_link(req, limit, page[-1].id)]
@@ -208,6 +219,9 @@ class NovaApp(JsonApp):
             if not ctx.admin and server.project_id != ctx.project_id:
                 raise ApiError(404, f'Instance {server_id} could not be '
                                     f'found.')
+            if self.compute.in_down_cell(server.host):
+                return 200, {'server': cells.server_show(
+                    self._base(req), server, ctx.version, ctx.admin)}, {}
             body = views.server(self._base(req), self.compute, server,
                                 ctx.version, ctx.admin, time.time())
         if ctx.version >= (2, 71):
@@ -225,6 +239,8 @@ class NovaApp(JsonApp):
             if not ctx.admin and server.project_id != ctx.project_id:
                 raise ApiError(404, f'Instance {server_id} could not be '
                                     f'found.')
+            if self.compute.in_down_cell(server.host):
+                raise cells.unreachable(self.compute, cells.NOVA_ERROR)
         if name == 'evacuate':
             return self._evacuate(ctx, server_id, args)
         if name == 'os-start':
@@ -285,8 +301,10 @@ class NovaApp(JsonApp):
         q = req.query
         since = (timestamp(q, 'changes-since') if ctx.version >= (2, 59)
                  else None)
+        cells.check_migrations(self.compute, ctx.version)
         with self.compute.lock:
-            migs = list(reversed(self.compute.migrations))
+            migs = [m for m in reversed(self.compute.migrations)
+                    if not self.compute.in_down_cell(m.source_compute)]
         out = []
         for m in migs:
             # Nova compares updated_at, NULL on a fresh (accepted) record

@@ -12,6 +12,7 @@ import time
 import typing as t
 
 from freezer_dr.simulator import actions
+from freezer_dr.simulator import nova_cells as cells
 from freezer_dr.simulator import nova_views as views
 from freezer_dr.simulator import records as rec
 from freezer_dr.simulator.nova_context import Context
@@ -49,17 +50,25 @@ class ServicesApi:
         host = req.query.get('host')
         binary = req.query.get('binary')
         now = time.time()
+        down, up = [], []
         with self.compute.lock:
-            out = [views.service(self.compute, s, ctx.version, now)
-                   for s in self.compute.services
-                   if s.binary not in API_BINARIES
-                   and (not host or s.host == host)
-                   and (not binary or s.binary == binary)]
-        return 200, {'services': out}, {}
+            for s in self.compute.services:
+                if (s.binary in API_BINARIES or (host and s.host != host)
+                        or (binary and s.binary != binary)):
+                    continue
+                if s.cell not in self.compute.down_cells:
+                    up.append(views.service(self.compute, s, ctx.version,
+                                            now))
+                elif (ctx.version >= cells.SUPPORT
+                      and s.binary == rec.COMPUTE_BINARY):
+                    down.append(cells.service(s))
+        return 200, {'services': down + up}, {}
 
     def _service_by_host(self, host: str, binary: str) -> rec.Service:
         for svc in self.compute.services:
             if svc.host == host and svc.binary == binary:
+                if svc.cell in self.compute.down_cells:
+                    raise cells.unreachable(self.compute)
                 return svc
         raise ApiError(404, f'Could not find binary {binary} on host '
                             f'{host}.')
@@ -93,6 +102,8 @@ class ServicesApi:
             raise ApiError(400, f'Invalid uuid {service_id}')
         if svc is None:
             raise ApiError(404, f'Service {service_id} could not be found.')
+        if svc.cell in self.compute.down_cells:
+            raise cells.unreachable(self.compute)
         if svc.binary != rec.COMPUTE_BINARY:
             raise ApiError(400, f'Updating a {svc.binary} service is not '
                                 f'supported. Only nova-compute services '
@@ -176,6 +187,7 @@ class ServicesApi:
     # -- hypervisors ---------------------------------------------------------
     def list_hypervisors(self, req: Request) -> Result:
         ctx = self._policy(req, 'os_compute_api:os-hypervisors:list-detail')
+        cells.require_all_cells(self.compute)
         detail = req.path.rstrip('/').endswith('/detail')
         with_servers = False
         pattern = None
@@ -231,6 +243,7 @@ class ServicesApi:
 
     def hypervisor_servers(self, req: Request, pattern: str) -> Result:
         ctx = self._policy(req, 'os_compute_api:os-hypervisors:servers')
+        cells.require_all_cells(self.compute)
         if ctx.version >= (2, 53):
             raise ApiError(404, 'The resource could not be found.')
         now = time.time()

@@ -84,6 +84,7 @@ class Service:
     forced_down: bool = False
     created_at: float = 0.0
     updated_at: float | None = None    # set for services without a Host
+    cell: str = 'cell1'                # the cell database it lives in
 
 
 @dataclasses.dataclass
@@ -99,6 +100,7 @@ class Host:
     hypervisor_id: int
     hypervisor_uuid: str
     host_ip: str
+    cell: str = 'cell1'                # the cell its service and guests are in
     power: str = 'on'                  # ground truth: 'on' | 'off'
     compute_running: bool = True       # False after a crash
     network_ok: bool = True            # False while partitioned

@@ -1,6 +1,7 @@
 """Populate a fresh simulated cloud: identity, hosts, servers.
 
-Hosts are ``compute-1`` .. ``compute-N``; projects ``project-1`` ..; each
+Hosts are ``compute-1`` .. ``compute-N``, spread round-robin over
+``cells`` cells (``cell1`` ..); projects ``project-1`` ..; each
 project has users ``<project>-user-<k>`` with an email and the ``member``
 role; ``admin`` has the ``admin`` role on the ``admin`` project. Servers
 are spread round-robin over hosts and projects; one in ten is SHUTOFF and
@@ -25,10 +26,16 @@ class Shape:
     instances: int = 6
     projects: int = 2
     users_per_project: int = 2
+    cells: int = 1
 
 
 def host_name(i: int) -> str:
     return f'compute-{i}'
+
+
+def cell_name(i: int, cells: int) -> str:
+    """The cell of host ``i`` (1-based): round-robin over ``cells``."""
+    return f'cell{(i - 1) % max(cells, 1) + 1}'
 
 
 def add_project(compute: Compute, identity: Identity, project_id: str,
@@ -69,10 +76,12 @@ def populate(compute: Compute, identity: Identity, shape: Shape,
         members.append((project.id, [u.id for u in
                                      identity.users_of(project.id)]))
 
+    compute.cells = [cell_name(i, shape.cells)
+                     for i in range(1, max(shape.cells, 1) + 1)]
     for binary in ('nova-scheduler', 'nova-conductor'):
         compute.add_service(binary, 'controller')
     for i in range(1, shape.hosts + 1):
-        compute.add_host(host_name(i))
+        compute.add_host(host_name(i), cell_name(i, shape.cells))
 
     hosts = list(compute.hosts)
     for n in range(shape.instances):

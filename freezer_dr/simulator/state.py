@@ -74,6 +74,8 @@ class Compute:
         self.by_host: dict[str, set[str]] = {}
         self.migrations: list[rec.Migration] = []
         self.claims: dict[str, int] = {}    # evacuations heading to a host
+        self.cells: list[str] = ['cell1']
+        self.down_cells: set[str] = set()   # cells Nova cannot reach
         self._generation: dict[str, int] = {}
         self.started_at = time.time()
 
@@ -82,27 +84,30 @@ class Compute:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     # -- building the cloud --------------------------------------------------
-    def add_service(self, binary: str, host: str,
-                    zone: str = 'internal') -> rec.Service:
+    def add_service(self, binary: str, host: str, zone: str = 'internal',
+                    cell: str = 'cell1') -> rec.Service:
         svc = rec.Service(id=len(self.services) + 1, uuid=self.new_uuid(),
                           binary=binary, host=host, zone=zone,
                           created_at=self.started_at,
-                          updated_at=self.started_at)
+                          updated_at=self.started_at, cell=cell)
         self.services.append(svc)
         return svc
 
-    def add_host(self, name: str) -> rec.Host:
+    def add_host(self, name: str, cell: str = 'cell1') -> rec.Host:
         with self.lock:
             if name in self.hosts:
                 raise ApiError(409, f'Host {name} already exists.')
-            svc = self.add_service(rec.COMPUTE_BINARY, name, zone='nova')
+            if cell not in self.cells:
+                raise ApiError(400, f'Unknown cell {cell!r}.')
+            svc = self.add_service(rec.COMPUTE_BINARY, name, zone='nova',
+                                   cell=cell)
             svc.updated_at = None
             n = len(self.hosts) + 1
             host = rec.Host(
                 name=name, service=svc, hypervisor_id=n,
                 hypervisor_uuid=self.new_uuid(),
                 host_ip=f'10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}',
-                service_since=time.time())
+                service_since=time.time(), cell=cell)
             self.hosts[name] = host
             self.by_host[name] = set()
             self._generation[name] = 0
@@ -127,6 +132,27 @@ class Compute:
         server.host = host
         if host is not None:
             self.by_host[host].add(server.id)
+
+    # -- cells ---------------------------------------------------------------
+    def set_cell_down(self, cell: str, down: bool) -> None:
+        """Make Nova unable (or able again) to reach ``cell``'s database:
+        its records are listed as Nova lists an unreachable cell's
+        (``nova_cells``); its computes keep running and reporting."""
+        with self.lock:
+            if cell not in self.cells:
+                raise ApiError(404, f'Cell {cell} could not be found.')
+            (self.down_cells.add if down else self.down_cells.discard)(cell)
+            LOG.info('cell %s %s', cell, 'down' if down else 'up')
+
+    def in_down_cell(self, host: str | None) -> bool:
+        """Whether ``host`` (a compute host name) is in a down cell."""
+        h = self.hosts.get(host or '')
+        return h is not None and h.cell in self.down_cells
+
+    def cell_summary(self, cell: str) -> dict[str, t.Any]:
+        return {'name': cell, 'down': cell in self.down_cells,
+                'hosts': [h.name for h in self.hosts.values()
+                          if h.cell == cell]}
 
     # -- service liveness (Nova's servicegroup DB driver) --------------------
     def service_updated_at(self, svc: rec.Service,
@@ -247,7 +273,7 @@ class Compute:
     def host_summary(self, host: rec.Host, now: float) -> dict[str, t.Any]:
         svc = host.service
         return {
-            'host': host.name, 'power': host.power,
+            'host': host.name, 'cell': host.cell, 'power': host.power,
             'failure': host.failure,
             'heartbeat': host.heartbeats(now),
             'service_state': 'up' if self.service_up(svc, now) else 'down',
@@ -266,5 +292,6 @@ class Compute:
                 counts[server.status] = counts.get(server.status, 0) + 1
             return {'hosts': hosts, 'servers': counts,
                     'migrations': len(self.migrations),
+                    'cells': [self.cell_summary(c) for c in self.cells],
                     'settings': dataclasses.asdict(self.settings),
                     'faults': self.faults.as_dict()}

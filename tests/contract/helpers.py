@@ -36,6 +36,12 @@ def service_of(conn, host: str):
     return found[0]
 
 
+def project_id(conn, ref: str) -> str:
+    """The id of the project named (or identified by) ``ref``: Keystone
+    picks ids, the simulator may use the name."""
+    return conn.identity.find_project(ref, ignore_missing=False).id
+
+
 def server_settled_off(conn, server_id: str, source: str):
     """The server once it is on a host other than ``source`` with no task
     state, else None."""

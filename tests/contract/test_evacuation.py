@@ -36,7 +36,8 @@ def test_servers_of_a_host_across_all_projects(cloud, conn):
     assert set(ids) <= set(listed)
     assert all(s.compute_host == host for s in listed.values())
     for server_id, project in ids.items():
-        assert listed[server_id].project_id == project
+        assert listed[server_id].project_id == helpers.project_id(conn,
+                                                                  project)
     assert listed[next(iter(ids))].status == 'ACTIVE'
     other = cloud.hosts[1]
     assert not set(ids) & {s.id for s in conn.compute.servers(

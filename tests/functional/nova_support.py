@@ -113,8 +113,10 @@ class LoopbackNova:
             def log_message(self, *args: t.Any) -> None:
                 pass
 
-            def _send(self, code: int, body: dict) -> None:
-                data = json.dumps(body).encode()
+            def _send(self, code: int, body: t.Any) -> None:
+                # bytes go out as they are (answers that are not JSON)
+                data = (body if isinstance(body, bytes)
+                        else json.dumps(body).encode())
                 self.send_response(code)
                 self.send_header('Content-Type', 'application/json')
                 self.send_header('Content-Length', str(len(data)))

@@ -72,6 +72,49 @@ def test_status_shows_the_leader_and_members_of_running_replicas(
         table_result.stdout
 
 
+def test_status_lists_every_etcd_member(tmp_path, etcd_cluster,
+                                         cluster_name):
+    hosts = ','.join(f'127.0.0.1:{m.client_port}'
+                     for m in etcd_cluster.members)
+    conf = rp.write_config(str(tmp_path / 'm.conf'), {
+        'coordination': {'backend_url': f'etcd3+http://{hosts}',
+                         'cluster': cluster_name, 'http_timeout': 0.5}})
+    raft_leader = etcd_cluster.leader()
+    found = status(conf)['etcd']
+    assert [e['endpoint'] for e in found] == hosts.split(',')
+    assert all(e['reachable'] and e['version'] for e in found)
+    assert [e['leader'] for e in found] == [
+        m is raft_leader for m in etcd_cluster.members]
+    assert len({e['raft_term'] for e in found}) == 1
+    down = etcd_cluster.members[2]
+    down.kill()
+    found = status(conf)['etcd']
+    assert found[2]['reachable'] is False and found[2]['error']
+    assert found[2]['leader'] is None and found[2]['version'] is None
+    assert sum(bool(e['leader']) for e in found) == 1
+    table = run_manage(conf, 'status')
+    assert table.returncode == 0, table.stderr
+    assert 'RAFT_LEADER' in table.stdout
+    assert f'127.0.0.1:{down.client_port}  no' in table.stdout
+
+
+def test_status_over_tls_with_the_bundle_set(tmp_path, tls_etcd_cluster,
+                                             cluster_name):
+    conf = rp.write_config(str(tmp_path / 'm.conf'), {
+        'coordination': {'backend_url': tls_etcd_cluster.backend_url(),
+                         'cluster': cluster_name, 'http_timeout': 1.0}})
+    env = dict(rp.service_env(),
+               REQUESTS_CA_BUNDLE='/etc/ssl/certs/ca-certificates.crt')
+    result = subprocess.run(
+        [sys.executable, '-m', 'freezer_dr.cmd.manage', '--config-file',
+         conf, 'status', '-f', 'json'], env=env, capture_output=True,
+        text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)['etcd']
+    assert len(found) == 3 and all(e['reachable'] for e in found)
+    assert sum(e['leader'] for e in found) == 1
+
+
 def test_pause_and_resume_round_trip(manage_conf, etcd_client,
                                      cluster_name):
     store = ha_store.CheckpointStore(etcd_client, cluster_name)

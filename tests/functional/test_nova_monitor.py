@@ -104,12 +104,27 @@ def test_api_timeout_makes_the_monitor_unavailable(tmp_path):
             monitor.hosts()
 
 
-def test_missing_network_endpoint_makes_the_monitor_unavailable(sim_cloud):
+def test_missing_network_endpoint_fails_closed_under_rule_all(sim_cloud):
     # The simulated cloud has no Neutron in its catalog.
-    monitor = monitor_for(sim_cloud, check_network_agent=True)
+    monitor = monitor_for(sim_cloud, check_network_agent=True, rule='all')
     with pytest.raises(exceptions.MonitorUnavailable,
                        match='network agents'):
         monitor.hosts()
+
+
+@pytest.mark.parametrize('rule', ['service', 'any'])
+def test_missing_network_endpoint_is_no_word_under_other_rules(sim_cloud,
+                                                               rule):
+    # Under 'service' the agents never vote; under 'any' a silent source
+    # can only make fewer hosts down: neither needs to go blind.
+    monitor = monitor_for(sim_cloud, check_network_agent=True, rule=rule)
+    seen = by_host(monitor.hosts())
+    assert sorted(seen) == sorted(sim_cloud.hosts)
+    for obs in seen.values():
+        assert obs.state == 'up' and not obs.is_down
+        assert obs.evidence['network_agent_alive'] is None
+        assert 'network agents' in obs.evidence['network_agent_unknown']
+    assert any('network agents' in p for p in monitor.last_notes.problems)
 
 
 def test_paged_hypervisor_list_is_read_to_the_end(tmp_path):

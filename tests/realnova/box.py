@@ -2,9 +2,11 @@
 
 Nova's own functional-test fixtures (``nova.test.TestCase``) are driven by
 hand to build a long-lived cloud with N compute hosts on
-``fake.MediumFakeDriver``. The compute API is served on a real loopback
-port behind the real keystonemiddleware ``auth_token`` filter (only token
-validation is faked), so clients talk to it exactly as to a real Nova.
+``fake.MediumFakeDriver``, spread over one or more cells. The compute API
+is served on a real loopback port behind the real keystonemiddleware
+``auth_token`` filter, validating tokens against a real Keystone
+(``tests.realnova.keystone``, its own process), so clients talk to it
+exactly as to a real Nova.
 
 Import this module only in the box's own process (``tests.realnova.serve``):
 importing nova's test tree patches process-wide state.
@@ -24,32 +26,37 @@ from nova import monkey_patch  # noqa: E402
 
 monkey_patch.patch()
 
-import datetime  # noqa: E402
 import logging  # noqa: E402
 import socketserver  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-import uuid  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from dataclasses import field  # noqa: E402
 from wsgiref import simple_server  # noqa: E402
 
 import fasteners  # noqa: E402
 import fixtures  # noqa: E402
-import requests  # noqa: E402
-from keystonemiddleware import fixture as ksm_fixture  # noqa: E402
+from keystoneauth1 import loading as ks_loading  # noqa: E402
+from nova import conf as nova_conf  # noqa: E402
 from nova import test as nova_test  # noqa: E402
 from nova.servicegroup import api as servicegroup_api  # noqa: E402
 from nova.tests import fixtures as nova_fixtures  # noqa: E402
 from nova.tests.functional import fixtures as func_fixtures  # noqa: E402
-from oslo_utils import timeutils  # noqa: E402
+
+from tests.realnova.api_client import ApiClient  # noqa: E402
+from tests.realnova.api_client import BoxError  # noqa: E402, F401
+from tests.realnova.down_cells import DownCells  # noqa: E402
+from tests.realnova.down_cells import cell_of  # noqa: E402
+from tests.realnova.identity import NOVA_USER  # noqa: E402
+from tests.realnova.identity import REGION  # noqa: E402
+from tests.realnova.identity import SERVICE_PROJECT  # noqa: E402
+from tests.realnova.identity import CloudIdentity  # noqa: E402
 
 LOG = logging.getLogger(__name__)
 
 ADMIN_PROJECT = 'admin'
-ADMIN_USER = 'admin'
-ROLES = ['admin', 'member', 'reader']
+AUTHTOKEN = 'keystone_authtoken'
 
 
 class ReaderPreferringLock(fasteners.ReaderWriterLock):
@@ -118,6 +125,7 @@ class HostState:
     """What the box knows about one compute host besides Nova's own view."""
 
     name: str
+    cell: str = 'cell1'
     power: str = 'on'
     service_running: bool = True
     failure: str | None = None
@@ -127,20 +135,26 @@ class HostState:
 class NovaBox:
     """A running Nova cloud with fake compute hosts, served over HTTP."""
 
-    def __init__(self, hosts: list[str], service_down_time: float = 6,
-                 report_interval: float = 1, log_path: str | None = None):
+    def __init__(self, hosts: list[str], identity: CloudIdentity,
+                 service_down_time: float = 6, report_interval: float = 1,
+                 log_path: str | None = None, cells: int = 1):
         for name, value in (('service_down_time', service_down_time),
                             ('report_interval', report_interval)):
             if value != int(value) or value < 1:
                 raise ValueError(f'{name} must be a whole number of seconds '
                                  f'(nova takes integers), not {value}')
+        if cells < 1:
+            raise ValueError(f'cells must be at least 1, not {cells}')
         self.host_names = list(hosts)
+        self.cells = [f'cell{i + 1}' for i in range(cells)]
         self.service_down_time = service_down_time
         self.report_interval = report_interval
         self.log_path = log_path
-        self.admin_token = uuid.uuid4().hex
-        self.hosts = {h: HostState(h) for h in hosts}
-        self._tokens: dict[str, str] = {}
+        self.identity = identity
+        self.hosts = {h: HostState(h, cell=cell_of(i, cells))
+                      for i, h in enumerate(hosts)}
+        self._down_cells: set[str] = set()
+        self._down_fixture: DownCells | None = None
         self._lock = threading.RLock()
         self._case: _NovaCase | None = None
         self._server = None
@@ -150,6 +164,7 @@ class NovaBox:
     def start(self) -> None:
         """Set up nova's fixtures, start the services and the HTTP API."""
         case = self._case = _NovaCase()
+        case.NUMBER_OF_CELLS = len(self.cells)
         servicegroup_api.INITIAL_REPORTING_DELAY = 0
         case.setUp()
         self._redirect_logging()
@@ -160,27 +175,26 @@ class NovaBox:
         case.flags(api_paste_config=venv_etc, group='wsgi')
         # A test cloud: no per-project quota on servers, cores or RAM.
         case.flags(instances=-1, cores=-1, ram=-1, group='quota')
-        case.flags(www_authenticate_uri='http://127.0.0.1/identity',
-                   group='keystone_authtoken')
+        self._authtoken(case)
         case.useFixture(nova_fixtures.RealPolicyFixture())
         case.useFixture(nova_fixtures.NeutronFixture(case))
         case.useFixture(nova_fixtures.GlanceFixture(case))
         case.useFixture(nova_fixtures.CinderFixture(case))
         case.useFixture(func_fixtures.PlacementFixture())
-        self._auth = case.useFixture(ksm_fixture.AuthTokenFixture())
-        self.admin_token = self.token_for(ADMIN_PROJECT)
         api = case.useFixture(nova_fixtures.OSAPIFixture(
             api_version='v2.1', stub_keystone=False))
         case.flags(transport_url=case.cell_mappings['cell1'].transport_url)
         case.start_service('conductor')
         case.start_service('scheduler')
         for host in self.host_names:
-            case._start_compute(host)
+            case._start_compute(host, cell_name=self.hosts[host].cell)
         self._server = serve_wsgi(api.app())
         self.url = f'http://127.0.0.1:{self._server.server_port}'
 
     def stop(self) -> None:
         """Stop the HTTP server and run nova's cleanups in reverse."""
+        for cell in sorted(self._down_cells):
+            self.set_cell_down(cell, False)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -199,19 +213,19 @@ class NovaBox:
                 handler.setStream(stream)
 
     # -- auth ------------------------------------------------------------
-    def token_for(self, project: str) -> str:
-        """A token with admin, member and reader roles on ``project``."""
-        with self._lock:
-            if project not in self._tokens:
-                token = uuid.uuid4().hex
-                self._auth.add_token_data(
-                    token_id=token, user_id=ADMIN_USER, user_name=ADMIN_USER,
-                    project_id=project, project_name=project,
-                    user_domain_id='default', project_domain_id='default',
-                    role_list=ROLES,
-                    expires=timeutils.utcnow() + _ONE_YEAR)
-                self._tokens[project] = token
-            return self._tokens[project]
+    def _authtoken(self, case: _NovaCase) -> None:
+        """keystonemiddleware validates tokens against the real Keystone
+        with Nova's service user (password auth, as a deployment)."""
+        conf = nova_conf.CONF
+        ks_loading.register_auth_conf_options(conf, AUTHTOKEN)
+        conf.register_opts(ks_loading.get_auth_plugin_conf_options(
+            'password'), group=AUTHTOKEN)
+        identity = self.identity
+        case.flags(auth_type='password', auth_url=identity.url,
+                   username=NOVA_USER, password=identity.nova_password,
+                   user_domain_id='default', project_name=SERVICE_PROJECT,
+                   project_domain_id='default', region_name=REGION,
+                   www_authenticate_uri=identity.url, group=AUTHTOKEN)
 
     # -- hosts -----------------------------------------------------------
     def stop_compute(self, host: str) -> None:
@@ -269,10 +283,44 @@ class NovaBox:
             else:
                 self.start_compute(host)
 
+    # -- cells -----------------------------------------------------------
+    def set_cell_down(self, cell: str, down: bool) -> None:
+        """Make Nova unable (or able again) to reach ``cell``'s database
+        and queue, with Nova's own ``DownCellFixture`` (:class:`DownCells`).
+
+        The fixture patches ``nova.context.scatter_gather_cells`` and
+        ``target_cell`` process-wide, as an unreachable cell database is
+        for every Nova service: the API lists the cell's records as
+        unknown, the scheduler skips its hosts, builds to it fail. Its
+        computes keep reporting (their own database is fine).
+        """
+        if cell not in self.cells:
+            raise KeyError(cell)
+        with self._lock:
+            wanted = set(self._down_cells)
+            (wanted.add if down else wanted.discard)(cell)
+            if wanted == self._down_cells:
+                return
+            # One fixture covers every down cell: they patch the same
+            # functions, so the old one goes before the new one comes.
+            if self._down_fixture is not None:
+                self._down_fixture.cleanUp()
+                self._down_fixture = None
+            if wanted:
+                fixture = DownCells(
+                    [self._case.cell_mappings[c] for c in sorted(wanted)])
+                fixture.setUp()
+                self._down_fixture = fixture
+            self._down_cells = wanted
+
+    def down_cells(self) -> list[str]:
+        """The cells Nova cannot reach now."""
+        return sorted(self._down_cells)
+
     # -- servers ---------------------------------------------------------
     def admin_api(self) -> 'ApiClient':
-        """A client of the box's compute API with the admin token."""
-        return ApiClient(self.url, self.admin_token)
+        """A client of the box's compute API as the cloud admin."""
+        return ApiClient(self.url, self.identity.admin_session())
 
     def boot(self, name: str, host: str, project: str | None = None,
              status: str = 'ACTIVE', metadata: dict | None = None,
@@ -286,7 +334,8 @@ class NovaBox:
             raise ValueError(f'cannot boot into status {status!r}')
         if host not in self.hosts:
             raise KeyError(host)
-        api = ApiClient(self.url, self.token_for(project or ADMIN_PROJECT))
+        api = ApiClient(self.url, self.identity.project_session(
+            project or ADMIN_PROJECT))
         body = {'server': {
             'name': name, 'imageRef': IMAGE_ID, 'flavorRef': FLAVOR_ID,
             'networks': 'none', 'host': host,
@@ -306,53 +355,6 @@ class NovaBox:
         return server_id
 
 
-class BoxError(Exception):
-    """A control request could not be carried out."""
-
-    def __init__(self, message: str, code: int = 400):
-        super().__init__(message)
-        self.code = code
-
-
-class ApiClient:
-    """Minimal JSON client of the box's own compute API (one token)."""
-
-    def __init__(self, url: str, token: str):
-        self.base = url + '/v2.1'
-        self.headers = {'X-Auth-Token': token,
-                        'OpenStack-API-Version': 'compute ' + MICROVERSION,
-                        'Content-Type': 'application/json'}
-
-    def call(self, method: str, path: str, body: dict | None = None):
-        resp = requests.request(method, self.base + path, json=body,
-                                headers=self.headers, timeout=60)
-        if resp.status_code >= 400:
-            raise BoxError(f'{method} {path}: {resp.status_code} '
-                           f'{resp.text}', resp.status_code)
-        return resp.json() if resp.content else None
-
-    def wait(self, server_id: str, status: str, host: str,
-             deadline: float) -> None:
-        while True:
-            server = self.call('GET', '/servers/' + server_id)['server']
-            if (server['status'] == status
-                    and server['OS-EXT-SRV-ATTR:host'] == host
-                    and not server['OS-EXT-STS:task_state']):
-                return
-            if server['status'] == 'ERROR' and status != 'ERROR':
-                raise BoxError(f'server {server_id} went to ERROR: '
-                               f'{server.get("fault")}', 500)
-            if time.monotonic() > deadline:
-                raise BoxError(
-                    f'server {server_id} not {status} on {host} in time '
-                    f'({server["status"]} on '
-                    f'{server["OS-EXT-SRV-ATTR:host"]})', 504)
-            time.sleep(0.2)
-
-
 #: GlanceFixture's first image and the m1.tiny flavor.
 IMAGE_ID = nova_fixtures.GlanceFixture.image1['id']
 FLAVOR_ID = '1'
-#: 2.74 lets an admin name the host of a new server.
-MICROVERSION = '2.74'
-_ONE_YEAR = datetime.timedelta(days=365)

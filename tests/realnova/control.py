@@ -14,9 +14,14 @@ Same paths and shapes as the simulator's control API
 - ``GET  /sim/servers/{id}`` -> ``{"server": view}`` (as Nova sees it)
 - ``POST /sim/bmc/{host}`` ``{"mode", "delay"}`` forwarded to the BMC
   process's ``POST /bmcs/{host}/fault``
+- ``GET  /sim/cells`` -> ``{"cells": [{"name", "down", "hosts"}...]}``
+- ``POST /sim/cells/{cell}`` ``{"down": true|false}`` -> ``{"cell": ...}``:
+  Nova's ``DownCellFixture`` on (or off) for that cell
 
-A host summary: ``host, power, failure, heartbeat (nova-compute running),
-service_state, forced_down, status, disabled_reason, instances``. Errors
+A host summary: ``host, cell, power, failure, heartbeat (nova-compute
+running), service_state, forced_down, status, disabled_reason,
+instances`` (as Nova lists it: a host in a down cell has no
+``service_state`` and status ``UNKNOWN``). Errors
 answer ``{"error": message}`` with 400, 404, 409 or the box's own code.
 Fault injection (``/sim/faults``) is the simulator's alone.
 """
@@ -30,7 +35,7 @@ import urllib.request
 from collections.abc import Callable
 from collections.abc import Iterable
 
-from tests.realnova.box import BoxError
+from tests.realnova.api_client import BoxError
 from tests.realnova.box import NovaBox
 
 LOG = logging.getLogger(__name__)
@@ -39,6 +44,7 @@ _HOST = re.compile(
     r'^/sim/(?:hosts/(?P<host>[^/]+)/(?P<what>power|fail|recover)'
     r'|bmc/(?P<bmc_host>[^/]+))$')
 _SERVER = re.compile(r'^/sim/servers/(?P<server_id>[^/]+)$')
+_CELL = re.compile(r'^/sim/cells/(?P<cell>[^/]+)$')
 _STATUS = {200: '200 OK', 201: '201 Created', 400: '400 Bad Request',
            404: '404 Not Found', 405: '405 Method Not Allowed',
            409: '409 Conflict', 500: '500 Internal Server Error',
@@ -95,6 +101,17 @@ class ControlApp:
                 status=body.get('status', 'ACTIVE'),
                 metadata=body.get('metadata'), tags=body.get('tags'))
             return 201, {'server': self.server(server_id)}
+        if path == '/sim/cells' and method == 'GET':
+            return 200, {'cells': [self.cell(c) for c in box.cells]}
+        match = _CELL.match(path)
+        if match and method == 'POST':
+            down = body.get('down')
+            if not isinstance(down, bool):
+                raise ValueError('"down" must be true or false')
+            if match['cell'] not in box.cells:
+                return 404, {'error': f'unknown cell {match["cell"]}'}
+            box.set_cell_down(match['cell'], down)
+            return 200, {'cell': self.cell(match['cell'])}
         match = _SERVER.match(path)
         if match and method == 'GET':
             return 200, {'server': self.server(match['server_id'])}
@@ -117,6 +134,12 @@ class ControlApp:
             box.recover(host)
         return 200, {'host': self.status(host)['hosts'][0]}
 
+    def cell(self, name: str) -> dict:
+        """One cell: its name, whether Nova can reach it, its hosts."""
+        return {'name': name, 'down': name in self.box.down_cells(),
+                'hosts': [h.name for h in self.box.hosts.values()
+                          if h.cell == name]}
+
     def server(self, server_id: str) -> dict:
         """One server as Nova's API shows it, in the simulator's shape."""
         s = self.box.admin_api().call('GET', f'/servers/{server_id}')
@@ -135,15 +158,17 @@ class ControlApp:
         services = {s['host']: s for s in api.call(
             'GET', '/os-services?binary=nova-compute')['services']}
         servers = api.call('GET', '/servers/detail?all_tenants=1')['servers']
+        # a server in a down cell is listed without its host
         per_host = collections.Counter(
-            s['OS-EXT-SRV-ATTR:host'] for s in servers)
+            s.get('OS-EXT-SRV-ATTR:host') for s in servers)
         hosts = []
         for state in self.box.hosts.values():
             if only is not None and state.name != only:
                 continue
             svc = services.get(state.name, {})
             hosts.append({
-                'host': state.name, 'power': state.power,
+                'host': state.name, 'cell': state.cell,
+                'power': state.power,
                 'failure': state.failure,
                 'heartbeat': state.service_running,
                 'service_state': svc.get('state'),

@@ -1,24 +1,32 @@
-"""Run the real-Nova box until SIGTERM, with one IPMI BMC per host.
+"""Run the real-Nova box until SIGTERM: real Keystone, real Nova (and its
+Placement), one IPMI BMC per host.
 
 Usage::
 
     python -m tests.realnova.serve --state-dir D [--hosts 4]
-        [--service-down-time 6] [--report-interval 1] [--no-bmc]
+        [--service-down-time 6] [--report-interval 1] [--cells 1]
+        [--no-bmc]
+
+Keystone runs in its own process (``tests.realnova.keystone``, state in
+``D/keystone``), seeded through its API (``tests.realnova.identity``);
+Nova's auth_token middleware validates every token against it.
 
 Writes into D (all files 0600 where they hold secrets):
 
-- ``clouds.yaml``: cloud ``realnova``, ``auth_type: admin_token`` with the
-  compute endpoint and an admin token;
+- ``clouds.yaml``: cloud ``realnova``, password auth as ``admin`` against
+  Keystone (the compute endpoint comes from its catalog);
 - ``nodes.yaml``: the fencing inventory, an ``ipmi`` level per host with a
   ``password_file`` under ``D/bmc/``;
 - ``freezer-dr.conf``: freezer-dr pointed at this cloud and inventory;
 - ``endpoints.json`` (written last: its presence means ready), the keys of
-  the simulator's where they apply: ``nova``, ``control``, ``cloud``,
+  the simulator's where they apply: ``keystone``, ``nova``, ``control``,
+  ``cloud``, ``cells`` (``{cell: [hosts]}``),
   ``clouds_yaml``, ``nodes_yaml``, ``config_file``, ``hosts``,
   ``service_down_time``, ``report_interval``, ``bmc`` (``{host: {address,
   port, username}}``, empty with --no-bmc), ``bmc_control``, ``bmc_pid``,
-  ``bmc_log``, ``pid``, ``started_in`` (seconds);
-- ``nova.log`` (nova's own logging) and ``bmc.log`` (the BMC process).
+  ``bmc_log``, ``pid``, ``keystone_pid``, ``started_in`` (seconds);
+- ``nova.log`` (nova's own logging), ``bmc.log`` (the BMC process),
+  ``keystone/keystone.log``.
 
 The BMCs run in their own process (``freezer_dr.simulator.bmc``); their
 power callbacks land on the box's control API, so an IPMI power-off stops
@@ -40,9 +48,13 @@ import yaml
 from tests.realnova.box import NovaBox
 from tests.realnova.box import serve_wsgi
 from tests.realnova.control import ControlApp
+from tests.realnova.identity import ADMIN
+from tests.realnova.identity import REGION
+from tests.realnova.identity import CloudIdentity
 
 CLOUD_NAME = 'realnova'
 BMC_USER = 'admin'
+KEYSTONE_TIMEOUT = 240
 
 
 def write_private(path: str, text: str) -> None:
@@ -87,6 +99,45 @@ def start_bmcs(state_dir: str, hosts: list[str], control_url: str,
         return proc, json.load(f)
 
 
+def start_keystone(state_dir: str, password: str,
+                   timeout: float = KEYSTONE_TIMEOUT,
+                   ) -> tuple[subprocess.Popen, dict]:
+    """Start Keystone's process; return it and its ready-file contents.
+
+    The admin password goes in the child's environment, never argv.
+    """
+    directory = os.path.join(state_dir, 'keystone')
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    ready = os.path.join(directory, 'ready.json')
+    env = dict(os.environ, OS_BOOTSTRAP_PASSWORD=password)
+    with open(os.path.join(directory, 'keystone.out'), 'ab') as log:
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'tests.realnova.keystone',
+             '--state-dir', directory], env=env,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(ready):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_child(proc)
+            raise RuntimeError('Keystone did not get ready; see '
+                               f'{directory}/keystone.log and keystone.out')
+        time.sleep(0.1)
+    with open(ready) as f:
+        return proc, json.load(f)
+
+
+def stop_child(proc: subprocess.Popen | None) -> None:
+    """SIGTERM a child we started, SIGKILL it after 10 s."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def inventory(state_dir: str, ports: dict[str, int]) -> dict:
     """The fencing inventory (nodes.yaml) for the started BMCs."""
     return {'nodes': {host: {'fencing': [{
@@ -96,17 +147,21 @@ def inventory(state_dir: str, ports: dict[str, int]) -> dict:
         for host, port in ports.items()}}
 
 
-def clouds(box: NovaBox) -> dict:
-    """A clouds.yaml with the box's compute endpoint and admin token."""
+def clouds(identity: CloudIdentity) -> dict:
+    """A clouds.yaml with password auth as the cloud admin."""
     return {'clouds': {CLOUD_NAME: {
-        'auth_type': 'admin_token',
-        'auth': {'endpoint': box.url + '/v2.1', 'token': box.admin_token},
-        'region_name': 'RegionOne'}}}
+        'auth_type': 'password',
+        'auth': {'auth_url': identity.url, 'username': ADMIN,
+                 'password': identity.admin_password, 'project_name': ADMIN,
+                 'user_domain_name': 'Default',
+                 'project_domain_name': 'Default'},
+        'region_name': REGION, 'identity_api_version': 3,
+        'interface': 'public'}}}
 
 
 def freezer_dr_conf(state_dir: str, service_down_time: float) -> str:
     """A freezer-dr config for this cloud ([coordination] left to the
-    user; log notifier only: the box has no Keystone for user emails)."""
+    user; log notifier only: the box has no SMTP sink)."""
     return '\n'.join([
         '# Written by tests.realnova.serve: freezer-dr against real Nova.',
         '# [coordination] (etcd) is left to you.',
@@ -126,9 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--host-prefix', default='compute-')
     parser.add_argument('--service-down-time', type=float, default=6)
     parser.add_argument('--report-interval', type=float, default=1)
+    parser.add_argument('--cells', type=int, default=1,
+                        help='cells the hosts are spread over (round-robin)')
+    parser.add_argument('--projects', type=int, default=2)
+    parser.add_argument('--users-per-project', type=int, default=2)
     parser.add_argument('--no-bmc', action='store_true',
                         help='do not start the IPMI BMC process')
     args = parser.parse_args(argv)
+    if args.cells < 1:
+        parser.error(f'--cells must be at least 1, not {args.cells}')
 
     started = time.monotonic()
     state_dir = os.path.abspath(args.state_dir)
@@ -142,18 +203,27 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
-    box = NovaBox(hosts, service_down_time=args.service_down_time,
-                  report_interval=args.report_interval,
-                  log_path=os.path.join(state_dir, 'nova.log'))
-    box.start()
-    control_app = ControlApp(box)
-    control = serve_wsgi(control_app)
-    control_url = f'http://127.0.0.1:{control.server_port}'
-    bmc_proc, bmc_ready = None, {'bmcs': {}, 'control_port': None}
+    admin_password = secrets.token_urlsafe(18)
+    keystone_proc, keystone = start_keystone(state_dir, admin_password)
+    box = control = bmc_proc = None
     try:
+        identity = CloudIdentity(keystone['url'], admin_password)
+        identity.seed(projects=args.projects,
+                      users_per_project=args.users_per_project)
+        box = NovaBox(hosts, identity,
+                      service_down_time=args.service_down_time,
+                      report_interval=args.report_interval,
+                      log_path=os.path.join(state_dir, 'nova.log'),
+                      cells=args.cells)
+        box.start()
+        identity.register_compute(box.url + '/v2.1')
+        control_app = ControlApp(box)
+        control = serve_wsgi(control_app)
+        control_url = f'http://127.0.0.1:{control.server_port}'
+        bmc_ready = {'bmcs': {}, 'control_port': None}
         if not args.no_bmc:
             bmc_proc, bmc_ready = start_bmcs(state_dir, hosts, control_url)
-        write_private(path('clouds.yaml'), yaml.safe_dump(clouds(box)))
+        write_private(path('clouds.yaml'), yaml.safe_dump(clouds(identity)))
         write_private(path('nodes.yaml'), yaml.safe_dump(
             inventory(state_dir, bmc_ready['bmcs'])))
         write_private(path('freezer-dr.conf'), freezer_dr_conf(
@@ -162,11 +232,14 @@ def main(argv: list[str] | None = None) -> int:
         if bmc_port:
             control_app.bmc_control_url = f'http://127.0.0.1:{bmc_port}'
         write_private(path('endpoints.json'), json.dumps({
-            'nova': box.url + '/v2.1', 'control': control_url,
+            'keystone': identity.url, 'nova': box.url + '/v2.1',
+            'control': control_url,
             'cloud': CLOUD_NAME, 'clouds_yaml': path('clouds.yaml'),
             'nodes_yaml': path('nodes.yaml'),
             'config_file': path('freezer-dr.conf'),
             'hosts': hosts, 'service_down_time': args.service_down_time,
+            'cells': {c: [h for h in hosts if box.hosts[h].cell == c]
+                      for c in box.cells},
             'report_interval': args.report_interval,
             'bmc': {h: {'address': '127.0.0.1', 'port': p,
                         'username': BMC_USER}
@@ -175,21 +248,18 @@ def main(argv: list[str] | None = None) -> int:
                             if bmc_port else None),
             'bmc_pid': bmc_proc.pid if bmc_proc else None,
             'bmc_log': path('bmc-log.jsonl'),
-            'pid': os.getpid(),
+            'pid': os.getpid(), 'keystone_pid': keystone_proc.pid,
             'started_in': round(time.monotonic() - started, 2)}, indent=1))
         while not stop.wait(1):
             pass
     finally:
-        if bmc_proc is not None:
-            bmc_proc.terminate()
-            try:
-                bmc_proc.wait(10)
-            except subprocess.TimeoutExpired:
-                bmc_proc.kill()
-                bmc_proc.wait()
-        control.shutdown()
-        control.server_close()
-        box.stop()
+        stop_child(bmc_proc)
+        if control is not None:
+            control.shutdown()
+            control.server_close()
+        if box is not None:
+            box.stop()
+        stop_child(keystone_proc)
     return 0
 
 

@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import requests
 import yaml
 
 from freezer_dr.simulator.handle import SimError
@@ -35,8 +36,11 @@ def test_state_dir_holds_private_clouds_yaml_and_inventory(realnova_cloud):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
     with open(cloud.clouds_yaml) as f:
         entry = yaml.safe_load(f)['clouds']['realnova']
-    assert entry['auth_type'] == 'admin_token'
-    assert entry['auth']['endpoint'] == cloud.nova_url
+    assert entry['auth_type'] == 'password'
+    assert entry['auth']['auth_url'] == cloud.keystone_url
+    # the compute endpoint comes from Keystone's catalog
+    conn = cloud.connection()
+    assert conn.compute.get_endpoint().rstrip('/') == cloud.nova_url
     with open(cloud.nodes_yaml) as f:
         nodes = yaml.safe_load(f)['nodes']
     assert sorted(nodes) == sorted(cloud.hosts)
@@ -45,13 +49,65 @@ def test_state_dir_holds_private_clouds_yaml_and_inventory(realnova_cloud):
         assert level['driver'] == 'ipmi'
         assert level['port'] == cloud.bmc(host)['port']
         assert stat.S_IMODE(os.stat(level['password_file']).st_mode) == 0o600
-    # The token and BMC passwords never reach a command line.
-    secrets = [entry['auth']['token']] + [
+    # The admin password and BMC passwords never reach a command line.
+    secrets = [entry['auth']['password']] + [
         cloud.bmc(h)['password'] for h in cloud.hosts]
-    for pid in (cloud.pid, _bmc_pid(cloud)):
+    for pid in (cloud.pid, _bmc_pid(cloud), cloud.endpoints['keystone_pid']):
         with open(f'/proc/{pid}/cmdline', 'rb') as f:
             cmdline = f.read().decode()
         assert not [s for s in secrets if s in cmdline]
+
+
+def test_keystone_is_real_and_nova_validates_against_it(realnova_cloud):
+    cloud = realnova_cloud
+    conn = cloud.connection()
+    token = conn.session.get_token()
+    # Keystone's own token validation (what auth_token asks it)
+    info = requests.get(cloud.keystone_url + '/auth/tokens', timeout=30,
+                        headers={'X-Auth-Token': token,
+                                 'X-Subject-Token': token})
+    assert info.status_code == 200
+    assert {r['name'] for r in info.json()['token']['roles']} >= {'admin'}
+    catalog = {s['type'] for s in info.json()['token']['catalog']}
+    assert {'identity', 'compute'} <= catalog
+    # Nova accepts a token Keystone issued, refuses one it revoked
+    # (asked before Nova has seen it: auth_token caches what it validated)
+    assert requests.get(cloud.nova_url + '/servers', timeout=30, headers={
+        'X-Auth-Token': token}).status_code == 200
+    revoked = helpers.connect(cloud).session.get_token()
+    assert requests.delete(cloud.keystone_url + '/auth/tokens', timeout=30,
+                           headers={'X-Auth-Token': token,
+                                    'X-Subject-Token': revoked}
+                           ).status_code == 204
+    refused = requests.get(cloud.nova_url + '/servers', timeout=30,
+                           headers={'X-Auth-Token': revoked})
+    assert refused.status_code == 401
+    assert cloud.keystone_url.rsplit('/v3', 1)[0] in refused.headers[
+        'WWW-Authenticate']
+
+
+def test_cells_can_be_made_unreachable_and_back(realnova_cloud):
+    cloud = realnova_cloud
+    assert cloud.cells == {'cell1': ['compute-1', 'compute-3'],
+                           'cell2': ['compute-2', 'compute-4']}
+    conn = cloud.connection(compute_api_version='2.94')
+    try:
+        answer = cloud.control('POST', '/sim/cells/cell2', {'down': True})
+        assert answer['cell'] == {'name': 'cell2', 'down': True,
+                                  'hosts': ['compute-2', 'compute-4']}
+        states = {s.host: s.state for s in conn.compute.services(
+            binary='nova-compute')}
+        assert states == {'compute-1': 'up', 'compute-2': None,
+                          'compute-3': 'up', 'compute-4': None}
+    finally:
+        cloud.control('POST', '/sim/cells/cell2', {'down': False})
+    states = {s.host: s.state for s in conn.compute.services(
+        binary='nova-compute')}
+    assert set(states.values()) == {'up'}
+    assert _control(cloud, 'POST', '/sim/cells/cell9',
+                    {'down': True})[0] == 404
+    assert _control(cloud, 'POST', '/sim/cells/cell2',
+                    {'down': 'yes'})[0] == 400
 
 
 def test_control_api_rejects_bad_input(realnova_cloud):
@@ -97,7 +153,8 @@ def test_boot_into_each_status_on_the_named_host(realnova_cloud):
                                metadata={'HA_Enabled': True})
         server = conn.compute.get_server(server_id)
         assert (server.status, server.compute_host) == (status, host)
-        assert server.project_id == 'box-project'
+        assert server.project_id == conn.identity.find_project(
+            'box-project', ignore_missing=False).id
         assert server.metadata == {'HA_Enabled': 'True'}
 
 
@@ -106,11 +163,12 @@ def test_close_stops_the_box_and_its_bmcs(tmp_path):
     cloud.start()
     try:
         box_pid, bmc_pid = cloud.pid, _bmc_pid(cloud)
+        keystone_pid = cloud.endpoints['keystone_pid']
         assert cloud.start_seconds is not None
     finally:
         cloud.close()
     deadline = time.monotonic() + 10
-    alive = {box_pid, bmc_pid}
+    alive = {box_pid, bmc_pid, keystone_pid}
     while alive and time.monotonic() < deadline:
         alive = {pid for pid in alive if _running(pid)}
         time.sleep(0.1)

@@ -25,11 +25,11 @@ class RealNovaCluster(Cluster):
     """etcd + the real-Nova box + freezer-dr replicas."""
 
     def __init__(self, workdir: str, hosts: int = 4, replicas: int = 2,
-                 overrides: dict | None = None) -> None:
+                 overrides: dict | None = None, cells: int = 2) -> None:
         super().__init__(workdir, hosts=hosts, instances=0,
                          replicas=replicas, overrides=overrides)
         self.cloud = RealNovaCloud(os.path.join(self.workdir, 'cloud'),
-                                   hosts=hosts,
+                                   hosts=hosts, cells=cells,
                                    service_down_time=SERVICE_DOWN_TIME)
 
 
@@ -84,3 +84,54 @@ def test_failed_host_is_fenced_isolated_and_evacuated(cluster, mode):
     assert (service.state, service.is_forced_down, service.status) == (
         'down', True, 'disabled')
     assert record.id in service.disabled_reason
+
+
+def test_host_in_a_healthy_cell_is_recovered_while_another_cell_is_down(
+        cluster):
+    """compute-1 (cell1) fails while Nova cannot reach cell2: it is
+    fenced and evacuated within cell1; cell2's hosts, listed by Nova
+    without a state, are blind: never fenced, never isolated."""
+    cloud = cluster.cloud
+    assert cloud.cells == {'cell1': ['compute-1', 'compute-3'],
+                           'cell2': ['compute-2', 'compute-4']}
+    failed, blind = 'compute-1', cloud.cells['cell2']
+    moving = cloud.boot('cells-e2e', failed, project='tenant-a')
+    staying = cloud.boot('cells-e2e-blind', blind[0], project='tenant-b')
+    store = cluster.store()
+    since = time.time()
+    cloud.control('POST', '/sim/cells/cell2', {'down': True})
+    try:
+        cloud.fail(failed, 'crash')
+
+        def finished():
+            return next((r for r in store.history(limit=10)
+                         if r.host == failed and r.created_at >= since),
+                        None)
+        record = wait_for(finished, SERVICE_DOWN_TIME + 120,
+                          f'the recovery of {failed} to end', interval=0.5)
+        assert record.step == 'done', record.reason
+        # no recovery was ever opened for a host of the down cell
+        assert not [r for r in store.history(limit=50)
+                    if r.host in blind and r.created_at >= since]
+        assert not [h for h in blind if store.get_recovery(h)]
+        # the leader lived through every look at the down cell
+        assert all(r.alive for r in cluster.replicas)
+        assert len(cluster.leaders()) == 1
+    finally:
+        cloud.control('POST', '/sim/cells/cell2', {'down': False})
+
+    conn = cluster.connection()
+    log = cloud.bmc_log()
+    assert invariants.check_fenced_before_evacuated(
+        conn, log, failed, since) == []
+    assert not [e for e in log if e['host'] in blind
+                and e['command'] != 'status' and e['ts'] >= since]
+    after = servers(conn)
+    assert after[moving]['host'] == 'compute-3'      # stays in cell1
+    assert after[staying] == {'host': blind[0], 'status': 'ACTIVE'}
+    services = {s.host: s for s in conn.compute.services(
+        binary='nova-compute')}
+    for host in blind:
+        assert (services[host].state, services[host].status,
+                services[host].is_forced_down) == ('up', 'enabled', False)
+    assert [cloud.power(h) for h in blind] == ['on', 'on']

@@ -164,7 +164,7 @@ class FakeStore:
             self.world.record('request', request=kind, host=host,
                               revision=self.revision)
 
-    def requests(self, kind: str) -> dict[str, dict]:
+    def requests(self, kind: str, unreadable=None) -> dict[str, dict]:
         return {h: dict(d) for (k, h), d in self.requests_.items()
                 if k == kind}
 
@@ -213,14 +213,12 @@ class FakeBmcFencer(Fencer):
                            evidence_at=now())
 
 
-def manual_level(host: str, store: FakeStore) -> ManualFencer:
-    """The real manual fencer, reading confirmations from the store."""
-    def confirmation(h: str) -> float | None:
-        record = store.get_recovery(h)
-        accepted = record.operator_confirmation if record else None
-        return accepted.get('at') if accepted else None
+def manual_level(host: str, confirmations: dict[str, float]
+                 ) -> ManualFencer:
+    """The real manual fencer, reading the confirmation the runner hands
+    its fencing attempt (as the leader loop wires it)."""
     return ManualFencer(host, {}, FenceContext(
-        manual_confirmation=confirmation))
+        manual_confirmation=confirmations.get))
 
 
 @dataclasses.dataclass

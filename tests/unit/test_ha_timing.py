@@ -51,3 +51,19 @@ def test_interval_that_cannot_survive_one_lost_keepalive_only_warns(caplog):
     # 2 x 3 + 1.5 + 0.5 >= 8: valid, but one lost keepalive demotes.
     assert _validate(ttl=8.0, keepalive_interval=3.0) == 3.0
     assert 'one lost keepalive' in caplog.text
+
+
+def test_a_keepalive_through_every_member_that_may_not_fit_warns(caplog):
+    # 1.5 + 3 x 2.8 + 0.5 >= 10 with three members: valid, but a warning
+    assert timing.validate(10.0, 1.5, 2.8, 1.0, 0.5, endpoints=3) == 1.5
+    assert 'tries all 3 etcd members' in caplog.text
+    caplog.clear()
+    assert timing.validate(10.0, 1.5, 2.8, 1.0, 0.5, endpoints=1) == 1.5
+    assert 'etcd members' not in caplog.text
+
+
+def test_blind_handover_must_not_be_shorter_than_the_lease():
+    timing.validate_handover(30.0, 10.0)
+    with pytest.raises(exceptions.ConfigError,
+                       match=r'\[engine\] blind_handover_after .*lease_ttl'):
+        timing.validate_handover(5.0, 10.0)

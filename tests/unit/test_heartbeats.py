@@ -111,3 +111,44 @@ def test_many_silent_hosts_at_once_are_blindness_not_a_storm():
     with pytest.raises(exceptions.MonitorUnavailable,
                        match='heartbeats stopped on 10 of 10 hosts'):
         w.look(monitor, 10)
+
+
+@pytest.mark.parametrize('seed,hosts,poll', [(1, 12, 2.0), (2, 60, 0.5),
+                                             (3, 12, 2.0), (4, 100, 2.0)])
+def test_a_stall_is_blindness_before_any_host_is_confirmed(
+        monkeypatch, seed, hosts, poll):
+    """Review (S5): every heartbeat stops at once (a stalled bus); hosts
+    cross the missed-heartbeat line in the order of their phase, a few a
+    look. The stall must be called blindness before the first one is
+    confirmed (window 0), whatever the phases, size and poll interval."""
+    import random
+    clock = [0.0]
+    monkeypatch.setattr(observe.time, 'monotonic', lambda: clock[0])
+    rng = random.Random(seed)
+    phase = {f'c{i}': rng.uniform(0, 10) for i in range(hosts)}
+    stall = 100.0
+
+    class Stalled:
+        def hosts(self):
+            t = min(clock[0], stall)
+            return [obs(h, p + 10 * int((t - p) // 10))
+                    for h, p in phase.items()]
+
+    w = observe.HostWatch(observe.WatchSettings(
+        STORM, 0.0, 14.0, heartbeats.HeartbeatPolicy(3, 10.0)))
+    previous, looked, opened = {}, {}, []
+    while clock[0] < 160:
+        try:
+            look = w.look(Stalled(), hosts)
+        except exceptions.MonitorUnavailable as error:
+            assert 'heartbeats stopped' in str(error)
+            break
+        previous, looked = gates.track_suspects(
+            look.hosts, previous, set(opened), looked, clock[0], clock[0],
+            14.0)
+        opened += gates.decide(look.hosts, previous, set(opened),
+                               len(opened), 0.0, STORM, 2).start
+        clock[0] += poll
+    else:
+        raise AssertionError('the stall was never called blindness')
+    assert opened == []

@@ -55,8 +55,9 @@ class Harness:
         self.new_term()
         lease_of = lambda: self.lease             # noqa: E731
         levels = [fakes.FakeBmcFencer(HOST, self.world, lease_of)]
+        self.confirmations: dict[str, float] = {}
         if manual:
-            levels.append(fakes.manual_level(HOST, self.store))
+            levels.append(fakes.manual_level(HOST, self.confirmations))
         self.levels = levels
         self.nova = fakes.FakeNova(self.world, HOST, statuses, lease_of,
                                    rebuild_polls)
@@ -65,6 +66,8 @@ class Harness:
         self.host_down: bool | None = True
         self.pool = RunnerPool()
         self.settings = SETTINGS
+        #: the last readiness check's reading: (power, etcd revision)
+        self.readiness: tuple[str, int] | None = None
         self.store.put_recovery(RecoveryRecord(id='r1', host=HOST))
 
     def new_term(self) -> None:
@@ -96,8 +99,25 @@ class Harness:
             notification=Notification({'mail': self.mailer}, 2, self.stop,
                                       retry_delay=0.0),
             settings=self.settings, hold_reason=lambda host: self.hold,
-            stop=self.stop, host_down=lambda host: self.host_down)
+            stop=self.stop, host_down=lambda host: self.host_down,
+            confirmations=self.confirmations,
+            power_on_since=self.power_on_since)
         self.pool._run(RecoveryRunner(ctx, record))
+
+    def power_on_since(self, host: str, revision: int) -> bool:
+        return (self.readiness is not None and self.readiness[0] == 'on'
+                and self.readiness[1] > revision)
+
+    def readiness_check(self) -> None:
+        """The leader's readiness checker reads the BMC (never a command)
+        and stores the result (a write: a new etcd revision)."""
+        level = self.levels[0]
+        try:
+            power = level.power_state(0.0).value
+        except exceptions.FenceFailed:
+            return
+        self.store.revision += 1
+        self.readiness = (power, self.store.revision)
 
     def confirm(self) -> None:
         record = self.store.get_recovery(HOST)
@@ -126,6 +146,7 @@ EVENTS = st.one_of(
     st.just(('confirm',)),
     st.just(('retry',)),
     st.just(('cancel',)),
+    st.just(('readiness',)),
 )
 
 
@@ -158,6 +179,8 @@ def apply(h: Harness, event: tuple) -> None:
         h.confirm()
     elif kind == 'retry':
         h.retry()
+    elif kind == 'readiness':
+        h.readiness_check()
     elif kind == 'cancel':
         h.store.request('cancel', HOST, {'recovery_id': 'r1', 'by': 'ops',
                                          'reason': 'chaos'})

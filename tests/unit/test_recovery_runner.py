@@ -7,6 +7,7 @@ tests, which share the harness.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 
 import pytest
@@ -287,3 +288,101 @@ def test_cancel_after_a_verified_power_off_is_refused():
     ended = h.store.find('r1')
     assert ended.step == Step.DONE and 'cancelled' not in ended.reason
     assert h.store.requests('cancel') == {}
+
+
+@pytest.mark.parametrize('lose_after', range(1, 12))
+def test_an_interrupted_attempt_leaves_no_confirmation_behind(lose_after):
+    """Review (critical, S1): the BMC reads the host ON, then the lease
+    runs out before anything is checkpointed; the next leader, with the
+    BMC unreachable again, must not use the older confirmation."""
+    h = Harness(['ACTIVE'], 'on', manual=True, rebuild_polls=0)
+    h.world.bmc_mode = 'unreachable'
+    h.run()
+    assert step(h) == Step.HELD
+    h.confirm()                          # wrong: the host runs
+    h.world.bmc_mode = 'ok'
+    h.lease.lose_at = h.lease.checks + lose_after
+    h.run()
+    h.new_term()
+    h.world.bmc_mode = 'unreachable'
+    h.run()
+    # no isolation unless an OFF reading (after an off command) is newer
+    # than the ON reading: the operator's older word counts for nothing
+    assert check_fenced(h.world) == []
+
+
+def test_a_readiness_reading_on_refuses_an_older_confirmation():
+    """Review (S1): the readiness checker reads the host ON after the
+    operator confirmed it off; the confirmation is refused and alerted."""
+    h = Harness(['ACTIVE'], 'on', manual=True, rebuild_polls=0)
+    h.world.bmc_mode = 'wrong-password'
+    h.run()
+    h.confirm()
+    h.cycle()                            # accepted into the record
+    h.world.bmc_mode = 'ok'
+    h.readiness_check()                  # reads ON: stored after it
+    h.world.bmc_mode = 'wrong-password'
+    h.run()
+    assert step(h) == Step.HELD and h.world.events('isolate') == []
+    assert alerts(h, 'confirmation_refused')
+
+
+def test_a_distrusted_level_is_never_used_as_evidence():
+    """Review (S1): a level the readiness check flagged as a likely
+    inventory mistake (reads OFF while the host heartbeats) is skipped."""
+    world = fakes.World(power='off')     # "its" BMC is another machine's
+    lease = fakes.FakeLease(world, threading.Event())
+    level = fakes.FakeBmcFencer(HOST, world, lambda: lease)
+    result = fencing.fence_node(HOST, [level], 1.0,
+                                distrusted={1: 'inventory mistake?'})
+    assert not result.success and 'inventory mistake?' in result.detail
+    assert fencing.fence_node(HOST, [level], 1.0).success
+
+
+def test_a_level_reading_off_without_a_command_after_an_on_reading():
+    """Review (S1): within one attempt, a later level that only reads the
+    host OFF does not outweigh an earlier level that read it ON."""
+    on_world, off_world = fakes.World(power='on'), fakes.World(power='off')
+    on_world.bmc_mode = 'stuck'
+    lease = fakes.FakeLease(on_world, threading.Event())
+    levels = [fakes.FakeBmcFencer(HOST, on_world, lambda: lease),
+              fakes.FakeBmcFencer(HOST, off_world, lambda: lease)]
+    result = fencing.fence_node(HOST, levels, 1.0)
+    assert not result.success and 'contradictory' in result.detail
+
+
+def test_a_notifier_bug_never_blocks_the_recovery():
+    """Review (S4): an alert the notifier fails on with a bug (not
+    NotifyFailed) stays queued; the host is fenced and recovered and the
+    users are told."""
+    class BuggyMailer(fakes.FakeMailer):
+        def send(self, event, key):
+            if event.kind == 'fence_failed':
+                raise UnicodeEncodeError('ascii', 'x', 0, 1, 'a bug')
+            super().send(event, key)
+
+    h = Harness(['ACTIVE'], 'on', manual=False, rebuild_polls=0)
+    h.mailer = BuggyMailer(h.world, lambda: h.lease)
+    h.world.bmc_mode = 'unreachable'
+    h.run()
+    h.world.bmc_mode = 'ok'
+    for _ in range(12):
+        h.run()
+    ended = h.store.find('r1')
+    assert ended is not None and ended.terminal
+    assert [e['mail_kind'] for e in h.world.events('mail')] == ['recovered']
+    assert h.world.events('bmc_off')
+
+
+def test_giving_up_is_retried_when_the_give_up_write_fails():
+    """Review (S4): an etcd blip at the sixth error does not leave the
+    recovery retrying forever without an end or an alert."""
+    h = Harness(['ACTIVE'], 'on', manual=False, rebuild_polls=0)
+    h.nova.errors = 10 ** 6                  # isolation keeps failing
+    for n in range(1, 12):
+        if n == MAX_STEP_ERRORS:
+            h.store.fail_writes = 1
+        h.run()
+    ended = h.store.find('r1')
+    assert ended is not None and ended.step == Step.FAILED
+    assert 'isolating failed' in ended.reason

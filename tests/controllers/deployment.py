@@ -1,0 +1,123 @@
+"""freezer-dr as deployed: a TLS etcd member and a replica per controller.
+
+Each replica runs inside its controller's namespace, lists every etcd
+member (its own controller's first, as an operator would) over TLS with a
+client certificate, and serves its API on the management network.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import typing as t
+import uuid
+
+from tests import replicas as rp
+from tests.controllers.netns import Controller
+from tests.controllers.netns import Controllers
+from tests.etcdtls import TLSEtcdCluster
+
+TTL = 5.0
+API_PORT = 8780
+FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
+#: as on the machine image where 3-member TLS replicas never elected: a
+#: bundle that does not hold our CA, which requests prefers by default
+SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt'
+BUNDLE_ENV = {'REQUESTS_CA_BUNDLE': SYSTEM_BUNDLE,
+              'CURL_CA_BUNDLE': SYSTEM_BUNDLE}
+
+
+def etcd_cluster(controllers: Controllers, base_dir: str) -> TLSEtcdCluster:
+    """One TLS etcd member per controller, listening on its cluster IP."""
+    return TLSEtcdCluster(
+        base_dir, ips=[c.cluster_ip for c in controllers],
+        ports=[(2379, 2380)] * len(controllers.controllers),
+        wraps=[c.wrap for c in controllers])
+
+
+class ControllerReplica(rp.ReplicaProcess):
+    """A replica process inside one controller's namespace."""
+
+    def __init__(self, workdir: str, member_id: str, sections: rp.Sections,
+                 controller: Controller,
+                 env: dict[str, str] | None = None) -> None:
+        super().__init__(workdir, member_id, sections)
+        self.controller = controller
+        self.command = [*controller.wrap, sys.executable, '-m',
+                        'freezer_dr.cmd.service']
+        self.extra_env = dict(env or {})
+
+    def url(self, path: str) -> str:
+        return f'http://{self.controller.mgmt_ip}:{self.api_port}{path}'
+
+    def start(self) -> ControllerReplica:
+        if self.running:
+            return self
+        env = {**rp.service_env(), **BUNDLE_ENV, **self.extra_env}
+        with open(self.log_file, 'ab') as log:
+            self.proc = subprocess.Popen(
+                [*self.command, '--config-file', self.config_file],
+                cwd=self.workdir, env=env, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return self
+
+
+class ControllerReplicas(rp.ReplicaSet):
+    """One replica per controller, all of one freezer-dr cluster."""
+
+    def __init__(self, workdir: str, controllers: Controllers,
+                 etcd: TLSEtcdCluster,
+                 env: t.Mapping[int, dict[str, str]] | None = None) -> None:
+        self.workdir = workdir
+        self.cluster = f'ctl-{uuid.uuid4().hex[:8]}'
+        self.replicas = []
+        n = len(controllers.controllers)
+        for ctl in controllers:
+            member_id = f'controller-{ctl.index + 1}'
+            # own member first, then the others
+            order = [ctl.index] + [i for i in range(n) if i != ctl.index]
+            sections: rp.Sections = {
+                'DEFAULT': {'debug': False},
+                'coordination': {
+                    'backend_url': etcd.backend_url(order),
+                    'cluster': self.cluster, 'member_id': member_id,
+                    'lease_ttl': TTL, 'http_timeout': 0.5,
+                    'poll_interval': 0.5, 'keepalive_interval': TTL / 4,
+                    'safety_margin': 0.5, 'membership_timeout': TTL},
+                'api': {'bind_host': ctl.mgmt_ip, 'bind_port': API_PORT},
+                'engine': {'poll_interval': 0.5},
+            }
+            self.replicas.append(ControllerReplica(
+                workdir, member_id, sections, ctl,
+                env=(env or {}).get(ctl.index)))
+
+
+    def start(self) -> ControllerReplicas:
+        """Start every replica; wait (generously: CI machines are shared)
+        until each serves its API."""
+        try:
+            for replica in self.replicas:
+                replica.start()
+            for replica in self.replicas:
+                replica.wait_until_serving(timeout=90)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+
+def faketime_env(offset: str) -> dict[str, str]:
+    """Environment that runs a process with its wall clock shifted.
+
+    Clock skew between controllers is a wall-clock (CLOCK_REALTIME)
+    offset; monotonic clocks are per boot and never skewed between
+    machines. libfaketime is therefore told to leave them alone, which
+    also keeps it from breaking Python's timed waits (with a faked
+    CLOCK_MONOTONIC, ``threading.Event.wait(0.5)`` never returns).
+    """
+    return {'LD_PRELOAD': FAKETIME_LIB, 'FAKETIME': offset,
+            'FAKETIME_DONT_FAKE_MONOTONIC': '1', 'FAKETIME_NO_CACHE': '1'}
+
+
+def faketime_available() -> bool:
+    return os.path.exists(FAKETIME_LIB)

@@ -1,0 +1,136 @@
+"""Three controllers on one machine: network namespaces, veths, bridges.
+
+Each controller is a network namespace with two links, as a real
+controller has: ``eth0`` on the *cluster* network (etcd clients and peers)
+and ``eth1`` on the *management* network (the replica's HTTP API, which
+the test polls). Both networks are Linux bridges in the root namespace,
+which also has an address on each (the test's own view). A partition takes
+a controller's cluster link down; the management link stays, so the test
+keeps watching every replica's ``/leader``. Needs root and iproute2.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import shutil
+import subprocess
+import uuid
+
+
+class NetnsUnavailable(RuntimeError):
+    """Network namespaces cannot be made here (not root, no iproute2...)."""
+
+
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(['ip', *args], capture_output=True, text=True,
+                          check=check, timeout=30)
+
+
+def probe() -> None:
+    """Raise NetnsUnavailable saying why namespaces cannot be used."""
+    if os.geteuid() != 0:
+        raise NetnsUnavailable('network namespaces need root')
+    if shutil.which('ip') is None:
+        raise NetnsUnavailable('iproute2 is not installed (apt-get install '
+                               'iproute2)')
+    name = f'fdr-probe-{uuid.uuid4().hex[:6]}'
+    try:
+        ip('netns', 'add', name)
+    except subprocess.CalledProcessError as error:
+        raise NetnsUnavailable(f'ip netns add failed: {error.stderr.strip()}')
+    ip('netns', 'del', name, check=False)
+
+
+@dataclasses.dataclass
+class Controller:
+    """One namespace: its name, addresses and the links to cut."""
+    index: int
+    netns: str
+    cluster_ip: str
+    mgmt_ip: str
+    cluster_link: str       # host side of eth0's veth
+    mgmt_link: str
+
+    @property
+    def wrap(self) -> list[str]:
+        """Command prefix that runs a program inside this controller."""
+        return ['ip', 'netns', 'exec', self.netns]
+
+    def cut(self) -> None:
+        """Partition: the controller loses the cluster network."""
+        ip('link', 'set', self.cluster_link, 'down')
+
+    def heal(self) -> None:
+        ip('link', 'set', self.cluster_link, 'up')
+
+
+class Controllers:
+    """N controllers on two bridges; :meth:`close` removes everything."""
+
+    def __init__(self, count: int = 3) -> None:
+        tag = uuid.uuid4().hex[:4]
+        net = random.randint(1, 250)
+        self.tag = tag
+        self.cluster_net = f'198.18.{net}'
+        self.mgmt_net = f'198.19.{net}'
+        self.bridges = (f'fdr{tag}c', f'fdr{tag}m')
+        self.controllers = [
+            Controller(i, f'fdr-{tag}-{i + 1}',
+                       f'{self.cluster_net}.{i + 1}',
+                       f'{self.mgmt_net}.{i + 1}',
+                       f'fdr{tag}c{i + 1}', f'fdr{tag}m{i + 1}')
+            for i in range(count)]
+        self.root_cluster_ip = f'{self.cluster_net}.254'
+        self.root_mgmt_ip = f'{self.mgmt_net}.254'
+
+    def __getitem__(self, index: int) -> Controller:
+        return self.controllers[index]
+
+    def __iter__(self):
+        return iter(self.controllers)
+
+    def create(self) -> Controllers:
+        try:
+            self._create()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _create(self) -> None:
+        for bridge, address in zip(self.bridges, (self.root_cluster_ip,
+                                                  self.root_mgmt_ip),
+                                   strict=True):
+            ip('link', 'add', bridge, 'type', 'bridge')
+            ip('addr', 'add', f'{address}/24', 'dev', bridge)
+            ip('link', 'set', bridge, 'up')
+        for ctl in self.controllers:
+            ip('netns', 'add', ctl.netns)
+            ip('-n', ctl.netns, 'link', 'set', 'lo', 'up')
+            for link, bridge, name, address in (
+                    (ctl.cluster_link, self.bridges[0], 'eth0',
+                     ctl.cluster_ip),
+                    (ctl.mgmt_link, self.bridges[1], 'eth1', ctl.mgmt_ip)):
+                peer = f'{link}p'
+                ip('link', 'add', link, 'type', 'veth', 'peer', 'name',
+                   peer)
+                ip('link', 'set', peer, 'netns', ctl.netns)
+                ip('-n', ctl.netns, 'link', 'set', peer, 'name', name)
+                ip('-n', ctl.netns, 'addr', 'add', f'{address}/24', 'dev',
+                   name)
+                ip('-n', ctl.netns, 'link', 'set', name, 'up')
+                ip('link', 'set', link, 'master', bridge)
+                ip('link', 'set', link, 'up')
+
+    def close(self) -> None:
+        """Delete namespaces (their veths go with them) and bridges.
+
+        Processes started in the namespaces must be stopped first, by PID.
+        """
+        for ctl in self.controllers:
+            ip('netns', 'del', ctl.netns, check=False)
+            ip('link', 'del', ctl.cluster_link, check=False)
+            ip('link', 'del', ctl.mgmt_link, check=False)
+        for bridge in self.bridges:
+            ip('link', 'del', bridge, check=False)
