@@ -55,6 +55,8 @@ SETTINGS: dict[str, dict[str, t.Any]] = {
 }
 CLOUD = {'rebuild_time': 1.5, 'service_down_time': 3.0,
          'report_interval': 1.0, 'boot_delay': 1.0}
+#: hosts spread round-robin over this many Nova cells (one can go down)
+CELLS = 2
 
 
 def faketime_lib() -> str | None:
@@ -168,12 +170,15 @@ class ChaosDeployment:
                  instances: int = 24) -> None:
         self.proxies: dict[int, TCPProxy] = {}
         self.cluster = Cluster(workdir, hosts=hosts, instances=instances,
-                               projects=3, cloud_options=CLOUD,
+                               projects=3, cloud_options={
+                                   **CLOUD,
+                                   'extra_args': ['--cells', str(CELLS)]},
                                overrides=SETTINGS,
                                etcd_url_of=self._proxy_url)
         self.cloud = self.cluster.cloud
         self.watch: RecordWatch | None = None
         self.members: dict[str, set[str]] = {}     # project -> emails
+        self.cells: dict[str, list[str]] = {}      # Nova cell -> hosts
         self._store = None
 
     def _proxy_url(self, index: int, etcd_url: str) -> str:
@@ -190,6 +195,8 @@ class ChaosDeployment:
                                      f'/freezer-dr/{CLUSTER}/recoveries/'
                                      ).start()
             self.members = self._members()
+            self.cells = {c['name']: c['hosts'] for c in
+                          self.cloud.control('GET', '/sim/cells')['cells']}
             self.cluster.wait_leader(timeout=60)
         except BaseException:
             self.close()
@@ -306,6 +313,8 @@ class ChaosDeployment:
         self.cloud.inject(latency={'nova': 0, 'keystone': 0},
                           error_rate={'nova': 0, 'keystone': 0})
         self.cloud.control('POST', '/sim/smtp', {'mode': 'none'})
+        for cell in self.cells:
+            self.cloud.control('POST', f'/sim/cells/{cell}', {'down': False})
         for host in self.cloud.hosts:
             self.cloud.bmc_fault(host, 'none')
         for replica in self.replicas:

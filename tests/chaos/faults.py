@@ -163,6 +163,20 @@ def failing_nova(run: ChaosRun) -> Injection:
                                 error_status=500), heal_after=lasts)
 
 
+def down_cell(run: ChaosRun) -> Injection:
+    """Nova cannot reach a cell: the failed host's own, or the other."""
+    own = next(c for c, hosts in run.d.cells.items() if run.host in hosts)
+    cell = run.rng.choice(sorted(run.d.cells))
+    run.d.cloud.control('POST', f'/sim/cells/{cell}', {'down': True})
+    lasts = _duration(run, 2.0, 12.0)
+    whose = 'its own' if cell == own else 'another'
+    return Injection(
+        f'{cell} ({whose} cell) down for {lasts:.1f} s',
+        heal=lambda: run.d.cloud.control('POST', f'/sim/cells/{cell}',
+                                         {'down': False}),
+        heal_after=lasts)
+
+
 def smtp(modes: tuple[str, ...]) -> t.Callable[[ChaosRun], Injection]:
     def inject(run: ChaosRun) -> Injection:
         mode = run.rng.choice(modes)
@@ -280,6 +294,8 @@ KINDS: dict[str, FaultKind] = {k.name: k for k in (
     FaultKind('bmc-wrong-password', bmc('wrong-password'), FENCE_STEPS),
     FaultKind('nova-slow', slow_nova, completes=False),
     FaultKind('nova-500', failing_nova, (DETECTING,) + STEPS,
+              completes=False),
+    FaultKind('down-cell', down_cell, (DETECTING,) + STEPS,
               completes=False),
     FaultKind('smtp-slow', smtp(('slow',)), MAIL_STEPS),
     FaultKind('smtp-refuse', smtp(('refuse', 'reject')), MAIL_STEPS),
