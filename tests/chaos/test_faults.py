@@ -6,8 +6,8 @@ runs. In each run a host fails and, when its recovery reaches the
 targeted step (read from etcd), a fault from :mod:`tests.chaos.faults` is
 injected: replicas killed or stopped, the leader cut from etcd, etcd slow
 or restarted, a BMC slow / unreachable / stuck / with a wrong password,
-Nova slow or failing, SMTP slow or refusing, a replica's clock skewed, a
-second host failing, the host coming back. After every run the invariants
+Nova slow or failing or a Nova cell down, SMTP slow or refusing, a
+replica's clock skewed, a second host failing, the host coming back. After every run the invariants
 are checked from ground truth only (:mod:`tests.invariants`): S1 from the
 BMC log against Nova's migrations, the confirmation window, S3 from the
 migrations, S4 from the record and the mailbox, power states restored,
