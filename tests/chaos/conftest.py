@@ -11,7 +11,9 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_sep('=', 'chaos: fault kind x recovery step hits')
     terminalreporter.write_line(matrix.table())
     missing = matrix.missing()
+    early = matrix.missing(steps=('detecting',))
     terminalreporter.write_line(
         f'{len(matrix.runs)} runs, seed {coverage.SESSION["seed"]}; '
-        f'reachable cells under {matrix.min_hits} hits: {len(missing)}; '
-        f'JSON report: {coverage.SESSION["report"]}')
+        f'reachable (kind, step) cells under {matrix.min_hits} hits: '
+        f'{len(missing)} (and {len(early)} of detecting); JSON report: '
+        f'{coverage.SESSION["report"]}')

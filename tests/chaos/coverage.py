@@ -2,8 +2,9 @@
 
 A cell is (fault kind, step). The scheduler aims each run at a reachable
 cell still under ``min_hits``, the least attempted first, so every kind
-hits every step it can reach; once all are covered it aims at random.
-The step a run actually hit (read from etcd) is what is counted.
+hits every step it can reach: the recovery steps first, then
+``detecting`` (before a record exists); once all are covered it aims at
+random. The step a run actually hit (read from etcd) is what is counted.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class Coverage:
 
     def next_cell(self, rng: random.Random) -> tuple[str, str]:
         """The (kind, target step) of the next run."""
-        short = [c for c in self.cells() if self.hits[c] < self.min_hits]
+        short = self.missing() or self.missing(steps=(faults.DETECTING,))
         if short:
             fewest = min(self.attempts[c] for c in short)
             return rng.choice([c for c in short
@@ -54,10 +55,14 @@ class Coverage:
         self.attempts[(kind, target)] += 1
         self.runs.append(run)
 
-    def missing(self, min_hits: int | None = None) -> list[tuple[str, str]]:
-        """Reachable cells hit fewer than ``min_hits`` times."""
+    def missing(self, min_hits: int | None = None,
+                steps: tuple[str, ...] = faults.STEPS
+                ) -> list[tuple[str, str]]:
+        """Reachable cells of ``steps`` (default: the recovery steps) hit
+        fewer than ``min_hits`` times."""
         floor = self.min_hits if min_hits is None else min_hits
-        return [c for c in self.cells() if self.hits[c] < floor]
+        return [c for c in self.cells()
+                if c[1] in steps and self.hits[c] < floor]
 
     def table(self) -> str:
         """The matrix as text: hits, ``.`` for an unreachable cell."""
@@ -80,6 +85,8 @@ class Coverage:
                        for name in self.kinds},
             'reachable': {n: list(k.steps) for n, k in self.kinds.items()},
             'missing': [list(c) for c in self.missing()],
+            'missing_detecting': [list(c) for c in self.missing(
+                steps=(faults.DETECTING,))],
             'violations': violations, 'per_run': self.runs}
 
     def write(self, path: str, seed: int, violations: list[str]) -> None:

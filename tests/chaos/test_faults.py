@@ -7,16 +7,16 @@ targeted step (read from etcd), a fault from :mod:`tests.chaos.faults` is
 injected: replicas killed or stopped, the leader cut from etcd, etcd slow
 or restarted, a BMC slow / unreachable / stuck / with a wrong password,
 Nova slow or failing or a Nova cell down, SMTP slow or refusing, a
-replica's clock skewed, a second host failing, the host coming back. After every run the invariants
-are checked from ground truth only (:mod:`tests.invariants`): S1 from the
-BMC log against Nova's migrations, the confirmation window, S3 from the
-migrations, S4 from the record and the mailbox, power states restored,
-one mail per person.
+replica's clock skewed, a second host failing, the host coming back.
+After every run the invariants are checked from ground truth only
+(:mod:`tests.invariants`): S1 from the BMC log against Nova's
+migrations, the confirmation window, S3 from the migrations, S4 from the
+record and the mailbox, power states restored, one mail per person.
 
 ``FREEZER_DR_CHAOS_RUNS`` (default 8), ``FREEZER_DR_CHAOS_SEED`` (printed),
 ``FREEZER_DR_CHAOS_FAULTS`` (comma-separated kinds, default all),
-``FREEZER_DR_CHAOS_MIN_HITS`` (fail unless every kind hit every step it
-can reach that often; default 0) and ``FREEZER_DR_CHAOS_REPORT`` (the
+``FREEZER_DR_CHAOS_MIN_HITS`` (fail unless every kind hit every recovery
+step it can reach that often; default 0) and ``FREEZER_DR_CHAOS_REPORT`` (the
 JSON report's path) steer it. The fault x step matrix is printed at the
 end of the session.
 """

@@ -9,7 +9,7 @@ from tests.chaos import faults
 
 def test_scheduler_aims_at_uncovered_cells_least_attempted_first():
     kinds = {'k1': faults.FaultKind('k1', faults.kill('leader'),
-                                    ('confirmed', 'fencing')),
+                                    ('detecting', 'confirmed', 'fencing')),
              'k2': faults.FaultKind('k2', faults.kill('leader'),
                                     ('evacuating',))}
     matrix = coverage.Coverage(kinds, min_hits=1)
@@ -22,4 +22,7 @@ def test_scheduler_aims_at_uncovered_cells_least_attempted_first():
     assert matrix.hits[('k2', 'notifying')] == 1
     matrix.record('k2', 'evacuating', 'done', {})
     assert matrix.hits[('k2', 'ended')] == 1
+    matrix.record('k2', 'evacuating', 'evacuating', {})
+    assert matrix.missing() == []                   # recovery steps done
+    assert matrix.next_cell(rng) == ('k1', 'detecting')   # then detecting
     assert 'k2' in matrix.table() and '.' in matrix.table()
