@@ -351,27 +351,37 @@ class ChaosRun:
 
     # -- back to service ---------------------------------------------------
     def _return_hosts(self) -> None:
-        """Power the run's hosts on and return them to service."""
+        """Power the run's hosts on and return them to service, as an
+        operator would (``freezer-dr-manage host enable``)."""
         for host in self.since:
             try:
                 self.d.cloud.recover(host)
             except Exception as error:      # noqa: BLE001 - keep going
                 self.notes.setdefault('cleanup', []).append(str(error))
         for host in self.since:
-            def enabled(h=host):
+            said = []
+
+            def enabled(h=host, said=said):
                 done = subprocess.run(
                     [sys.executable, '-m', 'freezer_dr.cmd.manage',
                      '--config-file', self.d.replicas[0].config_file,
                      'host', 'enable', h], capture_output=True, text=True,
                     timeout=60)
+                said.append(done.stdout.strip())
+                if 'evacuation migration records remain' in said[-1]:
+                    # back while its evacuations ran: Nova wants its
+                    # nova-compute restarted first (out of service, so no
+                    # recovery starts)
+                    self.d.cloud.fail(h, 'crash')
+                    self.d.cloud.recover(h)
                 return done.returncode == 0
             try:
                 wait_for(enabled, 90, f'{host} back in service',
                          interval=1.0)
             except TimeoutError:
                 self.quarantined.add(host)
-                self.notes.setdefault('quarantined', []).append(host)
-
+                self.notes.setdefault('quarantined', []).append(
+                    f'{host}: {said[-1] if said else "?"}')
 
 def _poll(predicate: t.Callable[[], t.Any], timeout: float) -> t.Any:
     """``predicate()`` once it is truthy, or None after ``timeout`` s."""
