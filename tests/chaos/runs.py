@@ -17,7 +17,9 @@ import typing as t
 from freezer_dr import exceptions
 from freezer_dr.demo.cluster import wait_for
 from tests import invariants
+from tests.chaos import checks
 from tests.chaos import faults
+from tests.chaos.checks import SETTLE
 from tests.chaos.deployment import ADMIN
 from tests.chaos.deployment import CLOUD
 from tests.chaos.deployment import SETTINGS
@@ -25,8 +27,6 @@ from tests.chaos.deployment import ChaosDeployment
 
 MODES = ('power', 'crash', 'partition')
 ORDER = (faults.DETECTING,) + faults.STEPS + ('held', 'done', 'failed')
-#: how long a recovery may take once its fault healed
-SETTLE = 150.0
 #: the leader suspects a host once it missed this many heartbeats (its
 #: silence counted from a look that saw its last one), then watches it
 #: down for confirm_window, unless its BMC reads it OFF
@@ -89,9 +89,16 @@ class ChaosRun:
         counts: dict[str, int] = {}
         for s in self.d.servers().values():
             counts[s['host']] = counts.get(s['host'], 0) + 1
-        hosts = sorted(h for h in up - set(exclude) - self.quarantined
-                       - set(self.since) - {self.spare} if counts.get(h))
-        return self.rng.choice(hosts)
+        usable = up - set(exclude) - self.quarantined - set(self.since) \
+            - {self.spare}
+
+        def room(host: str) -> bool:
+            """Another host of its cell can take its instances."""
+            cell = next((hs for hs in self.d.cells.values() if host in hs),
+                        [])
+            return bool(set(cell) & usable - {host})
+        return self.rng.choice(sorted(h for h in usable
+                                      if counts.get(h) and room(h)))
 
     def fail(self, host: str) -> str:
         """Fail ``host`` now (call :meth:`note_failed` soon after)."""
@@ -152,7 +159,8 @@ class ChaosRun:
             out.records = [{'host': h, 'id': r.id, 'step': r.step,
                             'reason': r.reason} if r else {'host': h}
                            for h, r in records.items()]
-            out.violations += self._check(records, injection, out)
+            out.violations += checks.check_run(self, records, injection,
+                                               out)
         finally:
             self.d.heal_all()
             self._return_hosts()
@@ -277,77 +285,6 @@ class ChaosRun:
         """Storm and blindness alerts mailed since the run began."""
         return [m for m in self.mailbox.mails()[self.mail_mark:]
                 if m.key.split(':', 1)[0] in ('storm', 'blind')]
-
-    # -- checks ------------------------------------------------------------
-    def _check(self, records: dict[str, t.Any],
-               injection: faults.Injection, out: Outcome) -> list[str]:
-        conn = self.d.connection()
-        migrations = invariants.evacuations(conn)
-        log = self.d.cloud.bmc_log()
-        after = self.d.servers()
-        problems = []
-        for host, record in records.items():
-            since = self.since[host]
-            before = self.before[host]
-            problems += invariants.check_fenced_before_evacuated(
-                migrations, log, host, since)
-            problems += invariants.check_confirmation_window(
-                migrations, log, host, since, self.not_before[host])
-            problems += invariants.check_one_evacuation_each(
-                migrations, host, since, list(before), exactly=False)
-            if record is None and injection.host_back:
-                continue       # back before a recovery opened: none needed
-            mails = self.mailbox.of_recovery(record.id) if record else []
-            users = set()
-            if record is not None and record.instances:
-                for s in before.values():
-                    users |= self.d.members.get(s['project'], set())
-            problems += invariants.check_ended(record, mails, [ADMIN], users)
-            problems += invariants.check_mail_once(mails, [ADMIN])
-            out.notes['resent'] = out.notes.get('resent', 0) + \
-                invariants.resent(mails)
-            evacuated = {m['instance'] for m in migrations
-                         if m['source'] == host and m['created'] >= since
-                         and m['status'] not in
-                         invariants.FAILED_MIGRATION}
-            problems += invariants.check_power_restored(
-                self.status0, after, evacuated, record, self.also_fine)
-            problems += self._declared_truly(record, host, before, after,
-                                             evacuated)
-            if record is not None and record.step == 'failed':
-                out.notes.setdefault('failed', []).append(record.reason)
-            if self.kind.completes and (record is None
-                                        or record.step != 'done'):
-                ended = (f'{record.step}: {record.reason}' if record
-                         else 'never opened')
-                problems.append(
-                    f'LIVE: recovery of {host} did not end done '
-                    f'{SETTLE:.0f} s after a {self.kind.name} fault healed:'
-                    f' {ended}')
-        return problems
-
-    @staticmethod
-    def _declared_truly(record, host: str, before: dict, after: dict,
-                        evacuated: set[str]) -> list[str]:
-        """What a finished recovery says of each instance, against Nova."""
-        if record is None or not record.terminal:
-            return []
-        problems = []
-        for inst in record.instances:
-            where = after.get(inst.id, {}).get('host')
-            if inst.state == 'done' and (inst.id not in evacuated
-                                         or where in (None, host)):
-                problems.append(f'S4: recovery {record.id} says {inst.id} '
-                                f'was evacuated; Nova has it on {where} '
-                                f'with evacuations {inst.id in evacuated}')
-        declared = {i.id for i in record.instances}
-        if record.step == 'done' and record.fence:
-            for iid in before:
-                if iid not in declared and after.get(iid, {}).get(
-                        'host') == host:
-                    problems.append(f'S4: recovery {record.id} ended done '
-                                    f'but left {iid} on {host} unsaid')
-        return problems
 
     # -- back to service ---------------------------------------------------
     def _return_hosts(self) -> None:
