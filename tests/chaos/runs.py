@@ -120,12 +120,14 @@ class ChaosRun:
                                  + window)
 
     def note_host_back(self) -> None:
-        """Once nova-compute runs again, what the host's instances became
-        (a legitimate 'original' state for an evacuation after that)."""
-        def started():
-            return any(h['host'] == self.host and h['heartbeat']
-                       for h in self.d.cloud.status()['hosts'])
-        wait_for(started, 15, f'nova-compute of {self.host} started')
+        """Once nova-compute ran again (it stops what lost power), or the
+        host was fenced again first: what its instances became (a
+        legitimate 'original' state for an evacuation after that)."""
+        def settled():
+            return any(h['host'] == self.host and (
+                h['heartbeat'] or h['power'] == 'off')
+                for h in self.d.cloud.status()['hosts'])
+        _poll(settled, 15.0)
         for sid, s in self.d.servers().items():
             if sid in self.before[self.host]:
                 self.also_fine[sid] = s['status']
