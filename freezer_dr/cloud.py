@@ -64,13 +64,13 @@ def connect(conf: cfg.ConfigOpts, *, api_timeout: float | None = None,
     """An openstacksdk Connection built from ``conf``.
 
     ``api_timeout`` defaults to ``[cloud] api_timeout`` and
-    ``microversion`` (compute) to ``[evacuation] microversion``. Raises
+    ``microversion`` (compute) to ``[cloud] compute_microversion``. Raises
     :class:`ConfigError` naming the option at fault when clouds.yaml, the
     cloud or the region cannot be found.
     """
     group = conf.cloud
     timeout = api_timeout if api_timeout is not None else group.api_timeout
-    version = microversion or conf.evacuation.microversion
+    version = microversion or group.compute_microversion
     return connect_to(cloud=group.cloud, clouds_yaml=group.clouds_yaml,
                       region_name=group.region_name, api_timeout=timeout,
                       compute_microversion=version)

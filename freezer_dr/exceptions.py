@@ -42,7 +42,16 @@ class StoreUnavailable(FreezerDRError):
 
 
 class MonitorUnavailable(FreezerDRError):
-    """The monitor's source cannot be read: the engine is blind."""
+    """The monitor's source cannot be read: the engine is blind.
+
+    ``judged``: the source answered, but what it said cannot be trusted
+    (no hosts, hosts vanished, heartbeats stopped everywhere at once): no
+    other replica would see better, so this is no reason to hand over.
+    """
+
+    def __init__(self, message: str = '', *, judged: bool = False) -> None:
+        super().__init__(message)
+        self.judged = judged
 
 
 class FenceFailed(FreezerDRError):

@@ -18,9 +18,13 @@ from collections.abc import Callable
 from collections.abc import Sequence
 
 import requests
+import tenacity
 from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
+
+#: what ends a stream without ending the watch
+STREAM_ERRORS = (requests.RequestException, OSError, ValueError)
 
 
 class LeaderKeyWatch:
@@ -57,11 +61,11 @@ class LeaderKeyWatch:
     @classmethod
     def for_client(cls, client: t.Any, key: str,
                    on_delete: Callable[[], None], connect_timeout: float,
-                   idle: float = 10.0) -> LeaderKeyWatch:
+                   idle: float = 10.0, retry: float = 1.0) -> LeaderKeyWatch:
         """A watch through every member of a :class:`FailoverClient`,
         with its TLS settings (a session of its own: streams are long)."""
         return cls(lambda: client.endpoint_urls('/watch'), key, on_delete,
-                   connect_timeout, idle=idle,
+                   connect_timeout, idle=idle, retry=retry,
                    session=client.backend.session())
 
     def start(self) -> LeaderKeyWatch:
@@ -88,19 +92,30 @@ class LeaderKeyWatch:
             LOG.debug('leader watch: cannot shut the stream down: %s', error)
 
     def _run(self) -> None:
-        while not self._stopped.is_set():
-            self._established = False
-            try:
-                self._stream()
-            except (requests.RequestException, OSError, ValueError) as err:
-                # an idle read timeout of a working stream is normal
-                LOG.debug('leader watch interrupted: %s', err)
+        """Re-open the stream until stopped: at once after a stream that
+        worked, ``retry`` s (and on the next member) after one that did
+        not open."""
+        tenacity.Retrying(
+            retry=tenacity.retry_if_result(lambda _: True),
+            stop=tenacity.stop_when_event_set(self._stopped),
+            wait=lambda _state: 0.0 if self._failed == 0 else self._retry,
+            sleep=self._stopped.wait,
+            retry_error_callback=lambda _state: None)(self._watch_once)
+
+    def _watch_once(self) -> None:
+        """One stream, from opening to its end (idle timeout, error)."""
+        if self._stopped.is_set():
+            return
+        self._established = False
+        try:
+            self._stream()
+        except STREAM_ERRORS as err:
+            # an idle read timeout of a working stream is normal
+            LOG.debug('leader watch interrupted: %s', err)
+        finally:
             self._response = None
-            if self._established:
-                self._failed = 0
-            else:
-                self._failed += 1       # try the next member next time
-                self._stopped.wait(self._retry)
+        # after a stream that could not open, try the next member
+        self._failed = 0 if self._established else self._failed + 1
 
     def _stream(self) -> None:
         request = {'create_request': {'key': self._key,

@@ -1,167 +1,98 @@
-"""A tiny Prometheus text-format registry of counters and gauges.
+"""The metrics one replica publishes, on ``prometheus_client``.
 
-The replica creates one :class:`Registry` and hands it to whoever wants to
-publish figures (the API serves it at ``/metrics``; the engine may add its
-own counters). A gauge may read its value from a function at scrape time.
+Each replica (or test loop) owns one :class:`Registry`, a facade over its own
+``prometheus_client.CollectorRegistry`` (never the global default one), so
+several replicas in one process do not collide. The engine asks it for
+counters and gauges by name and uses them as ``prometheus_client`` metrics.
 """
 from __future__ import annotations
 
-import math
 import re
 import threading
+import typing as t
 from collections.abc import Callable
 
+import prometheus_client
+from prometheus_client import registry as prometheus_registry
+
 _NAME = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*$')
-_LABEL = re.compile(r'^[a-zA-Z_][a-zA-Z0-9_]*$')
 
-Labels = tuple[tuple[str, str], ...]
+#: the text exposition format /metrics answers in
+CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
-
-def _label_key(labels: dict[str, str] | None) -> Labels:
-    if not labels:
-        return ()
-    for name in labels:
-        if not _LABEL.match(name):
-            raise ValueError(f'invalid metric label name {name!r}')
-    return tuple(sorted((k, str(v)) for k, v in labels.items()))
+Metric = prometheus_client.Counter | prometheus_client.Gauge
 
 
-def _escape_help(value: str) -> str:
-    return value.replace('\\', '\\\\').replace('\n', '\\n')
+class _WithoutCreated:
+    """The registry's families minus the counters' ``*_created`` samples.
 
+    ``prometheus_client`` adds a creation-time series to every counter; the
+    names freezer-dr publishes are only the ones it declares.
+    """
 
-def _escape_label(value: str) -> str:
-    return _escape_help(value).replace('"', '\\"')
+    def __init__(self, registry: prometheus_registry.CollectorRegistry):
+        self._registry = registry
 
-
-def _format_value(value: float) -> str:
-    if math.isnan(value):
-        return 'NaN'
-    if math.isinf(value):
-        return '+Inf' if value > 0 else '-Inf'
-    if float(value).is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
-
-
-class _Metric:
-    """A named family of samples, one per label set."""
-
-    kind = 'untyped'
-
-    def __init__(self, name: str, help_text: str) -> None:
-        if not _NAME.match(name):
-            raise ValueError(f'invalid metric name {name!r}')
-        self.name = name
-        self.help = help_text
-        self._lock = threading.Lock()
-        self._values: dict[Labels, float] = {}
-
-    def get(self, labels: dict[str, str] | None = None) -> float:
-        """Current value of the sample with these labels (0 if unset)."""
-        with self._lock:
-            return self._values.get(_label_key(labels), 0.0)
-
-    def samples(self) -> list[tuple[Labels, float]]:
-        with self._lock:
-            return sorted(self._values.items())
-
-    def render(self) -> str:
-        lines = [f'# HELP {self.name} {_escape_help(self.help)}',
-                 f'# TYPE {self.name} {self.kind}']
-        for labels, value in self.samples():
-            label_text = ''
-            if labels:
-                label_text = '{' + ','.join(
-                    f'{k}="{_escape_label(v)}"' for k, v in labels) + '}'
-            lines.append(f'{self.name}{label_text} {_format_value(value)}')
-        return '\n'.join(lines) + '\n'
-
-
-class Counter(_Metric):
-    """A value that only goes up."""
-
-    kind = 'counter'
-
-    def inc(self, amount: float = 1.0,
-            labels: dict[str, str] | None = None) -> None:
-        if amount < 0:
-            raise ValueError('a counter cannot decrease')
-        key = _label_key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
-
-
-class Gauge(_Metric):
-    """A value that goes up and down, set directly or read at scrape."""
-
-    kind = 'gauge'
-
-    def __init__(self, name: str, help_text: str,
-                 func: Callable[[], float] | None = None) -> None:
-        super().__init__(name, help_text)
-        self._func = func
-
-    def set(self, value: float, labels: dict[str, str] | None = None) -> None:
-        with self._lock:
-            self._values[_label_key(labels)] = float(value)
-
-    def inc(self, amount: float = 1.0,
-            labels: dict[str, str] | None = None) -> None:
-        key = _label_key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
-
-    def samples(self) -> list[tuple[Labels, float]]:
-        if self._func is not None:
-            return [((), float(self._func()))]
-        return super().samples()
-
-    def get(self, labels: dict[str, str] | None = None) -> float:
-        if self._func is not None:
-            return float(self._func())
-        return super().get(labels)
+    def collect(self):
+        for family in self._registry.collect():
+            if family.type == 'counter':
+                family.samples = [s for s in family.samples
+                                  if not s.name.endswith('_created')]
+            yield family
 
 
 class Registry:
-    """The metrics one process publishes; get-or-create by name."""
+    """The metrics of one replica; get-or-create by name."""
 
     def __init__(self) -> None:
+        self.collectors = prometheus_registry.CollectorRegistry()
         self._lock = threading.Lock()
-        self._metrics: dict[str, _Metric] = {}
+        self._metrics: dict[str, Metric] = {}
 
-    def _get_or_create(self, cls: type[_Metric], name: str,
-                       factory: Callable[[], _Metric]) -> _Metric:
+    def _get_or_create(self, cls: type, name: str,
+                       factory: Callable[[], Metric]) -> t.Any:
+        if not _NAME.match(name):
+            raise ValueError(f'invalid metric name {name!r}')
         with self._lock:
             metric = self._metrics.get(name)
             if metric is None:
-                metric = factory()
-                self._metrics[name] = metric
+                metric = self._metrics[name] = factory()
             elif type(metric) is not cls:
                 raise ValueError(f'metric {name} is already a '
-                                 f'{metric.kind}')
+                                 f'{type(metric).__name__.lower()}')
             return metric
 
-    def counter(self, name: str, help_text: str) -> Counter:
-        """The counter ``name``, created on first use."""
-        metric = self._get_or_create(
-            Counter, name, lambda: Counter(name, help_text))
-        assert isinstance(metric, Counter)
-        return metric
+    def counter(self, name: str, help_text: str,
+                labels: t.Sequence[str] = ()) -> prometheus_client.Counter:
+        """The counter ``name`` (ending in ``_total``), made on first use."""
+        if not name.endswith('_total'):
+            raise ValueError(f'counter name {name!r} must end in _total')
+        return self._get_or_create(
+            prometheus_client.Counter, name,
+            lambda: prometheus_client.Counter(
+                name, help_text, labels, registry=self.collectors))
 
     def gauge(self, name: str, help_text: str,
-              func: Callable[[], float] | None = None) -> Gauge:
-        """The gauge ``name``, created on first use (``func``: read live)."""
-        metric = self._get_or_create(
-            Gauge, name, lambda: Gauge(name, help_text, func))
-        assert isinstance(metric, Gauge)
-        return metric
+              func: Callable[[], float] | None = None,
+              labels: t.Sequence[str] = ()) -> prometheus_client.Gauge:
+        """The gauge ``name``, made on first use (``func``: read at scrape)."""
+        if func is not None and labels:
+            raise ValueError(f'gauge {name}: a live function has no labels')
+
+        def make() -> prometheus_client.Gauge:
+            gauge = prometheus_client.Gauge(name, help_text, labels,
+                                            registry=self.collectors)
+            if func is not None:
+                gauge.set_function(func)
+            return gauge
+        return self._get_or_create(prometheus_client.Gauge, name, make)
+
+    def value(self, name: str,
+              labels: dict[str, str] | None = None) -> float | None:
+        """The current value of one sample (None if it has none yet)."""
+        return self.collectors.get_sample_value(name, labels or {})
 
     def render(self) -> str:
         """All metrics in the Prometheus text exposition format 0.0.4."""
-        with self._lock:
-            metrics = sorted(self._metrics.values(), key=lambda m: m.name)
-        return ''.join(m.render() for m in metrics)
-
-
-CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
+        return prometheus_client.generate_latest(
+            _WithoutCreated(self.collectors)).decode()

@@ -26,10 +26,8 @@ from freezer_dr import metrics
 from freezer_dr import sight as cloud_sight
 from freezer_dr import systemd
 from freezer_dr.engine import loop as engine_loop
-from freezer_dr.ha import etcd as ha_etcd
-from freezer_dr.ha import lease as ha_lease
+from freezer_dr.ha import leadership
 from freezer_dr.ha import members as ha_members
-from freezer_dr.ha import store as ha_store
 
 LOG = logging.getLogger(__name__)
 
@@ -67,13 +65,10 @@ class Replica:
         if self.api is not None:
             host, port = self.api.address
             info['api'] = f'{host}:{port}'
-        self.client = ha_etcd.make_client(coord.backend_url,
-                                          coord.http_timeout)
-        self.lease = ha_lease.LeaderLease(
-            self.client, coord.cluster, self.member_id, coord.lease_ttl,
-            keepalive_interval, coord.safety_margin, info=info)
-        self.store = ha_store.CheckpointStore(self.client, coord.cluster,
-                                              self.lease)
+        parts = leadership.from_config(conf, self.member_id,
+                                       keepalive_interval, info)
+        self.client, self.lease, self.store = \
+            parts.client, parts.lease, parts.store
         self.membership = ha_members.Membership(
             coord.backend_url, coord.cluster, self.member_id,
             {'role': 'standby', **info},

@@ -6,8 +6,10 @@ GROUP = cfg.OptGroup('engine', title='Leader loop and safety gates',
                           'back.')
 
 OPTS = [
-    cfg.FloatOpt('poll_interval', default=2.0, min=0.1,
-                 help='Seconds between two cycles of the leader loop.'),
+    cfg.FloatOpt('poll_interval', default=1.0, min=0.1,
+                 help='Seconds between two cycles of the leader loop: how '
+                      'late a missed heartbeat or a BMC reading OFF may be '
+                      'seen (one look at Nova\'s service list a cycle).'),
     cfg.IntOpt('max_failed_hosts', default=3, min=1,
                help='Storm guard: if more hosts than this are down at '
                     'once, hold them all, alert admins and fence nothing.'),
@@ -15,6 +17,12 @@ OPTS = [
                  help='Storm guard: if more than this percentage of the '
                       'hosts are down at once, hold them all. A single '
                       'host down is never a storm.'),
+    cfg.FloatOpt('storm_window', default=60.0, min=0.0,
+                 help='Storm guard: hosts whose recovery started within '
+                      'this many seconds still count as down, so hosts '
+                      'failing one after the other (a stalled message bus '
+                      'makes Nova call them down one by one) are a storm '
+                      'too.'),
     cfg.IntOpt('max_parallel_hosts', default=2, min=1,
                help='At most this many hosts are recovered at once; the '
                     'others wait their turn.'),

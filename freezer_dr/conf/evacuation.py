@@ -33,15 +33,4 @@ OPTS = [
     cfg.BoolOpt('restore_power_state', default=True,
                 help='End each evacuated instance in its original power '
                      'state (ACTIVE stays ACTIVE, SHUTOFF stays SHUTOFF).'),
-    cfg.StrOpt('microversion', default='2.94',
-               help='Compute API microversion for every call. 2.94 is the '
-                    'last one where evacuate restarts an ACTIVE server.'),
-    cfg.FloatOpt('api_timeout', default=5.0, min=0.5,
-                 help='Seconds one compute API call may take as a whole: '
-                      'a Nova write with any Keystone re-authentication '
-                      'and version discovery it needs, or one read '
-                      'request. A Nova write starts only while the leader '
-                      'lease outlives it and is abandoned unsent past it, '
-                      'so it must stay below [coordination] lease_ttl '
-                      'minus safety_margin.'),
 ]

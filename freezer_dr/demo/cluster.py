@@ -179,7 +179,7 @@ class Cluster:
             'monitor': {'confirm_window': '3'},
             # every side effect must fit in the 5 s lease (S2)
             'fencing': {'call_timeout': '2'},
-            'evacuation': {'api_timeout': '3'},
+            'cloud': {'api_timeout': '3'},
             'email': {'timeout': '3'},
         }
         for section, values in list(settings.items()) + list(

@@ -5,10 +5,9 @@ import dataclasses
 import os
 import typing as t
 
-from stevedore import driver as stevedore_driver
-
 from freezer_dr import cloud
 from freezer_dr import exceptions
+from freezer_dr import plugins
 from freezer_dr.conf import fencing as fencing_opts
 from freezer_dr.evacuators.base import Evacuator
 from freezer_dr.fencers import inventory as fence_inventory
@@ -33,13 +32,13 @@ class Drivers:
 
 
 def plugin(namespace: str, name: str, option: str) -> type:
-    """The class registered as ``name`` in ``namespace``."""
+    """The class registered as ``name`` in ``namespace``; ConfigError
+    naming ``option`` when there is none."""
     try:
-        return stevedore_driver.DriverManager(namespace, name).driver
-    except Exception as error:   # stevedore raises several types
-        raise exceptions.ConfigError(
-            f'{option} = {name}: no such plugin in {namespace} '
-            f'({error})') from error
+        return plugins.load_class(namespace, name)
+    except plugins.UnknownPlugin as error:
+        raise exceptions.ConfigError(f'{option} = {name}: {error}') \
+            from error
 
 
 def load_inventory(conf, confirmation: t.Callable[[str], float | None],
@@ -57,11 +56,11 @@ def validate(conf) -> None:
     (a replica with only ``[coordination]`` still starts and fails closed);
     plugin names always; the side-effect budget against the lease.
     """
-    plugin('freezer_dr.monitors', conf.monitor.driver, '[monitor] driver')
-    plugin('freezer_dr.evacuators', conf.evacuation.driver,
+    plugin(plugins.MONITORS, conf.monitor.driver, '[monitor] driver')
+    plugin(plugins.EVACUATORS, conf.evacuation.driver,
            '[evacuation] driver')
     for name in conf.notifiers.drivers:
-        plugin('freezer_dr.notifiers', name, '[notifiers] drivers')
+        plugin(plugins.NOTIFIERS, name, '[notifiers] drivers')
     path = conf.fencing.inventory
     fencing = os.path.exists(path) or path != fencing_opts.DEFAULT_INVENTORY
     if fencing:
@@ -81,8 +80,7 @@ def check_budgets(conf, fencing: bool = True) -> None:
     if fencing:
         budgets.append(('[fencing] call_timeout', conf.fencing.call_timeout))
     if conf.cloud.clouds_yaml or conf.cloud.cloud != 'envvars':
-        budgets.append(('[evacuation] api_timeout',
-                        conf.evacuation.api_timeout))
+        budgets.append(('[cloud] api_timeout', conf.cloud.api_timeout))
     for name in ('email', 'webhook'):
         if name in conf.notifiers.drivers:
             budgets.append((f'[{name}] timeout', conf[name].timeout))
@@ -98,7 +96,7 @@ def check_budgets(conf, fencing: bool = True) -> None:
 def load_notifiers(conf, connection=None) -> dict[str, Notifier]:
     """The configured notifiers (without a cloud connection they reach
     the admins only)."""
-    return {name: plugin('freezer_dr.notifiers', name,
+    return {name: plugin(plugins.NOTIFIERS, name,
                          '[notifiers] drivers').from_config(conf, connection)
             for name in conf.notifiers.drivers}
 
@@ -112,9 +110,9 @@ def load(conf, confirmation: t.Callable[[str], float | None]) -> Drivers:
     """
     inventory = load_inventory(conf, confirmation, strict=False)
     connection = cloud.connect(conf)
-    monitor_cls = plugin('freezer_dr.monitors', conf.monitor.driver,
+    monitor_cls = plugin(plugins.MONITORS, conf.monitor.driver,
                          '[monitor] driver')
-    evacuator_cls = plugin('freezer_dr.evacuators', conf.evacuation.driver,
+    evacuator_cls = plugin(plugins.EVACUATORS, conf.evacuation.driver,
                            '[evacuation] driver')
     notifiers = load_notifiers(conf, connection)
     return Drivers(monitor=monitor_cls.from_config(conf, connection),

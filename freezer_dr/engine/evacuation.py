@@ -157,7 +157,10 @@ class Evacuation:
         try:
             # the lease is checked inside, right before the request goes
             # on the wire: after the checkpoint and any re-auth (S2)
-            self.evacuator.evacuate(inst.id, guard=self._guard)
+            self.evacuator.evacuate(
+                inst.id, guard=self._guard,
+                keep_stopped=(self.settings.restore_power_state
+                              and inst.original_status == 'SHUTOFF'))
         except (exceptions.EvacuationFailed,
                 exceptions.CloudUnavailable) as error:
             # Refused (4xx) or unknown (timeout, 5xx): either way the

@@ -79,19 +79,22 @@ def track_suspects(observations: list[HostObservation],
 
 def decide(observations: list[HostObservation], suspects: dict[str, dict],
            live: set[str], active: int, confirm_window: float,
-           storm: StormPolicy, max_parallel_hosts: int) -> Decision:
+           storm: StormPolicy, max_parallel_hosts: int,
+           recent: set[str] = frozenset()) -> Decision:
     """Which confirmed hosts may start recovering this cycle.
 
     ``suspects`` come from :func:`track_suspects`; ``live`` are hosts with
-    a live recovery record; ``active`` counts those recoveries that are
-    past the gates (fencing or later). One host down is never a storm,
-    however small the cloud. Hosts whose state is unknown count neither
-    as up nor as down.
+    a live recovery record; ``recent`` hosts whose recovery started within
+    the storm window (a rolling failure, one host after the other, is a
+    storm too); ``active`` counts the live recoveries past the gates
+    (fencing or later). One host down is never a storm, however small the
+    cloud. Hosts whose state is unknown count neither as up nor as down.
     """
     sentences = []
+    counted = set(live) | set(recent)
     total = sum(1 for o in observations if not o.is_unknown
-                and (in_service(o) or o.host in live))
-    down = len(suspects) + len(live)
+                and (in_service(o) or o.host in counted))
+    down = len(suspects) + len(counted)
     limit_pct = total * storm.max_failed_percent / 100.0
     if down > 1 and (down > storm.max_failed_hosts or down > limit_pct):
         pct = 100.0 * down / total if total else 100.0

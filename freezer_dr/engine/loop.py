@@ -84,7 +84,8 @@ class LeaderLoop:
             'Recoveries this replica opened as leader.')
         finished = self.metrics.counter(
             'freezer_dr_recoveries_finished_total',
-            'Recoveries this replica finished as leader, by step.')
+            'Recoveries this replica finished as leader, by step.',
+            labels=('step',))
         self._cycle_errors = self.metrics.counter(
             'freezer_dr_cycle_errors_total',
             'Leader cycles that failed closed on an unexpected error.')
@@ -92,7 +93,7 @@ class LeaderLoop:
         self.alerts = self._new_alerts()
         self._failing_since: float | None = None
         self.pool = RunnerPool(
-            lambda record: finished.inc(labels={'step': record.step.value}))
+            lambda record: finished.labels(step=record.step.value).inc())
         self.watch = observe.HostWatch(observe.WatchSettings(
             settings.storm, settings.confirm_window, settings.observe_gap,
             settings.heartbeats, settings.readiness.read_timeout))
@@ -100,7 +101,8 @@ class LeaderLoop:
             settings.readiness, store, lease, self._send_cluster_alert,
             self.metrics.gauge('freezer_dr_fencing_ready',
                                '1 while every fencing level of the host '
-                               'answered its last readiness check.'))
+                               'answered its last readiness check.',
+                               labels=('host',)))
 
     # -- public ----------------------------------------------------------
     def stop(self) -> None:
@@ -177,8 +179,10 @@ class LeaderLoop:
                                 alerts.episode_of(dropped), dropped)
         state, paused = leader_state.read(self.store, self.alerts)
         try:
-            look = self.watch.look(drivers.monitor,
-                                   state.get('hosts_seen') or 0)
+            look = self.watch.look(
+                drivers.monitor, state.get('hosts_seen') or 0,
+                drivers.fencers,
+                lambda host: preflight.vouched(self.store, host))
         except exceptions.MonitorUnavailable as error:
             return self._blind(state, live, error)
         self._blind_since = self._failing_since = None
@@ -195,18 +199,19 @@ class LeaderLoop:
             observations, previous, set(live) | set(unreadable),
             self._looked, time.monotonic(), now(),
             self.settings.observe_gap)
-        early = self.watch.confirmed_off(
-            suspects, drivers.fencers,
-            lambda host: preflight.vouched(self.store, host))
+        early = look.off & set(suspects)
         for host in early:          # a BMC reading OFF settles it
             suspects[host] = dict(suspects[host], bmc_off=True, watched=max(
                 suspects[host]['watched'], self.settings.confirm_window))
         active = sum(1 for r in live.values()
                      if r.step not in (Step.CONFIRMED, Step.HELD))
+        recent = {h: at for h, at in (state.get('recent') or {}).items()
+                  if now() - at < self.settings.storm_window}
         decision = gates.decide(
             observations, suspects, set(live), active,
             self.settings.confirm_window, self.settings.storm,
-            self.settings.max_parallel_hosts)
+            self.settings.max_parallel_hosts,
+            set(recent) - set(live) - set(suspects))
         # hold first, alert after: a slow alert never opens a gate
         self._unknown = unknown
         self._hold = ('paused' if paused else
@@ -218,7 +223,7 @@ class LeaderLoop:
                             if decision.storm else None),
             'blind_since': None,
             'unknown': {h: known_unknown.get(h, stamp) for h in unknown},
-            'hosts_seen': len(observations)}
+            'hosts_seen': len(observations), 'recent': recent}
         if new_state != state:
             self.store.put_fenced(leader_state.KEY, new_state)
         said = [f'host {h} read OFF by its BMC: no confirmation window '
@@ -236,8 +241,9 @@ class LeaderLoop:
             for host in decision.start:
                 live[host] = self._open(host, suspects.pop(host),
                                         self._observed[host])
-            self.store.put_fenced(leader_state.KEY, dict(new_state,
-                                                  suspects=suspects))
+                recent[host] = now()
+            self.store.put_fenced(leader_state.KEY, dict(
+                new_state, suspects=suspects, recent=recent))
         self.last_live, self.last_suspects = live, suspects
         self._measure(hosts_observed=len(observations),
                       hosts_suspected=len(suspects),
@@ -253,7 +259,8 @@ class LeaderLoop:
 
     def _blind(self, state: dict, live: dict, error: Exception) -> str:
         self._hold = 'monitor unavailable'
-        self._went_blind()
+        if not getattr(error, 'judged', False):
+            self._went_blind()       # a replica that sees may do better
         since = state.get('blind_since') or now()
         if not state.get('blind_since'):
             self.store.put_fenced(leader_state.KEY,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import typing as t
 
+import tenacity
 from oslo_log import log as logging
 
 from freezer_dr import exceptions
@@ -121,44 +122,69 @@ class Notification:
                 save: t.Callable[[], None], rounds: int) -> bool:
         """Deliver what is not yet sent; retry the rest in new rounds.
 
+        Round n+1 starts ``retry_delay * n`` s after round n failed; the
+        stop event set during that wait raises LeadershipLost.
+        """
+        def failed_round(state: tenacity.RetryCallState) -> None:
+            errors = state.outcome.result()
+            LOG.warning('notification %s: round %d of %d: %d failed: %s',
+                        key, state.attempt_number, rounds, len(errors),
+                        errors[0])
+
+        def given_up(state: tenacity.RetryCallState) -> list[Exception]:
+            LOG.error('notification %s: not fully delivered after %d '
+                      'rounds', key, rounds)
+            return state.outcome.result()
+
+        errors = tenacity.Retrying(
+            retry=tenacity.retry_if_result(bool),
+            stop=tenacity.stop_after_attempt(rounds),
+            wait=tenacity.wait_incrementing(self.retry_delay,
+                                            self.retry_delay),
+            sleep=self._wait_unless_stopped, after=failed_round,
+            retry_error_callback=given_up,
+        )(self._round, notifier, event, key, sent, guard, save)
+        return not errors
+
+    def _wait_unless_stopped(self, seconds: float) -> None:
+        if self.stop.wait(seconds):
+            raise exceptions.LeadershipLost('recovery stopped')
+
+    @staticmethod
+    def _round(notifier: Notifier, event: Event, key: str,
+               sent: dict[str, float], guard: t.Callable[[], None],
+               save: t.Callable[[], None]) -> list[Exception]:
+        """One round: the errors of the deliveries that did not go out.
+
         Each round asks the notifier afresh for its deliveries, so a
         delivery that could not even be composed (the user directory was
-        down) is replaced by the real ones once it answers.
+        down) is replaced by the real ones once it answers. The lease is
+        checked before each delivery.
         """
-        for attempt in range(1, rounds + 1):
-            errors = []
+        errors: list[Exception] = []
+        guard()
+        try:
+            parts = notifier.deliveries(event, key)
+        except exceptions.LeadershipLost:
+            raise
+        except Exception as error:     # NotifyFailed, or a driver bug
+            _log_unexpected(key, error)
+            return [error]
+        for delivery in parts:
+            if delivery.subkey in sent:
+                continue
             guard()
             try:
-                parts = notifier.deliveries(event, key)
+                delivery.deliver()
             except exceptions.LeadershipLost:
                 raise
-            except Exception as error:     # NotifyFailed, or a driver bug
+            except Exception as error:  # one bad delivery: not all
                 _log_unexpected(key, error)
-                parts, errors = [], [error]
-            for delivery in parts:
-                if delivery.subkey in sent:
-                    continue
-                guard()
-                try:
-                    delivery.deliver()
-                except exceptions.LeadershipLost:
-                    raise
-                except Exception as error:  # one bad delivery: not all
-                    _log_unexpected(key, error)
-                    errors.append(error)
-                    continue
-                sent[delivery.subkey] = now()
-                save()
-            if not errors:
-                return True
-            LOG.warning('notification %s: round %d of %d: %d failed: %s',
-                        key, attempt, rounds, len(errors), errors[0])
-            if attempt < rounds and self.stop.wait(
-                    self.retry_delay * attempt):
-                raise exceptions.LeadershipLost('recovery stopped')
-        LOG.error('notification %s: not fully delivered after %d rounds',
-                  key, rounds)
-        return False
+                errors.append(error)
+                continue
+            sent[delivery.subkey] = now()
+            save()
+        return errors
 
 
 def _log_unexpected(key: str, error: Exception) -> None:

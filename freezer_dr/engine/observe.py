@@ -34,6 +34,12 @@ class Look:
     hosts: list[HostObservation]       # silent hosts marked down
     unknown: dict[str, str]            # host -> why it cannot be read
     silent: dict[str, heartbeats.Silence]
+    #: hosts a BMC read OFF since they fell quiet or down: no window
+    off: frozenset[str] = frozenset()
+
+#: a host this many heartbeats quiet has its BMC read (never a command):
+#: one that reads OFF is down without waiting for more missed heartbeats
+READ_AFTER = 1.2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,8 +70,16 @@ class HostWatch:
         self._shrunk = None
         self._suspected, self._power = {}, {}
 
-    def look(self, monitor, hosts_seen: int) -> Look:
-        """The monitor's answer, judged; raises MonitorUnavailable."""
+    def look(self, monitor, hosts_seen: int,
+             levels: t.Callable[[str], list] = lambda host: [],
+             trusted: t.Callable[[str], bool] = lambda host: False) -> Look:
+        """The monitor's answer, judged; raises MonitorUnavailable.
+
+        ``levels`` and ``trusted`` let a BMC settle it early: a host quiet
+        for :data:`READ_AFTER` heartbeats, or already down, has its power
+        read in the background; read OFF (by a level a readiness check
+        vouched for), it is down at once.
+        """
         observations = monitor.hosts()
         self._check_shape(observations, hosts_seen)
         silences = self.heartbeats.observe(observations, time.monotonic())
@@ -82,9 +96,17 @@ class HostWatch:
         self._check_mass_silence(quiet, observations)
         hosts = [heartbeats.with_silence(o, silent[o.host])
                  if o.host in silent else o for o in observations]
+        waiting = set(heartbeats.silent_hosts(
+            in_service, silences, dataclasses.replace(
+                policy, missed_heartbeats=READ_AFTER)))
+        waiting |= {o.host for o in hosts if o.is_down and
+                    gates.in_service(o)}
+        off = self.confirmed_off(waiting, levels, trusted)
+        hosts = [_read_off(o) if o.host in off and not o.is_down else o
+                 for o in hosts]
         unknown = {o.host: str(o.evidence.get('unknown') or 'no state')
                    for o in observations if o.is_unknown}
-        return Look(hosts, unknown, silent)
+        return Look(hosts, unknown, silent, frozenset(off))
 
     def _check_shape(self, observations: list[HostObservation],
                      before: int) -> None:
@@ -96,7 +118,7 @@ class HostWatch:
         """
         if not observations:
             raise exceptions.MonitorUnavailable(
-                'the monitor reported no compute hosts')
+                'the monitor reported no compute hosts', judged=True)
         count = len(observations)
         gone = before - count
         storm = self.settings.storm
@@ -109,7 +131,8 @@ class HostWatch:
         if time.monotonic() - self._shrunk[1] < max(
                 self.settings.confirm_window, self.settings.observe_gap):
             raise exceptions.MonitorUnavailable(
-                f'{gone} of {before} hosts vanished from the monitor')
+                f'{gone} of {before} hosts vanished from the monitor',
+                judged=True)
         LOG.warning('the monitor reports %d hosts, %d fewer than before: '
                     'accepted after a confirmation window', count, gone)
         self._shrunk = None
@@ -128,7 +151,7 @@ class HostWatch:
             raise exceptions.MonitorUnavailable(
                 f'heartbeats stopped on {count} of {total} hosts at once '
                 f'while Nova still calls them up: a stalled conductor, '
-                f'database or message bus, not failed hosts')
+                f'database or message bus, not failed hosts', judged=True)
 
     def alive_after(self, host: str, observation: HostObservation | None,
                     stop: threading.Event):
@@ -156,12 +179,12 @@ class HostWatch:
     def confirmed_off(self, suspects: t.Iterable[str],
                       levels: t.Callable[[str], list],
                       trusted: t.Callable[[str], bool]) -> set[str]:
-        """Suspects whose BMC read them OFF since they became suspects.
+        """Hosts whose BMC read them OFF since they became of interest.
 
-        Reads are started in the background for new suspects (never a
-        power command) and used on a later cycle; a host whose fencing
-        readiness is in doubt (``trusted`` says no: e.g. an inventory entry
-        that may point at another machine) never skips its window.
+        Reads are started in the background for new ones (never a power
+        command) and used on a later cycle; a host whose fencing readiness
+        is in doubt (``trusted`` says no: e.g. an inventory entry that may
+        point at another machine) is never settled this way.
         """
         now = time.monotonic()
         current = set(suspects)
@@ -197,3 +220,9 @@ class HostWatch:
         finally:
             with self._lock:
                 self._reads.pop(host, None)
+
+
+def _read_off(obs: HostObservation) -> HostObservation:
+    """``obs`` marked down: its BMC read it OFF while it was quiet."""
+    return dataclasses.replace(obs, down=True,
+                               evidence=dict(obs.evidence, bmc_off=True))

@@ -76,16 +76,12 @@ def run(conf, keepalive_interval: float, member_id: str,
 def _run(conf, keepalive_interval: float, member_id: str,
          say: t.Callable[[str], None]) -> int:
     from freezer_dr.engine import loop as engine_loop
-    from freezer_dr.ha import etcd as ha_etcd
-    from freezer_dr.ha import lease as ha_lease
-    from freezer_dr.ha import store as ha_store
+    from freezer_dr.ha import leadership
 
     coord = conf.coordination
-    client = ha_etcd.make_client(coord.backend_url, coord.http_timeout)
-    lease = ha_lease.LeaderLease(client, coord.cluster, member_id,
-                                 coord.lease_ttl, keepalive_interval,
-                                 coord.safety_margin,
-                                 info={'mode': 'one-shot'})
+    parts = leadership.from_config(conf, member_id, keepalive_interval,
+                                   info={'mode': 'one-shot'})
+    lease, store = parts.lease, parts.store
     if not lease.try_acquire():
         leader = lease.read_leader() or {}
         say(f'cannot take the leader lease of cluster {coord.cluster}: '
@@ -93,7 +89,6 @@ def _run(conf, keepalive_interval: float, member_id: str,
                else (lease.last_error or 'etcd unavailable')))
         return 1
     lease.start()
-    store = ha_store.CheckpointStore(client, coord.cluster, lease)
     loop = engine_loop.build(conf, lease, store)
     try:
         return run_once(loop, store, conf.engine.poll_interval,

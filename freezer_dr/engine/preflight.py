@@ -19,6 +19,7 @@ import threading
 import time
 import typing as t
 
+import tenacity
 from oslo_log import log as logging
 
 from freezer_dr import exceptions
@@ -45,15 +46,11 @@ def _read(level, read_timeout: float, retries: int = 1,
           retry_delay: float = 1.0) -> PowerState:
     """One level's power state; a failed read is tried again once (a BMC
     that drops a packet is not a broken BMC)."""
-    for attempt in range(retries + 1):
-        try:
-            return PowerState(level.power_state(time.monotonic() +
-                                                read_timeout))
-        except exceptions.FenceFailed:
-            if attempt == retries:
-                raise
-            time.sleep(retry_delay)
-    raise AssertionError('unreachable')
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(exceptions.FenceFailed),
+        stop=tenacity.stop_after_attempt(retries + 1),
+        wait=tenacity.wait_fixed(retry_delay), reraise=True,
+    )(lambda: PowerState(level.power_state(time.monotonic() + read_timeout)))
 
 
 #: ``alive_after()``: called when a level reads a host OFF that Nova
@@ -197,7 +194,7 @@ class FencingReadiness:
         self.store.put_fenced(PREFIX + host,
                               dict(result, since=since, alert_due=due))
         if self._gauge is not None:
-            self._gauge.set(int(result['ready']), labels={'host': host})
+            self._gauge.labels(host=host).set(int(result['ready']))
         LOG.info('fencing check of %s: %s', host, result['summary'])
 
     def _send(self, kind: str, host: str, since: float,

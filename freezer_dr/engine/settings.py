@@ -21,6 +21,8 @@ class LoopSettings:
     #: watching it (longer restarts its confirmation window)
     observe_gap: float = 30.0
     readiness: ReadinessSettings = ReadinessSettings()
+    #: recoveries started within this many seconds count towards a storm
+    storm_window: float = 60.0
     heartbeats: HeartbeatPolicy = HeartbeatPolicy()
 
 
@@ -33,6 +35,7 @@ def settings_from_conf(conf) -> LoopSettings:
         max_parallel_hosts=en.max_parallel_hosts,
         notify_attempts=en.notify_attempts,
         observe_gap=conf.coordination.lease_ttl + 2 * en.poll_interval,
+        storm_window=en.storm_window,
         heartbeats=HeartbeatPolicy(
             missed_heartbeats=conf.monitor_nova.missed_heartbeats,
             report_interval=conf.monitor_nova.report_interval),
@@ -45,7 +48,7 @@ def settings_from_conf(conf) -> LoopSettings:
             fence_retry_initial=en.fence_retry_initial,
             fence_retry_max=en.fence_retry_max,
             bmc_call_time=conf.fencing.call_timeout,
-            nova_call_time=ev.api_timeout,
+            nova_call_time=conf.cloud.api_timeout,
             notify_call_time=notify_call_time(conf),
             selection=ev.selection, ha_metadata_key=ev.ha_metadata_key,
             ha_tag=ev.ha_tag, include_error=ev.include_error,
@@ -55,7 +58,7 @@ def settings_from_conf(conf) -> LoopSettings:
                 max_attempts=ev.max_attempts,
                 poll_interval=ev.poll_interval,
                 restore_power_state=ev.restore_power_state,
-                api_timeout=ev.api_timeout)))
+                api_timeout=conf.cloud.api_timeout)))
 
 
 def notify_call_time(conf) -> float:

@@ -30,13 +30,16 @@ class Evacuator(abc.ABC):
 
     @abc.abstractmethod
     def evacuate(self, instance_id: str,
-                 guard: t.Callable[[], None] | None = None) -> None:
+                 guard: t.Callable[[], None] | None = None,
+                 keep_stopped: bool = False) -> None:
         """Ask the cloud to rebuild the server on another host.
 
         ``guard`` is called immediately before the request goes on the
         wire (after any re-authentication or discovery); it raises to stop
         it. The call is over, sent or abandoned unsent, within the
-        evacuator's API timeout.
+        evacuator's API timeout. ``keep_stopped``: the server was stopped;
+        rebuild it stopped if the cloud can (its power is restored after
+        the evacuation either way).
         """
 
     @abc.abstractmethod

@@ -18,6 +18,7 @@ import datetime
 import typing as t
 
 import openstack.connection
+import openstack.exceptions as sdk_exc
 from oslo_config import cfg
 from oslo_log import log as logging
 
@@ -87,6 +88,22 @@ def to_instance(server: t.Any) -> Instance:
         tags=[str(tag) for tag in fields['tags'] or []])
 
 
+#: from this microversion an evacuated server is left stopped
+STOPPED_EVACUATION = '2.95'
+
+
+def _version(text: t.Any) -> tuple[int, ...]:
+    """``'2.95'`` or ``(2, 95)`` -> ``(2, 95)``; anything else sorts
+    lowest."""
+    if isinstance(text, tuple):
+        return tuple(int(x) for x in text)
+    try:
+        return tuple(int(x) for x in str(text).split('.'))
+    except ValueError:
+        return (0,)
+
+
+
 class NovaEvacuator(base.Evacuator):
     """Isolates hosts and evacuates servers through the compute API."""
 
@@ -100,10 +117,11 @@ class NovaEvacuator(base.Evacuator):
         actual = connection.config.get_api_version('compute')
         if actual != microversion:
             raise exceptions.ConfigError(
-                f'[evacuation] microversion: the connection uses compute '
+                f'[cloud] compute_microversion: the connection uses compute '
                 f'microversion {actual!r}, not {microversion!r}; build it '
                 f'with freezer_dr.cloud.connect')
         self._conn = connection
+        self._max_microversion: t.Any = None     # Nova's, asked once
         self.microversion = microversion
         self.api_timeout = (api_timeout or connection.session.timeout
                             or DEFAULT_API_TIMEOUT)
@@ -113,15 +131,14 @@ class NovaEvacuator(base.Evacuator):
     def from_config(cls, conf: cfg.ConfigOpts,
                     connection: openstack.connection.Connection | None = None,
                     ) -> NovaEvacuator:
-        """From ``[evacuation]``. The given connection is used when its
-        timeout is ``[evacuation] api_timeout``; otherwise (or without
-        one) a connection with that timeout is built from ``[cloud]``."""
-        group = conf.evacuation
+        """From ``[cloud]``. The given connection is used when its
+        timeout is ``[cloud] api_timeout``; otherwise (or without one) a
+        connection with that timeout is built."""
+        group = conf.cloud
         if (connection is None
                 or connection.session.timeout != group.api_timeout):
-            connection = cloud.connect(conf, api_timeout=group.api_timeout,
-                                       microversion=group.microversion)
-        return cls(connection, microversion=group.microversion,
+            connection = cloud.connect(conf, api_timeout=group.api_timeout)
+        return cls(connection, microversion=group.compute_microversion,
                    api_timeout=group.api_timeout)
 
     @property
@@ -207,17 +224,40 @@ class NovaEvacuator(base.Evacuator):
             f'read server {instance_id}',
             lambda: self._compute.get_server(instance_id)))
 
-    def evacuate(self, instance_id: str,
-                 guard: Guard | None = None) -> None:
+    def evacuate(self, instance_id: str, guard: Guard | None = None,
+                 keep_stopped: bool = False) -> None:
         """Ask Nova to rebuild the server elsewhere (scheduler's choice).
 
         Over, sent or abandoned unsent, within ``api_timeout``; ``guard``
         runs after any re-authentication and right before the request.
+        ``keep_stopped`` (a server that was SHUTOFF): evacuate at
+        microversion 2.95 when Nova offers it, so the server is rebuilt
+        stopped rather than started and stopped again.
         """
-        self._write(f'evacuate {instance_id}',
-                    lambda: self._compute.evacuate_server(instance_id),
-                    guard)
-        LOG.info('Evacuation of %s requested', instance_id)
+        if keep_stopped and self._offers(STOPPED_EVACUATION):
+            def call():
+                response = self._compute.post(
+                    f'/servers/{instance_id}/action',
+                    json={'evacuate': {}}, microversion=STOPPED_EVACUATION)
+                sdk_exc.raise_from_response(response)
+        else:
+            def call():
+                self._compute.evacuate_server(instance_id)
+        self._write(f'evacuate {instance_id}', call, guard)
+        LOG.info('Evacuation of %s requested%s', instance_id,
+                 ' (kept stopped)' if keep_stopped else '')
+
+    def _offers(self, microversion: str) -> bool:
+        """Whether the compute API supports ``microversion`` (asked once;
+        an error answers no: the default microversion always works)."""
+        if self._max_microversion is None:
+            try:
+                data = self._compute.get_endpoint_data()
+                self._max_microversion = getattr(
+                    data, 'max_microversion', None) or ''
+            except cloud.API_ERRORS:
+                return False
+        return _version(self._max_microversion) >= _version(microversion)
 
     def evacuations(self, instance_id: str, since: float) -> list[dict]:
         """Evacuation migrations of the server created after ``since``.

@@ -24,9 +24,8 @@ import typing as t
 
 import yaml
 from oslo_log import log as logging
-from stevedore import driver as stevedore_driver
-from stevedore import exception as stevedore_exc
 
+from freezer_dr import plugins
 from freezer_dr.exceptions import ConfigError
 from freezer_dr.fencers.base import Fencer
 from freezer_dr.fencers.context import FenceContext
@@ -36,7 +35,6 @@ from freezer_dr.fencers.context import Secret
 
 LOG = logging.getLogger(__name__)
 
-NAMESPACE = 'freezer_dr.fencers'
 
 __all__ = ['FencingSettings', 'Inventory', 'load_inventory']
 
@@ -121,10 +119,10 @@ def _driver_class(name: t.Any, where: _Where) -> type[Fencer]:
     if not isinstance(name, str) or not name:
         raise where.error('driver', 'missing or not a string')
     try:
-        return stevedore_driver.DriverManager(NAMESPACE, name).driver
-    except stevedore_exc.NoMatches:
-        raise where.error('driver', f'unknown fencing driver {name!r}') \
-            from None
+        return plugins.load_class(plugins.FENCERS, name)
+    except plugins.UnknownPlugin as error:
+        raise where.error('driver', f'unknown fencing driver {name!r}: '
+                                    f'{error}') from None
 
 
 def _read_secret(path: str, base: str, where: _Where, field: str) -> str:

@@ -7,13 +7,11 @@ replica that stops heartbeating drops out after ``membership_timeout``.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import socket
 import threading
 import time
 import typing as t
-import urllib.parse
 from importlib import metadata as importlib_metadata
 
 from oslo_log import log as logging
@@ -22,10 +20,9 @@ from tooz import utils as tooz_utils
 
 from freezer_dr import exceptions
 from freezer_dr.ha import etcd
+from freezer_dr.ha import tooz_driver
 
 LOG = logging.getLogger(__name__)
-
-TOOZ_GROUP_PREFIX = 'tooz/groups/'    # where tooz's etcd3gw keeps groups
 
 
 def group_id(cluster: str) -> str:
@@ -37,26 +34,6 @@ def _version() -> str:
         return importlib_metadata.version('freezer-dr')
     except importlib_metadata.PackageNotFoundError:
         return 'unknown'
-
-
-def tooz_url(backend_url: str, http_timeout: float,
-             membership_timeout: float) -> str:
-    """The tooz URL with a small HTTP timeout and the membership lease.
-
-    tooz reads both as whole seconds and knows one member only: its client
-    is replaced by ours (every member, TLS, precise timeout) before use.
-    """
-    backend = etcd.parse_backend_url(backend_url)
-    parts = urllib.parse.urlsplit(backend_url)
-    options = {k: v for k, v in etcd.backend_options(backend_url).items()
-               if k in etcd.TLS_OPTIONS or k == 'api_version'}
-    query = urllib.parse.urlencode({
-        **options,
-        'timeout': max(1, math.ceil(http_timeout)),
-        'membership_timeout': max(1, math.ceil(membership_timeout)),
-    })
-    return urllib.parse.urlunsplit(
-        (parts.scheme, str(backend.endpoints[0]), '', query, ''))
 
 
 class Membership:
@@ -84,14 +61,10 @@ class Membership:
     def start(self) -> None:
         """Join the group (creating it if needed) and start heartbeating."""
         if self._coord is None:     # a failed start() may be retried
-            url = tooz_url(self.backend_url, self.http_timeout,
-                           self.membership_timeout)
+            url = tooz_driver.coordinator_url(
+                self.backend_url, self.http_timeout, self.membership_timeout)
             coord = coordination.get_coordinator(url,
                                                  self.member_id.encode())
-            # tooz's own client knows one member, and TLS settings that
-            # the environment may override: ours fails over and does not.
-            coord.client = etcd.make_client(self.backend_url,
-                                            self.http_timeout)
             with _tooz_errors('membership start'):
                 coord.start(start_heart=False)
             self._coord = coord
@@ -134,9 +107,11 @@ class Membership:
 
     def members(self) -> list[dict]:
         """Every live member's capabilities, by member id."""
-        client = (self._coord.client if self._coord is not None
-                  else etcd.make_client(self.backend_url, self.http_timeout))
-        return read_members(client, self.cluster)
+        coord = self._coord
+        if coord is None:
+            return list_members(self.backend_url, self.cluster,
+                                self.http_timeout)
+        return read_members(coord, self.cluster)
 
     # -- internals ------------------------------------------------------
     def _join(self) -> None:
@@ -186,25 +161,44 @@ def _tooz_errors(what: str) -> t.Iterator[None]:
             f'etcd {what} failed: {exc}') from exc
 
 
-def read_members(client: t.Any, cluster: str) -> list[dict]:
-    """The group's members, read directly (linearizable, no lease)."""
-    base = f'{TOOZ_GROUP_PREFIX}{group_id(cluster)}/'
-    members = []
-    for raw, meta in etcd.get_prefix(client, base):
-        name = meta['key'].decode()[len(base):]
-        if not name:
-            continue            # the group key itself
+def read_members(coord: coordination.CoordinationDriver,
+                 cluster: str) -> list[dict]:
+    """The group's members and their capabilities, by member id.
+
+    A member that leaves while it is read is left out; one whose record
+    cannot be decoded is listed with no capabilities.
+    """
+    group = group_id(cluster).encode()
+    with _tooz_errors('membership read'):
         try:
-            caps = tooz_utils.loads(raw) if raw else {}
-        except coordination.ToozError:
-            caps = {}
-        if not isinstance(caps, dict):
-            caps = {}
-        members.append({'member_id': name, **caps})
+            ids = coord.get_members(group).get()
+        except coordination.GroupNotCreated:
+            return []
+        asked = {member: coord.get_member_capabilities(group, member)
+                 for member in ids}
+        members = []
+        for member, answer in asked.items():
+            try:
+                caps = answer.get()
+            except coordination.MemberNotJoined:
+                continue
+            except tooz_utils.SerializationError:
+                caps = {}
+            if not isinstance(caps, dict):
+                caps = {}
+            members.append({**caps, 'member_id': member.decode()})
     return sorted(members, key=lambda m: m['member_id'])
 
 
 def list_members(backend_url: str, cluster: str,
                  http_timeout: float) -> list[dict]:
-    """The live members, without joining (for the CLI)."""
-    return read_members(etcd.make_client(backend_url, http_timeout), cluster)
+    """The live members, read by a coordinator that does not join."""
+    url = tooz_driver.coordinator_url(backend_url, http_timeout, 1,
+                                      reader=True)
+    coord = coordination.get_coordinator(
+        url, f'freezer-dr-reader-{os.getpid()}'.encode())
+    coord.start(start_heart=False)
+    try:
+        return read_members(coord, cluster)
+    finally:
+        coord.stop()

@@ -10,6 +10,7 @@ import time
 
 from freezer_dr import cloud
 from freezer_dr import exceptions
+from freezer_dr import plugins
 from freezer_dr.engine import drivers
 from freezer_dr.engine import preflight
 from freezer_dr.manage import context
@@ -87,7 +88,7 @@ class _NovaView:
         self.interval = conf.monitor_nova.report_interval
         self.monitor = None
         try:
-            monitor_cls = drivers.plugin('freezer_dr.monitors',
+            monitor_cls = drivers.plugin(plugins.MONITORS,
                                          conf.monitor.driver,
                                          '[monitor] driver')
             self.monitor = monitor_cls.from_config(conf, cloud.connect(conf))

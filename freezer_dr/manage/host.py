@@ -5,6 +5,7 @@ import time
 
 from freezer_dr import cloud
 from freezer_dr import exceptions
+from freezer_dr import plugins
 from freezer_dr.engine import drivers
 from freezer_dr.manage import context
 
@@ -55,7 +56,7 @@ def enable_host(conf, args) -> int:
         print(f'refused: recovery {record.id} of {args.host} is live '
               f'(step {record.step}); wait for it to end')
         return 1
-    evacuator_cls = drivers.plugin('freezer_dr.evacuators',
+    evacuator_cls = drivers.plugin(plugins.EVACUATORS,
                                    conf.evacuation.driver,
                                    '[evacuation] driver')
     try:

@@ -5,7 +5,7 @@
 
 Nova runs with its defaults, ``report_interval`` 10 s and
 ``service_down_time`` 60 s; freezer-dr runs with its own defaults
-(lease 10 s, poll 2 s, three missed heartbeats, no confirmation window).
+(lease 10 s, poll 1 s, three missed heartbeats, no confirmation window).
 One deployment (real Keystone, real Nova with 4 hosts over 2 cells, BMCs,
 etcd, two replicas) serves every run; each run boots an ACTIVE and a
 SHUTOFF server on a host, fails it, and repairs it afterwards.
@@ -47,12 +47,12 @@ MISSED = 3
 DEFAULTS = {
     'coordination': {'lease_ttl': '10', 'poll_interval': '1',
                      'http_timeout': '2'},
-    'engine': {'poll_interval': '2'},
+    'engine': {'poll_interval': '1'},
     'monitor': {'confirm_window': '0'},
     'monitor_nova': {'report_interval': str(REPORT_INTERVAL),
                      'missed_heartbeats': str(MISSED)},
     'fencing': {'call_timeout': '5'},
-    'evacuation': {'api_timeout': '5'},
+    'cloud': {'api_timeout': '5'},
     'email': {'timeout': '5'},
 }
 LOOK = 0.2
@@ -93,7 +93,15 @@ def _rebuilds(conn, host: str, since: float) -> list[float]:
     return out
 
 
-def _repair(cluster: Cluster, host: str) -> None:
+def _repair(cluster: Cluster, host: str, ids: list[str]) -> None:
+    """Delete the run's servers, repair the host, return it to service."""
+    conn, store = cluster.connection(), cluster.store()
+    for server_id in ids:
+        conn.compute.delete_server(server_id, ignore_missing=True)
+    wait_for(lambda: not set(ids) & set(_servers(conn)), 120,
+             'the run\'s servers deleted', 1.0)
+    wait_for(lambda: store.get_recovery(host) is None, 120,
+             f'the recovery of {host} to end', 1.0)
     cluster.cloud.recover(host)
     cluster.manage('host', 'enable', host)
     conn = cluster.connection()
@@ -126,7 +134,7 @@ def recovery_run(cluster: Cluster, host: str, mode: str) -> dict:
     problems = (invariants.check_fenced_before_evacuated(
         conn, cloud.bmc_log(), host, t0)
         + invariants.check_one_evacuation_each(conn, host, t0, list(ids)))
-    _repair(cluster, host)
+    _repair(cluster, host, list(ids))
     return {'host': host, 'seconds': round(seconds, 2),
             'floor': round(floor, 2), 'ratio': round(seconds / floor, 3),
             'detected_at': round(record.created_at - t0, 2),

@@ -57,9 +57,8 @@ def cluster(etcd_url, sim_cloud, tmp_path):
         extra = rp.merge(read_sections(sim_cloud.config_file), {
             'engine': {'blind_handover_after': HANDOVER_AFTER,
                        'poll_interval': 0.5},
-            'cloud': {'api_timeout': 1.0},
             # every side effect must fit in the lease (S2)
-            'fencing': {'call_timeout': 2}, 'evacuation': {'api_timeout': 3},
+            'cloud': {'api_timeout': 3}, 'fencing': {'call_timeout': 2},
             'email': {'timeout': 3}})
         replicas = rp.ReplicaSet(str(tmp_path), [etcd_url] * 3,
                                  lease_ttl=TTL, extra=extra)

@@ -93,9 +93,9 @@ def check_and_repair(cloud, loop, store, etcd_url, cluster_name, since,
     for host in (wrong, dead, mistaken):
         assert alerts_of(cloud, host) == ['fencing_not_ready'], host
     metrics = loop.metrics.render()
-    assert f'freezer_dr_fencing_ready{{host="{wrong}"}} 0' in metrics
-    assert f'freezer_dr_fencing_ready{{host="{cloud.hosts[4]}"}} 1' in \
-        metrics
+    assert f'\nfreezer_dr_fencing_ready{{host="{wrong}"}} 0.0\n' in metrics
+    assert f'\nfreezer_dr_fencing_ready{{host="{cloud.hosts[4]}"}} 1.0\n' \
+        in metrics
     # repaired: one "ready again" alert
     cloud.bmc_fault(wrong, 'none')
     deadline = time.monotonic() + 40

@@ -109,9 +109,10 @@ def test_a_slow_monitor_never_restarts_a_finished_recovery(
     cloud = sim_cloud_factory(hosts=4, instances=8, service_down_time=2.0)
     lease, store = leader
     conf = make_conf(cloud, etcd_url, cluster_name,
-                     evacuation={'poll_interval': 0.1, 'api_timeout': 3.0},
+                     evacuation={'poll_interval': 0.1},
                      fencing={'call_timeout': 2.0},
                      email={'timeout': 3.0})
+    conf.set_override('api_timeout', 3.0, 'cloud')
     loop = engine_loop.build(conf, lease, store)
     host = cloud.hosts[0]
     cloud.fail(host, 'crash')

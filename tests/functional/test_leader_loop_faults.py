@@ -68,7 +68,8 @@ def test_a_cycle_that_raises_fails_closed_and_the_loop_goes_on(
         sentence = loop.run_cycle()
         assert sentence.startswith("cycle failed closed (KeyError: 'state')")
         assert loop.hold_reason == 'cycle failed'
-    assert loop._cycle_errors.get() == 3
+    assert loop.metrics.value('freezer_dr_cycle_errors_total') == 3
+    assert '\nfreezer_dr_cycle_errors_total 3.0\n' in loop.metrics.render()
     wait_for(lambda: admin_mails(cloud, 'cycle_error'), 20, 'the alert')
     loop.run_cycle()
     assert len(admin_mails(cloud, 'cycle_error')) == 1

@@ -5,9 +5,13 @@ import os
 import time
 
 import pytest
+from tooz import coordination
+from tooz.drivers import etcd3gw as tooz_etcd3gw
 
 from freezer_dr import exceptions
+from freezer_dr.ha import etcd
 from freezer_dr.ha import members as ha_members
+from freezer_dr.ha import tooz_driver
 
 HTTP_TIMEOUT = 0.5
 MEMBERSHIP_TIMEOUT = 2.0
@@ -97,3 +101,45 @@ def test_bad_backend_url_is_a_config_error():
     with pytest.raises(exceptions.ConfigError, match='backend_url'):
         ha_members.Membership('etcd://127.0.0.1:1', 'c', 'a', {}, 2, 1)\
             .start()
+
+
+def test_members_are_read_through_the_public_tooz_api(etcd_url,
+                                                      cluster_name, joined):
+    """Our tooz backend and tooz's own etcd3gw driver see the same group:
+    a member joined by stock tooz is listed, ours is seen by stock tooz."""
+    ours = joined(etcd_url, cluster_name, 'a', api='a:1')
+    assert isinstance(ours._coord, tooz_driver.FailoverEtcd3Driver)
+    group = ha_members.group_id(cluster_name).encode()
+    stock = coordination.get_coordinator(
+        etcd_url + '?timeout=2&membership_timeout=5', b'stock')
+    stock.start(start_heart=False)
+    try:
+        stock.join_group(group, {'role': 'standby'}).get()
+        assert ids(ours.members()) == ['a', 'stock']
+        assert stock.get_member_capabilities(group, b'a').get()['api'] == \
+            'a:1'
+    finally:
+        stock.stop()
+    assert ids(ours.members()) == ['a']
+
+
+def test_listing_members_holds_no_lease(etcd_url, etcd_client,
+                                        cluster_name, joined):
+    """The CLI's coordinator reads without joining: it grants no lease."""
+    joined(etcd_url, cluster_name, 'a')
+    before = set(etcd.list_leases(etcd_client))
+    for _ in range(3):
+        assert ids(ha_members.list_members(etcd_url, cluster_name,
+                                           HTTP_TIMEOUT)) == ['a']
+    assert set(etcd.list_leases(etcd_client)) - before == set()
+
+
+def test_an_unreadable_member_record_is_listed_without_capabilities(
+        etcd_url, etcd_client, cluster_name, joined):
+    a = joined(etcd_url, cluster_name, 'a')
+    prefix = tooz_etcd3gw.Etcd3Driver.GROUP_PREFIX.decode()
+    etcd_client.put(f'{prefix}{ha_members.group_id(cluster_name)}/junk',
+                    'not msgpack \xc1')
+    assert a.members()[1] == {'member_id': 'junk'}
+    assert a.members()[0]['member_id'] == 'a'
+

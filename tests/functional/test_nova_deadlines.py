@@ -30,7 +30,7 @@ SLACK = 1.0
 # -- a slow Keystone when the write needs a re-authentication -------------
 
 def _evacuator(handle, timeout):
-    conf = support.config_for(handle, evacuation={'api_timeout': timeout})
+    conf = support.config_for(handle, cloud={'api_timeout': timeout})
     return NovaEvacuator.from_config(conf)
 
 

@@ -16,8 +16,8 @@ REASON = 'freezer-dr recovery r-123: host failed and was fenced'
 
 def evacuator_for(handle, microversion='2.94'):
     conf = support.config_for(handle,
-                              evacuation={'microversion': microversion,
-                                          'api_timeout': 10.0})
+                              cloud={'compute_microversion': microversion,
+                                     'api_timeout': 10.0})
     return NovaEvacuator.from_config(conf)
 
 
@@ -215,3 +215,20 @@ def test_connection_with_another_microversion_is_refused(tmp_path):
     conn = cloud.connect_to('c', str(path), None, 5.0, '2.95')
     with pytest.raises(exceptions.ConfigError, match='microversion'):
         NovaEvacuator(conn, microversion='2.94')
+
+
+def test_a_stopped_server_is_evacuated_stopped_at_2_95(sim_cloud):
+    """A SHUTOFF server is rebuilt stopped (microversion 2.95 for that one
+    call) instead of started at 2.94 and stopped again: nothing to
+    restore, and no moment where it ran."""
+    host = sim_cloud.hosts[0]
+    stopped = sim_cloud.boot('stopped-2', host, status='SHUTOFF')
+    evacuator = evacuator_for(sim_cloud, '2.94')
+    failed_host(sim_cloud)
+    evacuator.isolate(host, REASON)
+    evacuator.evacuate(stopped, keep_stopped=True)
+    record = {'id': stopped, 'original_status': 'SHUTOFF'}
+    now = track_to_done(evacuator, record, host,
+                        sim_cloud.service_down_time * 4 + 30)
+    assert now.host != host and now.status == 'SHUTOFF'
+    assert tracking.power_to_restore('SHUTOFF', now) is None

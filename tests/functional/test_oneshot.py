@@ -19,7 +19,7 @@ def write_config(tmp_path, cloud, etcd_url, cluster) -> str:
     parser['api'] = {'enabled': 'false'}
     parser['engine'] = {'poll_interval': '0.5'}
     parser['fencing']['call_timeout'] = '2'
-    parser['evacuation']['api_timeout'] = '3'
+    parser['cloud']['api_timeout'] = '3'
     parser['email']['timeout'] = '3'
     parser['monitor'] = {'confirm_window': '2'}
     path = tmp_path / 'freezer-dr.conf'

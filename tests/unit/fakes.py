@@ -272,7 +272,7 @@ class FakeNova:
         return [self._view(s) for s in self.servers.values()
                 if s.host == host]
 
-    def evacuate(self, instance_id, guard=None) -> None:
+    def evacuate(self, instance_id, guard=None, keep_stopped=False) -> None:
         self._maybe_fail(f'evacuate {instance_id}')
         self._write('evacuate', guard, instance=instance_id)
         server = self.servers[instance_id]

@@ -79,12 +79,14 @@ def test_parse_time_treats_naive_as_utc():
     assert cloud.parse_time(None) is None
 
 
-def test_evacuator_calls_time_out_after_evacuation_api_timeout(conf):
-    shared = cloud.connect(conf)       # [cloud] api_timeout = evacuation's
-    assert NovaEvacuator.from_config(conf, shared)._conn is shared
-    conf.set_override('api_timeout', 4.0, 'evacuation')
-    own = NovaEvacuator.from_config(conf, shared)._conn
-    assert own is not shared and own.session.timeout == 4.0
+def test_evacuator_calls_time_out_after_the_cloud_api_timeout(conf):
+    conf.set_override('api_timeout', 4.0, 'cloud')
+    shared = cloud.connect(conf)
+    evacuator = NovaEvacuator.from_config(conf, shared)
+    assert evacuator._conn is shared and evacuator.api_timeout == 4.0
+    quick = cloud.connect(conf, api_timeout=1.0)    # a quick look's
+    own = NovaEvacuator.from_config(conf, quick)._conn
+    assert own is not quick and own.session.timeout == 4.0
 
 
 def test_every_request_of_the_connection_is_bounded_in_full(conf):

@@ -173,3 +173,16 @@ def test_unknown_hosts_count_neither_up_nor_down_for_the_storm():
                policy=gates.StormPolicy(10, 50.0))
     # 2 of the 4 readable hosts: 50 %, not above it
     assert not d.storm and d.start == ('c1', 'c2')
+
+
+def test_hosts_recovered_within_the_storm_window_still_count():
+    """A rolling failure (Nova calls hosts down one by one as a stalled
+    bus ages their heartbeats) is a storm, although each recovery ends
+    before the next host is seen down."""
+    obs = hosts(10, down={'c4'}, forced={'c1', 'c2', 'c3'})
+    d = decide(obs, watched(c4=20))
+    assert not d.storm and d.start == ('c4',)
+    d = gates.decide(obs, watched(c4=20), set(), 0, 15.0, POLICY, 2,
+                     recent={'c1', 'c2', 'c3'})
+    assert d.storm and d.start == ()
+    assert d.sentences[0].startswith('storm guard: 4 of 10 hosts down')

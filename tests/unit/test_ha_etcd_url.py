@@ -1,10 +1,12 @@
 """Backend URL parsing: several members, TLS files, errors naming it."""
 import pytest
+from tooz import coordination
 
 from freezer_dr import exceptions
 from freezer_dr.ha import endpoints
 from freezer_dr.ha import etcd
-from freezer_dr.ha import members
+from freezer_dr.ha import etcd_client
+from freezer_dr.ha import tooz_driver
 
 
 def _members(url):
@@ -94,13 +96,29 @@ def test_without_ca_cert_the_environment_bundle_is_used(monkeypatch):
     assert etcd.make_client('etcd3+https://h:1', 1).session.verify is True
 
 
-def test_tooz_url_sets_small_timeouts_and_keeps_tls():
-    url = members.tooz_url(
-        'etcd3+https://h:1,g:2?ca_cert=/ca.pem&timeout=30', 0.4, 7.5)
-    assert url.startswith('etcd3+https://h:1?')     # tooz parses one host
+def test_coordinator_url_keeps_every_member_tls_and_our_timeouts():
+    url = tooz_driver.coordinator_url(
+        'etcd3+https://h:1,[::1]:2?ca_cert=/ca.pem&timeout=30', 0.4, 7.5)
+    assert url.startswith('freezer-etcd3+https://h:1,[::1]:2?')
     assert 'ca_cert=%2Fca.pem' in url
-    assert 'timeout=1' in url and 'timeout=30' not in url
+    assert 'http_timeout=0.4' in url and 'timeout=30' not in url
     assert 'membership_timeout=8' in url
+    with pytest.raises(exceptions.ConfigError, match='backend_url'):
+        tooz_driver.coordinator_url('etcd3+http://a:1?user=x', 1, 1)
+
+
+def test_the_tooz_backend_talks_through_our_client(monkeypatch):
+    """tooz loads our driver by its URL scheme; its client is ours."""
+    monkeypatch.setenv('REQUESTS_CA_BUNDLE', '/env/bundle.pem')
+    coord = coordination.get_coordinator(tooz_driver.coordinator_url(
+        'etcd3+https://h:1,g:2?ca_cert=/ca.pem', 0.4, 7.5), b'a')
+    assert isinstance(coord, tooz_driver.FailoverEtcd3Driver)
+    assert isinstance(coord.client, etcd_client.FailoverClient)
+    assert [str(e) for e in coord.client.backend.endpoints] == ['h:1', 'g:2']
+    assert coord.client.session.verify == '/ca.pem'
+    assert coord.client.timeout == 0.4
+    assert coord.membership_timeout == 8
+    assert not coord.reader
 
 
 def test_unreadable_tls_files_are_named(tmp_path):

@@ -152,3 +152,49 @@ def test_a_stall_is_blindness_before_any_host_is_confirmed(
     else:
         raise AssertionError('the stall was never called blindness')
     assert opened == []
+
+
+class OffBmc:
+    """A power-reading level that reads the host OFF (never a command)."""
+    operator_confirmed = False
+    driver = 'fake'
+    host = 'c1'
+
+    def power_state(self, deadline):
+        from freezer_dr.engine.model import PowerState
+        return PowerState.OFF
+
+
+def test_a_quiet_host_its_bmc_reads_off_is_down_before_three_beats():
+    """Issue 10: evidence that settles it shortens the wait: a host one
+    beat quiet whose BMC reads it OFF is down, long before three missed
+    heartbeats (a power loss is recovered in seconds, not half a minute)."""
+    w, monitor = watch(), Monitor()
+    monitor.answer = [obs(f'c{i}', 0) for i in range(10)]
+    w.look(monitor, 0)
+    time.sleep(0.07)                        # 1.4 beats of 0.05 s: quiet
+    monitor.answer = [obs('c1', 0)] + [obs(f'c{i}', 5) for i in range(2, 10)]
+    levels = lambda host: [OffBmc()]        # noqa: E731
+    w.look(monitor, 10, levels, lambda host: True)      # read started
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        look = w.look(monitor, 10, levels, lambda host: True)
+        if look.off:
+            break
+        time.sleep(0.01)
+    [c1] = [o for o in look.hosts if o.host == 'c1']
+    assert look.off == {'c1'} and c1.is_down and c1.evidence['bmc_off']
+
+
+def test_an_unvouched_bmc_never_settles_it():
+    w, monitor = watch(), Monitor()
+    monitor.answer = [obs(f'c{i}', 0) for i in range(10)]
+    w.look(monitor, 0)
+    time.sleep(0.07)
+    levels = lambda host: [OffBmc()]        # noqa: E731
+    for beat in range(1, 21):              # the others keep beating
+        monitor.answer = [obs('c1', 0)] + [obs(f'c{i}', beat)
+                                           for i in range(2, 10)]
+        look = w.look(monitor, 10, levels, lambda host: False)
+        time.sleep(0.01)
+    assert look.off == frozenset()

@@ -55,8 +55,7 @@ def test_unknown_plugin_is_named(tmp_path):
 
 
 def test_side_effect_timeout_longer_than_the_lease(tmp_path):
-    result = start(tmp_path, '[cloud]\ncloud = prod\n'
-                             '[evacuation]\napi_timeout = 9.8\n')
+    result = start(tmp_path, '[cloud]\ncloud = prod\napi_timeout = 9.8\n')
     assert result.returncode == 2
-    assert '[evacuation] api_timeout (9.8 s)' in result.stderr
+    assert '[cloud] api_timeout (9.8 s)' in result.stderr
     assert 'lease_ttl (10 s)' in result.stderr
