@@ -29,9 +29,11 @@ MODES = ('power', 'crash', 'partition')
 ORDER = (faults.DETECTING,) + faults.STEPS + ('held', 'done', 'failed')
 #: the leader suspects a host once it missed this many heartbeats (its
 #: silence counted from a look that saw its last one), then watches it
-#: down for confirm_window, unless its BMC reads it OFF
+#: down for confirm_window; one whose BMC reads OFF (a power loss) is down
+#: once it missed one heartbeat, with no window
 SILENCE = (float(SETTINGS['monitor_nova']['missed_heartbeats'])
            * CLOUD['report_interval'])
+QUIET = CLOUD['report_interval']
 WINDOW = float(SETTINGS['monitor']['confirm_window'])
 #: a host back up this long without a recovery needs none
 NO_RECOVERY_AFTER = 20.0
@@ -115,9 +117,8 @@ class ChaosRun:
                              if s['host'] == host}
         (svc,) = self.d.connection().compute.services(
             host=host, binary='nova-compute')
-        window = 0.0 if self.modes[host] == 'power' else WINDOW
-        self.not_before[host] = (invariants.stamp(svc.updated_at) + SILENCE
-                                 + window)
+        self.not_before[host] = invariants.stamp(svc.updated_at) + (
+            QUIET if self.modes[host] == 'power' else SILENCE + WINDOW)
 
     def note_host_back(self) -> None:
         """Once nova-compute ran again (it stops what lost power), or the
@@ -196,9 +197,9 @@ class ChaosRun:
         (or passed it); returns the step last seen."""
         if self.target == faults.DETECTING:
             # before any record can exist (a power loss needs no window)
-            last = SILENCE - CLOUD['report_interval'] + (
-                0.0 if self.modes[self.host] == 'power' else WINDOW)
-            time.sleep(self.rng.uniform(0.2, last - 0.2))
+            last = (QUIET if self.modes[self.host] == 'power'
+                    else SILENCE + WINDOW) - CLOUD['report_interval']
+            time.sleep(self.rng.uniform(0.1, max(0.2, last - 0.2)))
             return faults.DETECTING
         goal = ORDER.index(self.target)
 
