@@ -21,11 +21,11 @@ from freezer_dr import api
 from freezer_dr import blind
 from freezer_dr import config
 from freezer_dr import exceptions
-from freezer_dr import leader_watch
 from freezer_dr import metrics
 from freezer_dr import sight as cloud_sight
 from freezer_dr import systemd
 from freezer_dr.engine import loop as engine_loop
+from freezer_dr.ha import leader_watch
 from freezer_dr.ha import leadership
 from freezer_dr.ha import members as ha_members
 

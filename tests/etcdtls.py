@@ -16,9 +16,9 @@ import urllib.parse
 
 import requests
 
-from freezer_dr.ha.etcd_server import EtcdStartError
-from freezer_dr.ha.etcd_server import find_etcd_binary
-from freezer_dr.ha.etcd_server import free_port
+from freezer_dr.demo.etcd_server import EtcdStartError
+from freezer_dr.demo.etcd_server import find_etcd_binary
+from freezer_dr.demo.etcd_server import free_port
 from tests.tlscerts import CertificateAuthority
 from tests.tlscerts import Issued
 

@@ -29,7 +29,7 @@ import uuid
 
 import requests
 
-from freezer_dr.ha.etcd_server import free_port
+from freezer_dr.demo.etcd_server import free_port
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

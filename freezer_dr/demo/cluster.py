@@ -19,8 +19,8 @@ import typing as t
 
 import requests
 
+from freezer_dr.demo import etcd_server
 from freezer_dr.ha import etcd as ha_etcd
-from freezer_dr.ha import etcd_server
 from freezer_dr.ha import store as ha_store
 from freezer_dr.simulator import handle
 

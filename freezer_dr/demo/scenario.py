@@ -20,7 +20,7 @@ import typing as t
 
 from freezer_dr.demo.cluster import Cluster
 from freezer_dr.demo.cluster import wait_for
-from freezer_dr.engine.model import RecoveryRecord
+from freezer_dr.model import RecoveryRecord
 
 
 @dataclasses.dataclass

@@ -15,6 +15,8 @@ import typing as t
 
 from oslo_log import log as logging
 
+from freezer_dr import exceptions
+
 LOG = logging.getLogger(__name__)
 
 #: seconds between two attempts at alerts that could not be delivered
@@ -94,6 +96,32 @@ class AdminAlerts:
         self._send_without_cloud = send_without_cloud
         self._blind_queue: ClusterAlerts | None = None
         self._stop = stop
+
+    @classmethod
+    def for_term(cls, notification: t.Callable[[dict], t.Any], store, lease,
+                 need: float, stop: threading.Event,
+                 notifiers: t.Callable[[], dict],
+                 load_notifiers: t.Callable[[], dict] | None) -> AdminAlerts:
+        """The alerts of one term: sent through ``notifiers()`` (the
+        loaded drivers'), or through ``load_notifiers()`` alone when the
+        drivers cannot load (no cloud)."""
+        def sender(found: dict) -> Send:
+            alert = notification(found)
+            return lambda kind, episode, summary, details=None: \
+                alert.cluster_alert(store, lease, need, kind, episode,
+                                    summary, details, rounds=1)
+
+        def without_cloud() -> Send | None:
+            if load_notifiers is None:
+                return None
+            try:
+                return sender(load_notifiers())
+            except exceptions.FreezerDRError as error:
+                LOG.error('cannot load the notifiers either: %s', error)
+                return None
+
+        return cls(lambda *alert: sender(notifiers())(*alert), stop,
+                   without_cloud)
 
     def submit(self, kind: str, episode: str, summary: str,
                details: dict | None = None) -> None:

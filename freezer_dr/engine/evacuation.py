@@ -22,11 +22,11 @@ from oslo_log import log as logging
 
 from freezer_dr import exceptions
 from freezer_dr.engine import tracking
-from freezer_dr.engine.model import Instance
-from freezer_dr.engine.model import InstanceRecord
-from freezer_dr.engine.model import InstanceState
-from freezer_dr.engine.model import now
 from freezer_dr.evacuators.base import Evacuator
+from freezer_dr.model import Instance
+from freezer_dr.model import InstanceRecord
+from freezer_dr.model import InstanceState
+from freezer_dr.model import now
 
 LOG = logging.getLogger(__name__)
 

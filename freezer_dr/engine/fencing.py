@@ -15,11 +15,11 @@ import typing as t
 
 from oslo_log import log as logging
 
-from freezer_dr.engine.model import FenceResult
-from freezer_dr.engine.model import PowerState
-from freezer_dr.engine.model import now
 from freezer_dr.exceptions import FenceFailed
 from freezer_dr.fencers.base import Fencer
+from freezer_dr.model import FenceResult
+from freezer_dr.model import PowerState
+from freezer_dr.model import now
 
 LOG = logging.getLogger(__name__)
 

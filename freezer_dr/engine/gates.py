@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
-from freezer_dr.engine.model import HostObservation
+from freezer_dr.model import HostObservation
 
 
 @dataclasses.dataclass(frozen=True)

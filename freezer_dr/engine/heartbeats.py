@@ -23,7 +23,7 @@ import statistics
 import typing as t
 
 from freezer_dr import cloud
-from freezer_dr.engine.model import HostObservation
+from freezer_dr.model import HostObservation
 
 #: learned periods outside these bounds are not believed
 MIN_PERIOD, MAX_PERIOD = 1.0, 300.0

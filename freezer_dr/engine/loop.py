@@ -27,10 +27,6 @@ from freezer_dr.engine import observe
 from freezer_dr.engine import operator_requests
 from freezer_dr.engine import preflight
 from freezer_dr.engine import sentences
-from freezer_dr.engine.model import HostObservation
-from freezer_dr.engine.model import RecoveryRecord
-from freezer_dr.engine.model import Step
-from freezer_dr.engine.model import now
 from freezer_dr.engine.notify import Notification
 from freezer_dr.engine.preflight import FencingReadiness
 from freezer_dr.engine.recovery import RecoveryContext
@@ -38,6 +34,10 @@ from freezer_dr.engine.runners import RunnerPool
 from freezer_dr.engine.settings import LoopSettings
 from freezer_dr.engine.settings import settings_from_conf
 from freezer_dr.ha import store as ha_store
+from freezer_dr.model import HostObservation
+from freezer_dr.model import RecoveryRecord
+from freezer_dr.model import Step
+from freezer_dr.model import now
 
 LOG = logging.getLogger(__name__)
 
@@ -98,7 +98,8 @@ class LeaderLoop:
             settings.storm, settings.confirm_window, settings.observe_gap,
             settings.heartbeats, settings.readiness.read_timeout))
         self.readiness = FencingReadiness(
-            settings.readiness, store, lease, self._send_cluster_alert,
+            settings.readiness, store, lease,
+            lambda *alert: self.alerts.send(*alert),
             self.metrics.gauge('freezer_dr_fencing_ready',
                                '1 while every fencing level of the host '
                                'answered its last readiness check.',
@@ -304,13 +305,6 @@ class LeaderLoop:
         return record
 
     # -- alerts ----------------------------------------------------------
-    def _send_cluster_alert(self, kind: str, episode: str, summary: str,
-                            details: dict | None = None) -> bool:
-        """One alert per episode, whoever leads; one round per call."""
-        return self._notification().cluster_alert(
-            self.store, self.lease, self.settings.recovery.notify_call_time,
-            kind, episode, summary, details, rounds=1)
-
     def _unreadable(self, unreadable: dict[str, str]) -> list[str]:
         said = []
         for host, error in sorted(unreadable.items()):
@@ -370,22 +364,12 @@ class LeaderLoop:
 
     def _new_alerts(self) -> alerts.AdminAlerts:
         """This term's admin alerts (sent in the background)."""
-        def without_cloud():
-            if self._load_notifiers is None:
-                return None
-            try:
-                notifiers = self._load_notifiers()
-            except exceptions.FreezerDRError as error:
-                LOG.error('cannot load the notifiers either: %s', error)
-                return None
-            alert = Notification(notifiers, self.settings.notify_attempts,
-                                 self._term)
-            return lambda kind, episode, summary, details=None: \
-                alert.cluster_alert(self.store, self.lease,
-                                    self.settings.recovery.notify_call_time,
-                                    kind, episode, summary, details, rounds=1)
-        return alerts.AdminAlerts(self._send_cluster_alert, self._term,
-                                  without_cloud)
+        return alerts.AdminAlerts.for_term(
+            lambda notifiers: Notification(
+                notifiers, self.settings.notify_attempts, self._term),
+            self.store, self.lease, self.settings.recovery.notify_call_time,
+            self._term, lambda: (self._drivers.notifiers if self._drivers
+                                 else {}), self._load_notifiers)
 
     def _host_down(self, host: str) -> bool | None:
         obs = self._observed.get(host)

@@ -16,7 +16,7 @@ import tenacity
 from oslo_log import log as logging
 
 from freezer_dr import exceptions
-from freezer_dr.engine.model import now
+from freezer_dr.model import now
 from freezer_dr.notifiers.base import Event
 from freezer_dr.notifiers.base import Notifier
 

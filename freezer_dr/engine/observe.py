@@ -22,8 +22,8 @@ from freezer_dr import exceptions
 from freezer_dr.engine import fencing
 from freezer_dr.engine import gates
 from freezer_dr.engine import heartbeats
-from freezer_dr.engine.model import HostObservation
-from freezer_dr.engine.model import PowerState
+from freezer_dr.model import HostObservation
+from freezer_dr.model import PowerState
 
 LOG = logging.getLogger(__name__)
 

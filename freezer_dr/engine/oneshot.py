@@ -13,7 +13,7 @@ from oslo_log import log as logging
 
 from freezer_dr import exceptions
 from freezer_dr.engine.loop import LeaderLoop
-from freezer_dr.engine.model import Step
+from freezer_dr.model import Step
 
 LOG = logging.getLogger(__name__)
 

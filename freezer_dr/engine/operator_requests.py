@@ -21,10 +21,10 @@ from oslo_log import log as logging
 
 from freezer_dr import exceptions
 from freezer_dr.engine import transitions
-from freezer_dr.engine.model import InstanceState
-from freezer_dr.engine.model import RecoveryRecord
-from freezer_dr.engine.model import Step
-from freezer_dr.engine.model import now
+from freezer_dr.model import InstanceState
+from freezer_dr.model import RecoveryRecord
+from freezer_dr.model import Step
+from freezer_dr.model import now
 
 LOG = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from oslo_log import log as logging
 
 from freezer_dr import exceptions
-from freezer_dr.engine.model import RecoveryRecord
+from freezer_dr.model import RecoveryRecord
 
 LOG = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ import tenacity
 from oslo_log import log as logging
 
 from freezer_dr import exceptions
-from freezer_dr.engine.model import PowerState
-from freezer_dr.engine.model import now
+from freezer_dr.model import PowerState
+from freezer_dr.model import now
 
 LOG = logging.getLogger(__name__)
 

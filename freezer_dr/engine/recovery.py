@@ -28,13 +28,13 @@ from freezer_dr.engine import selection
 from freezer_dr.engine import transitions
 from freezer_dr.engine.evacuation import Evacuation
 from freezer_dr.engine.evacuation import EvacuationSettings
-from freezer_dr.engine.model import FenceResult
-from freezer_dr.engine.model import InstanceState
-from freezer_dr.engine.model import PowerState
-from freezer_dr.engine.model import RecoveryRecord
-from freezer_dr.engine.model import Step
-from freezer_dr.engine.model import now
 from freezer_dr.engine.notify import Notification
+from freezer_dr.model import FenceResult
+from freezer_dr.model import InstanceState
+from freezer_dr.model import PowerState
+from freezer_dr.model import RecoveryRecord
+from freezer_dr.model import Step
+from freezer_dr.model import now
 
 LOG = logging.getLogger(__name__)
 

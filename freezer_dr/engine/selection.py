@@ -1,6 +1,6 @@
 """Which instances of a failed host are evacuated, and in what order.
 
-Pure functions over :class:`~freezer_dr.engine.model.Instance` snapshots:
+Pure functions over :class:`~freezer_dr.model.Instance` snapshots:
 HA-marked instances (metadata key with a true value, or a tag) go first;
 in ``marked`` mode only they go; instances in ERROR before the failure are
 skipped unless ``include_error``.
@@ -11,9 +11,9 @@ from collections.abc import Iterable
 
 from oslo_utils import strutils
 
-from freezer_dr.engine.model import Instance
-from freezer_dr.engine.model import InstanceRecord
-from freezer_dr.engine.model import InstanceState
+from freezer_dr.model import Instance
+from freezer_dr.model import InstanceRecord
+from freezer_dr.model import InstanceState
 
 SELECTIONS = ('all', 'marked')
 

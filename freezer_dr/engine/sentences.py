@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from freezer_dr.engine import gates
-from freezer_dr.engine.model import HostObservation
-from freezer_dr.engine.model import InstanceState
-from freezer_dr.engine.model import RecoveryRecord
-from freezer_dr.engine.model import Step
+from freezer_dr.model import HostObservation
+from freezer_dr.model import InstanceState
+from freezer_dr.model import RecoveryRecord
+from freezer_dr.model import Step
 
 
 def describe(record: RecoveryRecord) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import typing as t
 from collections.abc import Mapping
 
-from freezer_dr.engine.model import Instance
+from freezer_dr.model import Instance
 
 DONE = 'done'
 FAILED = 'failed'

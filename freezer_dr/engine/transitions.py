@@ -13,7 +13,7 @@ import dataclasses
 import sys
 
 from freezer_dr import exceptions
-from freezer_dr.engine.model import Step
+from freezer_dr.model import Step
 
 
 class IllegalTransition(exceptions.FreezerDRError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import abc
 import typing as t
 
-from freezer_dr.engine.model import Instance
+from freezer_dr.model import Instance
 
 
 class Evacuator(abc.ABC):

@@ -27,8 +27,8 @@ from freezer_dr import deadline_http
 from freezer_dr import exceptions
 from freezer_dr.deadline import Deadline
 from freezer_dr.deadline import DeadlineExceeded
-from freezer_dr.engine.model import Instance
 from freezer_dr.evacuators import base
+from freezer_dr.model import Instance
 
 LOG = logging.getLogger(__name__)
 

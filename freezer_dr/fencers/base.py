@@ -8,9 +8,6 @@ import typing as t
 
 from oslo_log import log as logging
 
-from freezer_dr.engine.model import FenceResult
-from freezer_dr.engine.model import PowerState
-from freezer_dr.engine.model import now
 from freezer_dr.exceptions import FenceFailed
 from freezer_dr.exceptions import FreezerDRError
 from freezer_dr.fencers.context import CallGate
@@ -21,6 +18,9 @@ from freezer_dr.fencers.context import finish_quietly
 from freezer_dr.fencers.context import gated_call
 from freezer_dr.fencers.context import no_guard
 from freezer_dr.fencers.context import wait_for_off
+from freezer_dr.model import FenceResult
+from freezer_dr.model import PowerState
+from freezer_dr.model import now
 
 LOG = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import types
 import typing as t
 
-from freezer_dr.engine.model import PowerState
 from freezer_dr.exceptions import ConfigError
 from freezer_dr.fencers.base import PowerSwitchFencer
 from freezer_dr.fencers.context import CallGate
 from freezer_dr.fencers.context import FenceContext
 from freezer_dr.fencers.context import Guard
+from freezer_dr.model import PowerState
 
 VIR_DOMAIN_NOSTATE = 0
 VIR_DOMAIN_SHUTOFF = 5

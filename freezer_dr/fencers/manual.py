@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import typing as t
 
-from freezer_dr.engine.model import FenceResult
-from freezer_dr.engine.model import PowerState
-from freezer_dr.engine.model import now
 from freezer_dr.exceptions import FenceFailed
 from freezer_dr.fencers.base import Fencer
 from freezer_dr.fencers.context import FenceContext
 from freezer_dr.fencers.context import Guard
 from freezer_dr.fencers.context import no_guard
+from freezer_dr.model import FenceResult
+from freezer_dr.model import PowerState
+from freezer_dr.model import now
 
 
 class ManualFencer(Fencer):

@@ -24,13 +24,13 @@ from sushy import connector as sushy_connector
 from sushy import exceptions as sushy_exc
 from sushy.resources.system import system as sushy_system
 
-from freezer_dr.engine.model import PowerState
 from freezer_dr.exceptions import FenceFailed
 from freezer_dr.fencers.base import PowerSwitchFencer
 from freezer_dr.fencers.context import CallGate
 from freezer_dr.fencers.context import FenceContext
 from freezer_dr.fencers.context import Guard
 from freezer_dr.fencers.context import Secret
+from freezer_dr.model import PowerState
 
 RESET_TYPES = {'soft': sushy.ResetType.GRACEFUL_SHUTDOWN,
                'off': sushy.ResetType.FORCE_OFF}

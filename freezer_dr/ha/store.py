@@ -20,10 +20,10 @@ from etcd3gw.client import Etcd3Client
 from oslo_log import log as logging
 
 from freezer_dr import exceptions
-from freezer_dr.engine.model import RecoveryRecord
 from freezer_dr.ha import etcd
 from freezer_dr.ha.lease import LeaderLease
 from freezer_dr.ha.lease import leader_key
+from freezer_dr.model import RecoveryRecord
 
 LOG = logging.getLogger(__name__)
 

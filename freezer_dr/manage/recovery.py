@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import time
 
-from freezer_dr.engine.model import InstanceState
-from freezer_dr.engine.model import RecoveryRecord
-from freezer_dr.engine.model import Step
 from freezer_dr.manage import context
 from freezer_dr.manage import output
+from freezer_dr.model import InstanceState
+from freezer_dr.model import RecoveryRecord
+from freezer_dr.model import Step
 
 
 def register(subparsers) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 
-from freezer_dr.engine.model import HostObservation
+from freezer_dr.model import HostObservation
 
 
 @dataclasses.dataclass(frozen=True)

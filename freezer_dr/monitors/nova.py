@@ -19,7 +19,7 @@ from oslo_log import log as logging
 
 from freezer_dr import cloud
 from freezer_dr import exceptions
-from freezer_dr.engine.model import HostObservation
+from freezer_dr.model import HostObservation
 from freezer_dr.monitors import base
 from freezer_dr.monitors import nova_answers as answers
 from freezer_dr.monitors.nova_answers import COMPUTE_BINARY

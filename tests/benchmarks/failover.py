@@ -31,10 +31,10 @@ import typing as t
 
 import requests
 
-from freezer_dr import leader_watch
+from freezer_dr.demo.etcd_server import EtcdServer
 from freezer_dr.ha import etcd as ha_etcd
+from freezer_dr.ha import leader_watch
 from freezer_dr.ha import lease as ha_lease
-from freezer_dr.ha.etcd_server import EtcdServer
 from tests import replicas as rp
 from tests import tcpproxy
 

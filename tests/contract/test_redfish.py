@@ -22,11 +22,11 @@ import sushy
 from sushy import auth as sushy_auth
 from sushy import exceptions as sushy_exc
 
+from freezer_dr.demo.etcd_server import free_port
 from freezer_dr.exceptions import FenceFailed
 from freezer_dr.fencers.context import FenceContext
 from freezer_dr.fencers.context import FencingSettings
 from freezer_dr.fencers.redfish import RedfishFencer
-from freezer_dr.ha.etcd_server import free_port
 from freezer_dr.simulator.smtp import make_self_signed_cert
 from tests.bmcproc import BmcProcess
 

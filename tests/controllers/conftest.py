@@ -11,7 +11,7 @@ import typing as t
 
 import pytest
 
-from freezer_dr.ha import etcd_server
+from freezer_dr.demo import etcd_server
 from tests.controllers import deployment
 from tests.controllers import netns
 

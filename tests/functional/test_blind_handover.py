@@ -12,8 +12,8 @@ import time
 import pytest
 import yaml
 
+from freezer_dr.demo.etcd_server import free_port
 from freezer_dr.ha import members as ha_members
-from freezer_dr.ha.etcd_server import free_port
 from tests import replicas as rp
 
 TTL = 5.0

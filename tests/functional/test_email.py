@@ -12,8 +12,8 @@ import pytest
 
 from freezer_dr import conf as fdr_conf
 from freezer_dr import exceptions
-from freezer_dr.engine.model import InstanceRecord
-from freezer_dr.engine.model import RecoveryRecord
+from freezer_dr.model import InstanceRecord
+from freezer_dr.model import RecoveryRecord
 from freezer_dr.notifiers.base import Event
 from freezer_dr.notifiers.directory import DirectoryUser
 from freezer_dr.notifiers.directory import ProjectMembers

@@ -19,9 +19,9 @@ import pytest
 import requests
 
 from freezer_dr import exceptions
-from freezer_dr import leader_watch
 from freezer_dr.ha import endpoints
 from freezer_dr.ha import etcd
+from freezer_dr.ha import leader_watch
 from freezer_dr.ha import lease as ha_lease
 from freezer_dr.ha import members as ha_members
 from tests import replicas as rp

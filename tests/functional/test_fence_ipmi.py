@@ -12,13 +12,13 @@ import time
 import pytest
 
 from freezer_dr.engine import fencing as fence_levels
-from freezer_dr.engine.model import PowerState
 from freezer_dr.exceptions import FenceFailed
 from freezer_dr.exceptions import LeadershipLost
 from freezer_dr.fencers.context import FenceContext
 from freezer_dr.fencers.context import FencingSettings
 from freezer_dr.fencers.ipmi import IpmiFencer
 from freezer_dr.fencers.manual import ManualFencer
+from freezer_dr.model import PowerState
 from tests.bmcproc import BmcProcess
 
 # Healthy BMCs get 4 s per call (room for a loaded CI machine); BMCs

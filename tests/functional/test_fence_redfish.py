@@ -10,13 +10,13 @@ import time
 import pytest
 
 from freezer_dr.engine import fencing as fence_levels
-from freezer_dr.engine.model import PowerState
 from freezer_dr.exceptions import FenceFailed
 from freezer_dr.exceptions import LeadershipLost
 from freezer_dr.fencers.context import FenceContext
 from freezer_dr.fencers.context import FencingSettings
 from freezer_dr.fencers.ipmi import IpmiFencer
 from freezer_dr.fencers.redfish import RedfishFencer
+from freezer_dr.model import PowerState
 from freezer_dr.simulator.smtp import make_self_signed_cert
 from tests.bmcproc import BmcProcess
 

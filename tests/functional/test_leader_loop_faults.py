@@ -15,8 +15,8 @@ import time
 from freezer_dr.demo.cluster import wait_for
 from freezer_dr.engine import drivers as engine_drivers
 from freezer_dr.engine import loop as engine_loop
-from freezer_dr.engine.model import HostObservation
 from freezer_dr.engine.settings import settings_from_conf
+from freezer_dr.model import HostObservation
 from tests import invariants
 from tests.functional.loop_support import cycles_until
 from tests.functional.loop_support import make_conf
@@ -144,13 +144,14 @@ def test_a_gap_in_watching_restarts_the_confirmation_window(
     lease, store = leader
     conf = make_conf(cloud, etcd_url, cluster_name,
                      coordination={'lease_ttl': 3.0},
-                     engine={'poll_interval': 0.5})
+                     engine={'poll_interval': 0.5},
+                     monitor={'confirm_window': 8.0})
     loop = engine_loop.build(conf, lease, store)
     host = cloud.hosts[0]
     cloud.fail(host, 'crash')
-    # watched for most of its 2 s window...
+    # watched for most of its 8 s window...
     cycles_until(loop, lambda s: f'host {host} down' in s and store.get(
-        'state')['suspects'][host]['watched'] >= 1.2)
+        'state')['suspects'][host]['watched'] >= 5.0)
     # ...then nobody watches: the host comes back, then fails again
     cloud.recover(host)
     time.sleep(2.0)
@@ -158,7 +159,7 @@ def test_a_gap_in_watching_restarts_the_confirmation_window(
     time.sleep(4.5)        # > service_down_time + gap limit (3 + 2 x 0.5)
     loop = engine_loop.build(conf, lease, store)      # a new leader
     sentence = cycles_until(loop, lambda s: host in s)
-    assert sentence.startswith(f'host {host} down 0 s of 2 s '
+    assert sentence.startswith(f'host {host} down 0 s of 8 s '
                                f'confirmation window'), sentence
     assert cloud.power(host) == 'on'
 

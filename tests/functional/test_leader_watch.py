@@ -4,9 +4,9 @@ from __future__ import annotations
 import threading
 import time
 
-from freezer_dr import leader_watch
+from freezer_dr.demo.etcd_server import free_port
 from freezer_dr.ha import etcd
-from freezer_dr.ha.etcd_server import free_port
+from freezer_dr.ha import leader_watch
 
 HTTP_TIMEOUT = 1.0
 

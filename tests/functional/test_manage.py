@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from freezer_dr import manage
+from freezer_dr.demo.etcd_server import free_port
 from freezer_dr.ha import store as ha_store
-from freezer_dr.ha.etcd_server import free_port
 from tests import replicas as rp
 
 

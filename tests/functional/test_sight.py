@@ -5,7 +5,7 @@ import time
 
 from freezer_dr import cloud
 from freezer_dr import sight
-from freezer_dr.ha.etcd_server import free_port
+from freezer_dr.demo.etcd_server import free_port
 
 
 def connect_to(clouds_yaml: str):

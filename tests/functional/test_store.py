@@ -6,12 +6,12 @@ import json
 import pytest
 
 from freezer_dr import exceptions
-from freezer_dr.engine.model import InstanceRecord
-from freezer_dr.engine.model import RecoveryRecord
-from freezer_dr.engine.model import Step
 from freezer_dr.ha import etcd
 from freezer_dr.ha import lease as ha_lease
 from freezer_dr.ha import store as ha_store
+from freezer_dr.model import InstanceRecord
+from freezer_dr.model import RecoveryRecord
+from freezer_dr.model import Step
 
 TTL = 2.0
 HTTP_TIMEOUT = 0.5

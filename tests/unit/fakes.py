@@ -19,14 +19,14 @@ import threading
 import typing as t
 
 from freezer_dr import exceptions
-from freezer_dr.engine.model import FenceResult
-from freezer_dr.engine.model import Instance
-from freezer_dr.engine.model import PowerState
-from freezer_dr.engine.model import RecoveryRecord
-from freezer_dr.engine.model import now
 from freezer_dr.fencers.base import Fencer
 from freezer_dr.fencers.context import FenceContext
 from freezer_dr.fencers.manual import ManualFencer
+from freezer_dr.model import FenceResult
+from freezer_dr.model import Instance
+from freezer_dr.model import PowerState
+from freezer_dr.model import RecoveryRecord
+from freezer_dr.model import now
 from freezer_dr.notifiers.base import Notifier
 
 

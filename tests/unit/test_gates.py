@@ -1,6 +1,6 @@
 """The safety gates, one test per branch."""
 from freezer_dr.engine import gates
-from freezer_dr.engine.model import HostObservation
+from freezer_dr.model import HostObservation
 
 POLICY = gates.StormPolicy(max_failed_hosts=3, max_failed_percent=30.0)
 

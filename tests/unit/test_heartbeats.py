@@ -10,7 +10,7 @@ from freezer_dr import exceptions
 from freezer_dr.engine import gates
 from freezer_dr.engine import heartbeats
 from freezer_dr.engine import observe
-from freezer_dr.engine.model import HostObservation
+from freezer_dr.model import HostObservation
 
 POLICY = heartbeats.HeartbeatPolicy(missed_heartbeats=3, report_interval=10)
 EPOCH = datetime.datetime(2026, 12, 1, tzinfo=datetime.timezone.utc)
@@ -161,7 +161,7 @@ class OffBmc:
     host = 'c1'
 
     def power_state(self, deadline):
-        from freezer_dr.engine.model import PowerState
+        from freezer_dr.model import PowerState
         return PowerState.OFF
 
 

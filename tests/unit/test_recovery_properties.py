@@ -26,12 +26,12 @@ from hypothesis import strategies as st
 from freezer_dr import exceptions
 from freezer_dr.engine import operator_requests
 from freezer_dr.engine.evacuation import EvacuationSettings
-from freezer_dr.engine.model import RecoveryRecord
 from freezer_dr.engine.notify import Notification
 from freezer_dr.engine.recovery import RecoveryContext
 from freezer_dr.engine.recovery import RecoveryRunner
 from freezer_dr.engine.recovery import RecoverySettings
 from freezer_dr.engine.runners import RunnerPool
+from freezer_dr.model import RecoveryRecord
 from tests.unit import fakes
 
 HOST = 'c1'

@@ -14,11 +14,11 @@ import pytest
 
 from freezer_dr import exceptions
 from freezer_dr.engine import fencing
-from freezer_dr.engine.model import InstanceState
-from freezer_dr.engine.model import Step
 from freezer_dr.engine.runners import MAX_STEP_ERRORS
 from freezer_dr.engine.runners import RunnerPool
 from freezer_dr.fencers.base import Fencer
+from freezer_dr.model import InstanceState
+from freezer_dr.model import Step
 from tests.unit import fakes
 from tests.unit.test_recovery_properties import HOST
 from tests.unit.test_recovery_properties import Harness
@@ -132,7 +132,7 @@ def test_a_slow_level_does_not_starve_the_next_one():
 
         def fence(self, deadline, *, guard=None):
             seen.append(deadline - time.monotonic())
-            from freezer_dr.engine.model import FenceResult
+            from freezer_dr.model import FenceResult
             return FenceResult(host=HOST, success=True, level='manual',
                                power_state='off', evidence_at=1.0)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from freezer_dr import exceptions
-from freezer_dr.engine.model import InstanceRecord
-from freezer_dr.engine.model import RecoveryRecord
+from freezer_dr.model import InstanceRecord
+from freezer_dr.model import RecoveryRecord
 from freezer_dr.notifiers import render
 
 T0 = 1_795_000_000.0

@@ -29,7 +29,6 @@ EXTRA_MODULES = {
     'freezer_dr/demo/': 'simulator',
     'freezer_dr/cmd/sim.py': 'simulator',
     'freezer_dr/cmd/demo.py': 'simulator',
-    'freezer_dr/ha/etcd_server.py': 'simulator',
     'freezer_dr/fencers/libvirt.py': 'libvirt',
 }
 

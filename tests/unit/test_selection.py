@@ -2,7 +2,7 @@
 import pytest
 
 from freezer_dr.engine import selection
-from freezer_dr.engine.model import Instance
+from freezer_dr.model import Instance
 
 KEY, TAG = 'HA_Enabled', 'ha-enabled'
 

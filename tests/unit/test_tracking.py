@@ -2,8 +2,8 @@
 import pytest
 
 from freezer_dr.engine import tracking
-from freezer_dr.engine.model import Instance
-from freezer_dr.engine.model import InstanceRecord
+from freezer_dr.model import Instance
+from freezer_dr.model import InstanceRecord
 
 SRC = 'compute-1'
 

@@ -8,7 +8,7 @@ import pathlib
 import pytest
 
 from freezer_dr.engine import transitions
-from freezer_dr.engine.model import Step
+from freezer_dr.model import Step
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DOC = ROOT / 'doc' / 'source' / 'recovery-states.rst'

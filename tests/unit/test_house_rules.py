@@ -1,0 +1,51 @@
+"""The house rules that a test can hold: the arrows between layers, and
+the size of modules (doc/source/contributor/house-rules.rst)."""
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2] / 'freezer_dr'
+#: packages that must never import the engine (or, for ha/, Nova)
+FLOORS = ('ha', 'monitors', 'fencers', 'evacuators', 'notifiers')
+MAX_LINES = 400
+
+
+def imports(path: pathlib.Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found |= {f'{node.module}.{a.name}' for a in node.names}
+    return found
+
+
+@pytest.mark.parametrize('package', FLOORS)
+def test_no_arrow_from_a_lower_floor_into_the_engine(package):
+    offenders = [str(p.relative_to(ROOT.parent))
+                 for p in (ROOT / package).rglob('*.py')
+                 if any(name == 'freezer_dr.engine'
+                        or name.startswith('freezer_dr.engine.')
+                        for name in imports(p))]
+    assert offenders == []
+
+
+def test_ha_knows_nothing_of_nova():
+    offenders = [str(p.relative_to(ROOT.parent))
+                 for p in (ROOT / 'ha').rglob('*.py')
+                 if any(n.startswith(('openstack', 'novaclient',
+                                      'freezer_dr.monitors',
+                                      'freezer_dr.evacuators'))
+                        for n in imports(p))]
+    assert offenders == []
+
+
+def test_no_module_is_over_400_lines():
+    long = {str(p.relative_to(ROOT.parent)): n for p in ROOT.rglob('*.py')
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert long == {}
