@@ -3,7 +3,8 @@
 Put it between a client and a real server to cut the network in tests:
 ``close`` resets every connection (like a refused port), ``blackhole``
 keeps connections open but drops every byte (like a silent partition),
-``forward`` heals.
+``forward`` heals. ``latency`` delays every chunk relayed in either
+direction (a slow network or a slow server).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import selectors
 import socket
 import struct
 import threading
+import time
 
 FORWARD = 'forward'
 CLOSE = 'close'
@@ -24,6 +26,7 @@ class TCPProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.mode = FORWARD
+        self.latency = 0.0
         self._listener = socket.create_server(('127.0.0.1', 0))
         self.port: int = self._listener.getsockname()[1]
         self._lock = threading.Lock()
@@ -73,6 +76,12 @@ class TCPProxy:
     def blackhole(self) -> None:
         self.set_mode(BLACKHOLE)
 
+    def set_latency(self, seconds: float) -> None:
+        """Delay each relayed chunk by ``seconds`` (0: no delay)."""
+        if seconds < 0:
+            raise ValueError('latency must not be negative')
+        self.latency = seconds
+
     # -- internals ------------------------------------------------------
     def _spawn(self, target, name: str, *args) -> None:
         thread = threading.Thread(target=target, args=args, name=name,
@@ -110,6 +119,8 @@ class TCPProxy:
                         data = key.fileobj.recv(65536)
                         if not data:
                             return
+                        if self.latency:
+                            time.sleep(self.latency)
                         if self.mode == FORWARD:
                             peer[key.fileobj].sendall(data)
             except (OSError, ValueError):

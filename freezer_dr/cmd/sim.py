@@ -10,6 +10,7 @@
     freezer-dr-sim --state-dir D boot vm-x --host compute-2 [--status SHUTOFF]
     freezer-dr-sim --state-dir D inject --latency nova=0.2 \
         --error-rate nova=0.1
+    freezer-dr-sim --state-dir D inject --smtp-mode slow --smtp-delay 2
     freezer-dr-sim --state-dir D inject --down-cell cell2 | --up-cell cell2
     freezer-dr-sim --state-dir D power compute-1 [on|off]
 """
@@ -107,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
                         choices=['none', 'unreachable', 'slow', 'stuck',
                                  'wrong-password'])
     inject.add_argument('--bmc-delay', type=float, default=0.0)
+    inject.add_argument('--smtp-mode',
+                        choices=['none', 'slow', 'reject', 'refuse'],
+                        help='SMTP sink fault (none heals).')
+    inject.add_argument('--smtp-delay', type=float, default=0.0,
+                        help='Seconds before each reply (slow).')
     inject.add_argument('--down-cell', metavar='CELL',
                         help='Nova can no longer reach CELL.')
     inject.add_argument('--up-cell', metavar='CELL',
@@ -241,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(_control(
                 d, 'POST', f'/sim/bmc/{args.bmc}',
                 {'mode': args.bmc_mode, 'delay': args.bmc_delay})))
+        if args.smtp_mode:
+            print(json.dumps(_control(
+                d, 'POST', '/sim/smtp',
+                {'mode': args.smtp_mode, 'delay': args.smtp_delay})))
     return 0
 
 

@@ -51,6 +51,8 @@ class Replica:
     def __init__(self, index: int, config_file: str, api_port: int,
                  log_file: str) -> None:
         self.index = index
+        #: extra environment of the next start (e.g. libfaketime's)
+        self.env: dict[str, str] = {}
         self.member_id = f'replica-{index}'
         self.config_file = config_file
         self.api_port = api_port
@@ -63,7 +65,8 @@ class Replica:
                 [sys.executable, '-m', 'freezer_dr.cmd.service',
                  '--config-file', self.config_file],
                 stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL)
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env} if self.env else None)
         return self
 
     @property
@@ -108,11 +111,15 @@ class Cluster:
                  cloud_options: dict[str, t.Any] | None = None,
                  overrides: dict[str, dict[str, t.Any]] | None = None,
                  cloud: handle.SimCloudHandle | None = None,
-                 bmc: str = 'ipmi') -> None:
+                 bmc: str = 'ipmi',
+                 etcd_url_of: t.Callable[[int, str], str] | None = None
+                 ) -> None:
         """``cloud``: another cloud handle (e.g. the real-Nova box) to use
         instead of a simulated cloud built from the other arguments.
         ``bmc``: the simulated hosts' BMCs, ``ipmi``, ``redfish`` or
-        ``mixed``."""
+        ``mixed``. ``etcd_url_of(index, etcd_url)``: the etcd URL replica
+        ``index`` uses (e.g. its own proxy in front of etcd); default
+        ``etcd_url``."""
         self.workdir = workdir or tempfile.mkdtemp(prefix='freezer-dr-')
         os.makedirs(self.workdir, exist_ok=True)
         self.cloud = cloud or handle.SimCloudHandle(
@@ -120,6 +127,7 @@ class Cluster:
             instances=instances, projects=projects, bmc=bmc,
             **(cloud_options or {}))
         self.replica_count = replicas
+        self.etcd_url_of = etcd_url_of or (lambda index, url: url)
         self.overrides = overrides or {}
         self.etcd: etcd_server.EtcdServer | None = None
         self.replicas: list[Replica] = []
@@ -160,7 +168,8 @@ class Cluster:
         settings = {
             'DEFAULT': {'log_file': os.path.join(
                 self.workdir, f'replica-{index}.log'), 'debug': 'false'},
-            'coordination': {'backend_url': self.etcd.url,
+            'coordination': {'backend_url': self.etcd_url_of(index,
+                                                             self.etcd.url),
                              'cluster': CLUSTER,
                              'member_id': f'replica-{index}',
                              'lease_ttl': '5', 'http_timeout': '1',

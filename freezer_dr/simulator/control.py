@@ -19,6 +19,8 @@ Not an OpenStack API: tests, the CLI and the BMC process use it.
 - ``POST /sim/bmc/{host}``                   ``{"mode", "delay"}`` forwarded to
   the BMC process's ``POST /bmcs/{host}/fault`` (none, unreachable, slow,
   stuck, wrong-password)
+- ``POST /sim/smtp``                         ``{"mode", "delay"}``: the SMTP
+  sink's fault (none, slow, reject, refuse)
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ class ControlApp(JsonApp):
         self.compute = compute
         self.identity = identity
         self.bmc_control_url: str | None = None
+        self.smtp: t.Any = None          # the SmtpSink, set by the runner
         r = self.route
         r('GET', '/sim/status', self.status)
         r('GET', '/sim/hosts/{host}/power', self.get_power)
@@ -58,6 +61,7 @@ class ControlApp(JsonApp):
         r('GET', '/sim/faults', self.get_faults)
         r('POST', '/sim/faults', self.set_faults)
         r('POST', '/sim/bmc/{host}', self.bmc)
+        r('POST', '/sim/smtp', self.smtp_fault)
         r('GET', '/sim/cells', self.get_cells)
         r('POST', '/sim/cells/{cell}', self.set_cell)
 
@@ -202,6 +206,20 @@ class ControlApp(JsonApp):
             raise ApiError(exc.code, exc.read().decode(errors='replace'))
         except OSError as exc:
             raise ApiError(503, f'BMC process unreachable: {exc}')
+
+
+    def smtp_fault(self, req: Request) -> Result:
+        """Slow, rejecting or refusing SMTP sink (``none`` heals)."""
+        if self.smtp is None:
+            raise ApiError(409, 'No SMTP sink is running.')
+        body = self._body(req)
+        try:
+            fault = self.smtp.set_fault(
+                str(body.get('mode', 'none')),
+                _number(body.get('delay', 0.0), 'delay'))
+        except ValueError as exc:
+            raise ApiError(400, str(exc))
+        return 200, {'mode': fault.mode, 'delay': fault.delay}, {}
 
 
 def _number(value: t.Any, field: str) -> float:

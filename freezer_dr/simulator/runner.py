@@ -140,6 +140,7 @@ class SimCloud:
                              credentials=self.smtp_credentials,
                              port=self.options.smtp_port,
                              cert_dir=self.state_dir).start()
+        self.control.smtp = self.smtp
         if self.options.bmcs:
             self._start_bmcs(control.url)
         self._write_files(keystone.url, nova.url, control.url)

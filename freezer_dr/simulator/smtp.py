@@ -4,9 +4,13 @@ Used by the simulator and the tests: aiosmtpd serves plain SMTP,
 STARTTLS (optionally with AUTH required) or SMTPS with a self-signed
 certificate made at start. Each stored message keeps aiosmtpd's
 ``X-MailFrom`` / ``X-RcptTo`` headers, so the envelope can be checked.
+Faults (:meth:`SmtpSink.set_fault`): ``slow`` answers MAIL, RCPT and DATA
+late, ``reject`` answers every MAIL with a 451, ``refuse`` closes the port.
 """
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime
 import email.message
 import ipaddress
@@ -24,6 +28,8 @@ from aiosmtpd.smtp import AuthResult
 from aiosmtpd.smtp import LoginPassword
 
 SECURITY_MODES = ('none', 'starttls', 'ssl')
+FAULT_MODES = ('none', 'slow', 'reject', 'refuse')
+REJECT_REPLY = '451 4.3.0 Injected fault: try again later'
 
 # aiosmtpd logs every session at INFO from its own thread ('mail.log');
 # a sink only needs its warnings.
@@ -108,15 +114,43 @@ class _Credentials:
         return AuthResult(success=ok, handled=False)
 
 
+@dataclasses.dataclass
+class SmtpFault:
+    """An injected fault: ``mode`` one of FAULT_MODES, ``delay`` seconds
+    before each MAIL, RCPT and DATA reply in ``slow`` mode."""
+    mode: str = 'none'
+    delay: float = 0.0
+
+
 class _Maildir(Mailbox):
     """aiosmtpd's maildir handler, refusing listed recipients."""
 
-    def __init__(self, maildir: str, refuse: dict[str, str]) -> None:
+    def __init__(self, maildir: str, refuse: dict[str, str],
+                 fault: SmtpFault) -> None:
         super().__init__(maildir)
         self.refuse = refuse
+        self.fault = fault
+
+    async def _lag(self) -> None:
+        if self.fault.mode == 'slow' and self.fault.delay > 0:
+            await asyncio.sleep(self.fault.delay)
+
+    async def handle_MAIL(self, server, session, envelope, address,
+                          mail_options) -> str:
+        await self._lag()
+        if self.fault.mode == 'reject':
+            return REJECT_REPLY
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return '250 OK'
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        await self._lag()
+        return await super().handle_DATA(server, session, envelope)
 
     async def handle_RCPT(self, server, session, envelope, address,
                           rcpt_options) -> str:
+        await self._lag()
         reply = self.refuse.get(address.lower())
         if reply:
             return reply
@@ -148,6 +182,8 @@ class SmtpSink:
         self.port = port or free_tcp_port(host)
         self.ca_file: str | None = None
         self.refuse: dict[str, str] = {}
+        self.fault = SmtpFault()
+        self._kwargs: dict[str, t.Any] = {}
         self._cert_dir = cert_dir or os.path.dirname(
             os.path.abspath(maildir))
         self._controller: Controller | None = None
@@ -180,11 +216,31 @@ class SmtpSink:
                 category=UserWarning)
         elif self.credentials:
             kwargs['auth_require_tls'] = False
-        self._controller = Controller(
-            _Maildir(self.maildir, self.refuse), hostname=self.host,
-            port=self.port, **kwargs)
-        self._controller.start()
+        self._kwargs = kwargs
+        self._serve()
         return self
+
+    def _serve(self) -> None:
+        self._controller = Controller(
+            _Maildir(self.maildir, self.refuse, self.fault),
+            hostname=self.host, port=self.port, **self._kwargs)
+        self._controller.start()
+
+    def set_fault(self, mode: str, delay: float = 0.0) -> SmtpFault:
+        """Inject a fault (``none`` heals); ``refuse`` stops listening
+        until another mode is set, on the same port."""
+        if mode not in FAULT_MODES:
+            raise ValueError(f'SMTP fault mode must be one of '
+                             f'{", ".join(FAULT_MODES)}, not {mode!r}')
+        if delay < 0:
+            raise ValueError('SMTP fault delay must not be negative')
+        was = self.fault.mode
+        self.fault.mode, self.fault.delay = mode, float(delay)
+        if mode == 'refuse' and was != 'refuse':
+            self.stop()
+        elif mode != 'refuse' and was == 'refuse':
+            self._serve()
+        return self.fault
 
     def stop(self) -> None:
         """Stop serving (idempotent)."""

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -14,6 +15,11 @@ import pytest
 from pyghmi import exceptions as pyghmi_exc
 from pyghmi.ipmi import command as ipmi_command
 
+from freezer_dr.engine.model import PowerState
+from freezer_dr.exceptions import FenceFailed
+from freezer_dr.fencers.context import FenceContext
+from freezer_dr.fencers.context import FencingSettings
+from freezer_dr.fencers.ipmi import IpmiFencer
 from tests.bmcproc import BmcProcess
 
 HOSTS = ['node-a', 'node-b', 'node-c', 'node-d', 'node-e']
@@ -171,3 +177,26 @@ def test_sigterm_exits_cleanly_and_removes_the_ready_file(tmp_path):
     assert os.path.exists(ready)
     assert proc.stop() == 0
     assert not os.path.exists(ready)
+
+
+def test_slow_bmc_survives_a_fencer_that_gives_up_and_retries(bmcs):
+    """A fencer abandons slow logins and opens new ones on the same UDP
+    port; the late retransmits of the old sessions then reach pyghmi's
+    server out of order. The BMC drops what it cannot handle and lives
+    on (the BMC process crashed on them in chaos runs)."""
+    fencer = IpmiFencer('node-e', {
+        'address': '127.0.0.1', 'port': bmcs.ports['node-e'],
+        'username': 'admin', 'password': 'pw-node-e'},
+        FenceContext(FencingSettings(call_timeout=2.0)))
+    assert fencer.power_state(time.monotonic() + 10) in (PowerState.ON,
+                                                         PowerState.OFF)
+    for delay in (0.3, 0.6, 1.0, 1.5, 0.3, 0.6, 1.0):
+        bmcs.fault('node-e', 'slow', delay=delay)
+        try:
+            fencer.power_state(time.monotonic() + 10)
+        except FenceFailed:
+            pass                     # a slow BMC may well time out
+        assert bmcs.state()['node-e']['fault']['delay'] == delay   # alive
+    bmcs.fault('node-e', 'none')
+    assert fencer.power_state(time.monotonic() + 10) in (PowerState.ON,
+                                                         PowerState.OFF)
