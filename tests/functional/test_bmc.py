@@ -15,11 +15,11 @@ import pytest
 from pyghmi import exceptions as pyghmi_exc
 from pyghmi.ipmi import command as ipmi_command
 
-from freezer_dr.engine.model import PowerState
 from freezer_dr.exceptions import FenceFailed
 from freezer_dr.fencers.context import FenceContext
 from freezer_dr.fencers.context import FencingSettings
 from freezer_dr.fencers.ipmi import IpmiFencer
+from freezer_dr.model import PowerState
 from tests.bmcproc import BmcProcess
 
 HOSTS = ['node-a', 'node-b', 'node-c', 'node-d', 'node-e']

@@ -1,8 +1,8 @@
 """The ground-truth invariant checks catch what they are meant to catch."""
 from __future__ import annotations
 
-from freezer_dr.engine.model import InstanceRecord
-from freezer_dr.engine.model import RecoveryRecord
+from freezer_dr.model import InstanceRecord
+from freezer_dr.model import RecoveryRecord
 from tests import invariants
 from tests.invariants import Mail
 

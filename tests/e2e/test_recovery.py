@@ -19,7 +19,7 @@ from tests import invariants
 
 ADMIN = 'cloud-admin@example.org'
 #: the simulated hosts' BMCs: ipmi (default), redfish or mixed (tox -e
-#: e2e-mixed)
+#: e2e, which defaults to mixed)
 BMC_KIND = os.environ.get('FREEZER_DR_BMC', 'ipmi')
 
 
