@@ -3,4 +3,5 @@ pytest_plugins = [
     'tests.fixtures.etcd',
     'tests.fixtures.cloud',
     'tests.fixtures.smtp',
+    'tests.fixtures.realnova',
 ]

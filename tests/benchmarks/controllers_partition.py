@@ -13,9 +13,9 @@ import statistics
 import tempfile
 import time
 
+from tests import controller_deployment as deployment
+from tests import netns
 from tests import replicas as rp
-from tests.controllers import deployment
-from tests.controllers import netns
 
 
 def one_run(workdir: str) -> dict[str, float]:

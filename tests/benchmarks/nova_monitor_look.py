@@ -16,7 +16,7 @@ import time
 from freezer_dr import cloud
 from freezer_dr.monitors.nova import NovaMonitor
 from freezer_dr.simulator.handle import SimCloudHandle
-from tests.functional import nova_support as support
+from tests import nova_support as support
 
 LOOKS = 5
 

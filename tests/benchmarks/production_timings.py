@@ -38,7 +38,7 @@ from freezer_dr.cloud import parse_time
 from freezer_dr.demo.cluster import Cluster
 from freezer_dr.demo.cluster import wait_for
 from tests import invariants
-from tests.realnova.handle import RealNovaCloud
+from tests.novabox.handle import RealNovaCloud
 
 HOSTS, CELLS = 4, 2
 REPORT_INTERVAL, SERVICE_DOWN_TIME = 10.0, 60.0

@@ -32,7 +32,7 @@ from freezer_dr.demo.cluster import Cluster
 from freezer_dr.demo.cluster import Replica
 from freezer_dr.demo.cluster import wait_for
 from tests import invariants
-from tests.realnova.handle import RealNovaCloud
+from tests.novabox.handle import RealNovaCloud
 
 HOSTS = 4
 SERVICE_DOWN_TIME = 6.0

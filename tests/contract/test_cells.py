@@ -1,7 +1,7 @@
 """Contract: a cell Nova cannot reach, listed the same on both clouds.
 
 Real Nova makes the cell unreachable with its own ``DownCellFixture``
-(``tests/realnova/box.py``); the simulator has the ``down-cell`` fault
+(``tests/novabox/box.py``); the simulator has the ``down-cell`` fault
 (``freezer_dr/simulator/nova_cells.py``). Both clouds here run 4 hosts in
 2 cells: compute-1, -3 in cell1; compute-2, -4 in cell2.
 """
@@ -13,7 +13,7 @@ import requests
 
 from freezer_dr import cloud as cloud_module
 from freezer_dr.monitors.nova import NovaMonitor
-from tests.contract import helpers
+from tests import cloud_helpers as helpers
 
 DOWN, UP = 'cell2', 'cell1'
 PARTIAL_IN_LIST = {'id', 'status', 'tenant_id', 'created', 'links'}

@@ -7,7 +7,7 @@ import openstack.exceptions as os_exc
 import pytest
 
 from freezer_dr import cloud as cloud_module
-from tests.contract import helpers
+from tests import cloud_helpers as helpers
 
 EVACUATION_TIMEOUT = 120
 

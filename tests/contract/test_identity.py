@@ -7,7 +7,7 @@ import openstack.exceptions as os_exc
 import pytest
 
 from freezer_dr.notifiers.directory import UserDirectory
-from tests.contract import helpers
+from tests import cloud_helpers as helpers
 
 
 def test_project_members_are_users_with_a_role_and_an_email(cloud, conn):

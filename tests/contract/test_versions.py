@@ -2,7 +2,7 @@
 
 import requests
 
-from tests.contract import helpers
+from tests import cloud_helpers as helpers
 
 
 def _version(text: str) -> tuple[int, int]:

@@ -12,8 +12,8 @@ import typing as t
 import pytest
 
 from freezer_dr.demo import etcd_server
-from tests.controllers import deployment
-from tests.controllers import netns
+from tests import controller_deployment as deployment
+from tests import netns
 
 
 def _unavailable(reason: str) -> t.NoReturn:

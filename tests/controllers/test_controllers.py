@@ -13,8 +13,8 @@ import pytest
 from freezer_dr.ha import etcd as ha_etcd
 from freezer_dr.ha import lease as ha_lease
 from freezer_dr.ha import members as ha_members
+from tests import controller_deployment as deployment
 from tests import replicas as rp
-from tests.controllers import deployment
 
 TTL = deployment.TTL
 

@@ -28,12 +28,8 @@ def test_keystone_unreachable_is_notify_failed():
 
 
 @pytest.fixture
-def sim_conn(request):
-    try:
-        cloud = request.getfixturevalue('sim_cloud')
-    except pytest.FixtureLookupError:
-        pytest.skip('sim_cloud fixture not available yet')
-    return cloud.connection()
+def sim_conn(sim_cloud):
+    return sim_cloud.connection()
 
 
 def test_members_are_users_with_a_role_and_an_email(sim_conn):

@@ -15,8 +15,8 @@ import requests
 from freezer_dr import cloud
 from freezer_dr import exceptions
 from freezer_dr.evacuators.nova import NovaEvacuator
+from tests import nova_support as support
 from tests.fixtures.dribble import DribblingHttp
-from tests.functional import nova_support as support
 from tests.functional.test_nova_evacuator import REASON
 from tests.functional.test_nova_evacuator import failed_host
 

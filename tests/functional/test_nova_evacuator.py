@@ -9,7 +9,7 @@ from freezer_dr import cloud
 from freezer_dr import exceptions
 from freezer_dr.engine import tracking
 from freezer_dr.evacuators.nova import NovaEvacuator
-from tests.functional import nova_support as support
+from tests import nova_support as support
 
 REASON = 'freezer-dr recovery r-123: host failed and was fenced'
 

@@ -6,7 +6,7 @@ import pytest
 from freezer_dr import cloud
 from freezer_dr import exceptions
 from freezer_dr.monitors.nova import NovaMonitor
-from tests.functional import nova_support as support
+from tests import nova_support as support
 
 
 def monitor_for(handle, clouds_yaml=None, **nova_opts):

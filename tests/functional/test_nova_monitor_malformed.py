@@ -12,7 +12,7 @@ import pytest
 from freezer_dr import cloud
 from freezer_dr import exceptions
 from freezer_dr.monitors.nova import NovaMonitor
-from tests.functional import nova_support as support
+from tests import nova_support as support
 
 UP = {'binary': 'nova-compute', 'state': 'up', 'status': 'enabled',
       'forced_down': False, 'updated_at': '2026-11-26T10:00:00.000000',

@@ -13,7 +13,7 @@ from freezer_dr import cloud as cloud_module
 from freezer_dr import exceptions
 from freezer_dr.evacuators.nova import NovaEvacuator
 from freezer_dr.monitors.nova import NovaMonitor
-from tests.functional import nova_support as support
+from tests import nova_support as support
 from tests.functional.test_simulator_cli import cli
 
 

@@ -12,9 +12,9 @@ import requests
 import yaml
 
 from freezer_dr.simulator.handle import SimError
-from tests.contract import helpers
-from tests.realnova.conftest import requires_nova
-from tests.realnova.handle import RealNovaCloud
+from tests import cloud_helpers as helpers
+from tests.fixtures.realnova import requires_nova
+from tests.novabox.handle import RealNovaCloud
 
 pytestmark = requires_nova
 

@@ -14,9 +14,9 @@ import pytest
 from freezer_dr.demo.cluster import Cluster
 from freezer_dr.demo.cluster import wait_for
 from tests import invariants
-from tests.realnova.conftest import SERVICE_DOWN_TIME
-from tests.realnova.conftest import requires_nova
-from tests.realnova.handle import RealNovaCloud
+from tests.fixtures.realnova import SERVICE_DOWN_TIME
+from tests.fixtures.realnova import requires_nova
+from tests.novabox.handle import RealNovaCloud
 
 pytestmark = requires_nova
 

@@ -7,7 +7,7 @@ from freezer_dr import deadline_http
 from freezer_dr import exceptions
 from freezer_dr.deadline import DeadlineExceeded
 from freezer_dr.evacuators.nova import NovaEvacuator
-from tests.functional.nova_support import fresh_config
+from tests.nova_support import fresh_config
 
 CLOUDS = """clouds:
   one:

@@ -49,3 +49,21 @@ def test_no_module_is_over_400_lines():
     long = {str(p.relative_to(ROOT.parent)): n for p in ROOT.rglob('*.py')
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert long == {}
+
+
+TESTS = ROOT.parent / 'tests'
+#: the test tiers; what they share lives beside them in tests/ (harness
+#: modules, tests/fixtures, tests/novabox), never inside another tier
+TIERS = ('unit', 'functional', 'e2e', 'contract', 'realnova', 'chaos',
+         'controllers', 'benchmarks')
+
+
+@pytest.mark.parametrize('tier', TIERS)
+def test_no_tier_imports_another_tier(tier):
+    others = tuple(f'tests.{other}' for other in TIERS if other != tier)
+    offenders = {str(p.relative_to(TESTS)): sorted(
+                     n for n in imports(p)
+                     if n in others or n.startswith(tuple(
+                         f'{o}.' for o in others)))
+                 for p in (TESTS / tier).rglob('*.py')}
+    assert {k: v for k, v in offenders.items() if v} == {}

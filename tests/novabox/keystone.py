@@ -6,12 +6,12 @@ then what ``keystone-manage`` runs for ``db_sync`` (sqlite),
 ``fernet_setup`` and ``credential_setup`` (keys in the state dir) and
 ``bootstrap`` (admin user, project, roles, the identity endpoint). Users,
 projects and the compute endpoint are added afterwards through the
-identity API (``tests.realnova.identity``).
+identity API (``tests.novabox.identity``).
 
 Usage (``serve.py`` runs it; the admin password comes in the environment
 as ``OS_BOOTSTRAP_PASSWORD``, never on a command line)::
 
-    python -m tests.realnova.keystone --state-dir D
+    python -m tests.novabox.keystone --state-dir D
 
 Writes ``D/keystone.conf``, ``D/keystone.db``, ``D/keys/...``,
 ``D/keystone.log`` and, once it serves, ``D/ready.json`` with ``url`` (the

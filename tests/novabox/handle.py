@@ -1,5 +1,5 @@
 """Test-side handle of the real-Nova box: the simulator's CloudHandle, with
-``python -m tests.realnova.serve`` as the child process (Keystone, Nova,
+``python -m tests.novabox.serve`` as the child process (Keystone, Nova,
 Placement, the BMCs).
 
 The box's state dir, ``endpoints.json`` and ``/sim/...`` control API have
@@ -59,7 +59,7 @@ class RealNovaCloud(SimCloudHandle):
                          service_down_time=service_down_time,
                          report_interval=report_interval, bmcs=bmcs)
         self._args = [
-            sys.executable, '-m', 'tests.realnova.serve',
+            sys.executable, '-m', 'tests.novabox.serve',
             '--state-dir', self.state_dir, '--hosts', str(hosts),
             '--service-down-time', str(service_down_time),
             '--report-interval', str(report_interval),

@@ -13,9 +13,9 @@ import typing as t
 import uuid
 
 from tests import replicas as rp
-from tests.controllers.netns import Controller
-from tests.controllers.netns import Controllers
 from tests.etcdtls import TLSEtcdCluster
+from tests.netns import Controller
+from tests.netns import Controllers
 
 TTL = 5.0
 API_PORT = 8780

@@ -5,10 +5,10 @@ hand to build a long-lived cloud with N compute hosts on
 ``fake.MediumFakeDriver``, spread over one or more cells. The compute API
 is served on a real loopback port behind the real keystonemiddleware
 ``auth_token`` filter, validating tokens against a real Keystone
-(``tests.realnova.keystone``, its own process), so clients talk to it
+(``tests.novabox.keystone``, its own process), so clients talk to it
 exactly as to a real Nova.
 
-Import this module only in the box's own process (``tests.realnova.serve``):
+Import this module only in the box's own process (``tests.novabox.serve``):
 importing nova's test tree patches process-wide state.
 """
 
@@ -44,14 +44,14 @@ from nova.servicegroup import api as servicegroup_api  # noqa: E402
 from nova.tests import fixtures as nova_fixtures  # noqa: E402
 from nova.tests.functional import fixtures as func_fixtures  # noqa: E402
 
-from tests.realnova.api_client import ApiClient  # noqa: E402
-from tests.realnova.api_client import BoxError  # noqa: E402, F401
-from tests.realnova.down_cells import DownCells  # noqa: E402
-from tests.realnova.down_cells import cell_of  # noqa: E402
-from tests.realnova.identity import NOVA_USER  # noqa: E402
-from tests.realnova.identity import REGION  # noqa: E402
-from tests.realnova.identity import SERVICE_PROJECT  # noqa: E402
-from tests.realnova.identity import CloudIdentity  # noqa: E402
+from tests.novabox.api_client import ApiClient  # noqa: E402
+from tests.novabox.api_client import BoxError  # noqa: E402, F401
+from tests.novabox.down_cells import DownCells  # noqa: E402
+from tests.novabox.down_cells import cell_of  # noqa: E402
+from tests.novabox.identity import NOVA_USER  # noqa: E402
+from tests.novabox.identity import REGION  # noqa: E402
+from tests.novabox.identity import SERVICE_PROJECT  # noqa: E402
+from tests.novabox.identity import CloudIdentity  # noqa: E402
 
 LOG = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Cells of the real-Nova box: which host is where, and a cell Nova cannot
 reach (Nova's ``DownCellFixture``, made to scatter plain functions).
 
-Import only in the box's process, after ``tests.realnova.box`` has set up
+Import only in the box's process, after ``tests.novabox.box`` has set up
 Nova's environment (it imports this module itself).
 """
 

@@ -3,12 +3,12 @@ Placement), one IPMI BMC per host.
 
 Usage::
 
-    python -m tests.realnova.serve --state-dir D [--hosts 4]
+    python -m tests.novabox.serve --state-dir D [--hosts 4]
         [--service-down-time 6] [--report-interval 1] [--cells 1]
         [--no-bmc]
 
-Keystone runs in its own process (``tests.realnova.keystone``, state in
-``D/keystone``), seeded through its API (``tests.realnova.identity``);
+Keystone runs in its own process (``tests.novabox.keystone``, state in
+``D/keystone``), seeded through its API (``tests.novabox.identity``);
 Nova's auth_token middleware validates every token against it.
 
 Writes into D (all files 0600 where they hold secrets):
@@ -45,12 +45,12 @@ import time
 
 import yaml
 
-from tests.realnova.box import NovaBox
-from tests.realnova.box import serve_wsgi
-from tests.realnova.control import ControlApp
-from tests.realnova.identity import ADMIN
-from tests.realnova.identity import REGION
-from tests.realnova.identity import CloudIdentity
+from tests.novabox.box import NovaBox
+from tests.novabox.box import serve_wsgi
+from tests.novabox.control import ControlApp
+from tests.novabox.identity import ADMIN
+from tests.novabox.identity import REGION
+from tests.novabox.identity import CloudIdentity
 
 CLOUD_NAME = 'realnova'
 BMC_USER = 'admin'
@@ -112,7 +112,7 @@ def start_keystone(state_dir: str, password: str,
     env = dict(os.environ, OS_BOOTSTRAP_PASSWORD=password)
     with open(os.path.join(directory, 'keystone.out'), 'ab') as log:
         proc = subprocess.Popen(
-            [sys.executable, '-m', 'tests.realnova.keystone',
+            [sys.executable, '-m', 'tests.novabox.keystone',
              '--state-dir', directory], env=env,
             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     deadline = time.monotonic() + timeout
@@ -163,7 +163,7 @@ def freezer_dr_conf(state_dir: str, service_down_time: float) -> str:
     """A freezer-dr config for this cloud ([coordination] left to the
     user; log notifier only: the box has no SMTP sink)."""
     return '\n'.join([
-        '# Written by tests.realnova.serve: freezer-dr against real Nova.',
+        '# Written by tests.novabox.serve: freezer-dr against real Nova.',
         '# [coordination] (etcd) is left to you.',
         '[cloud]', f'cloud = {CLOUD_NAME}',
         f'clouds_yaml = {os.path.join(state_dir, "clouds.yaml")}', '',

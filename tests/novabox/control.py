@@ -35,8 +35,8 @@ import urllib.request
 from collections.abc import Callable
 from collections.abc import Iterable
 
-from tests.realnova.api_client import BoxError
-from tests.realnova.box import NovaBox
+from tests.novabox.api_client import BoxError
+from tests.novabox.box import NovaBox
 
 LOG = logging.getLogger(__name__)
 

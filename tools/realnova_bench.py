@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m tests.realnova.bench [--hosts 4] [--servers 8]
+    python -m tools.realnova_bench [--hosts 4] [--servers 8]
 
 Measures: box start (process start to endpoints.json), concurrent boots
 through the control API, one host's evacuation of all its servers in
@@ -16,8 +16,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.contract import helpers
-from tests.realnova.handle import RealNovaCloud
+from tests import cloud_helpers as helpers
+from tests.novabox.handle import RealNovaCloud
 
 
 def _rss_mb(pid: int) -> float:

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m tests.realnova.compare_sim
+    python -m tools.compare_sim
 
 Starts both clouds, makes the compute calls freezer-dr depends on (plus the
 error answers) with the same microversion on each, and prints JSON: per
@@ -17,8 +17,8 @@ import tempfile
 import requests
 
 from freezer_dr.simulator.handle import SimCloudHandle
-from tests.contract import helpers
-from tests.realnova.handle import RealNovaCloud
+from tests import cloud_helpers as helpers
+from tests.novabox.handle import RealNovaCloud
 
 NO_SERVER = '00000000-0000-0000-0000-000000000000'
 
