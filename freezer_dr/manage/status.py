@@ -12,6 +12,7 @@ import typing as t
 from oslo_config import cfg
 
 from freezer_dr import exceptions
+from freezer_dr.engine import preflight
 from freezer_dr.ha import etcd as ha_etcd
 from freezer_dr.ha import members as ha_members
 from freezer_dr.manage import context
@@ -97,6 +98,7 @@ def collect(ctx: context.Context, history: int = 10) -> dict[str, t.Any]:
         'leader': leader,
         'members': _members(ctx, leader['member_id'] if leader else None),
         'paused': paused,
+        'fencing': preflight.summary_line(preflight.results(ctx.store)),
         'recoveries': [_recovery(r, now) for r in ctx.store.recoveries()],
         'history': [_finished(r) for r in ctx.store.history(history)],
     }
@@ -119,6 +121,7 @@ def render_table(status: dict[str, t.Any]) -> str:
     else:
         lines.append(f"paused:  YES: {paused.get('reason')} "
                      f"(by {paused.get('by')} at {paused.get('at')})")
+    lines.append(status['fencing'])
     lines += ['', 'etcd:', output.table(
         ['endpoint', 'reachable', 'raft_leader', 'raft_term', 'version',
          'error'],

@@ -114,6 +114,12 @@ def check_and_repair(cloud, loop, store, etcd_url, cluster_name, since,
     assert status.returncode == 0, status.stderr
     summary = json.loads(status.stdout)['summary']
     assert summary.startswith('fencing: ') and f'{dead}: ipmi' in summary
+    overview = manage(cloud, etcd_url, cluster_name, 'status')
+    assert overview.returncode == 0, overview.stderr
+    # one line of it in the cluster status
+    line = [x for x in overview.stdout.splitlines()
+            if x.startswith('fencing: ')]
+    assert len(line) == 1 and f'{dead}: ipmi' in line[0], overview.stdout
     check = manage(cloud, etcd_url, cluster_name, 'fencing', 'check',
                    dead, wrong)
     assert check.returncode == 1, check.stdout + check.stderr

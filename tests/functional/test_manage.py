@@ -42,10 +42,12 @@ def test_status_without_a_leader(manage_conf, cluster_name):
     assert found['leader'] is None
     assert found['members'] == []
     assert found['paused'] is None
+    assert found['fencing'] == 'fencing: not checked yet'
     assert found['recoveries'] == [] and found['history'] == []
     table = run_manage(manage_conf, 'status')
     assert table.returncode == 0
     assert 'leader:  none elected' in table.stdout
+    assert 'fencing: not checked yet' in table.stdout.splitlines()
 
 
 def test_status_shows_the_leader_and_members_of_running_replicas(
