@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from freezer_dr.demo.cluster import wait_for as wait_until
 from freezer_dr.ha import etcd as ha_etcd
 from freezer_dr.ha import lease as ha_lease
 from freezer_dr.ha import members as ha_members
@@ -19,14 +20,6 @@ from tests import replicas as rp
 TTL = deployment.TTL
 
 
-def wait_until(predicate, timeout: float, what: str, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f'timed out waiting for {what}')
 
 
 def epoch_of(replica) -> int | None:

@@ -12,6 +12,7 @@ import time
 import pytest
 import yaml
 
+from freezer_dr.demo.cluster import wait_for as wait_until
 from freezer_dr.demo.etcd_server import free_port
 from freezer_dr.ha import members as ha_members
 from tests import replicas as rp
@@ -21,14 +22,6 @@ HANDOVER_AFTER = 6.0        # looks every 2 s
 STARTUP = 90                # a shared, loaded machine starts Python slowly
 
 
-def wait_until(predicate, timeout: float, what: str, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f'timed out waiting for {what}')
 
 
 def read_sections(path: str) -> rp.Sections:

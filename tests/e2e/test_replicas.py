@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from freezer_dr.demo.cluster import wait_for as wait_until
 from freezer_dr.ha import etcd as ha_etcd
 from freezer_dr.ha import lease as ha_lease
 from tests import replicas as rp
@@ -19,14 +20,6 @@ from tests import replicas as rp
 TTL = 3.0
 
 
-def wait_until(predicate, timeout: float, what: str, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f'timed out waiting for {what}')
 
 
 @pytest.fixture
