@@ -169,10 +169,10 @@ class ChaosDeployment:
     """A :class:`Cluster` with one etcd proxy per replica."""
 
     def __init__(self, workdir: str, hosts: int = HOSTS,
-                 instances: int = 24) -> None:
+                 instances: int = 24, bmc: str = 'ipmi') -> None:
         self.proxies: dict[int, TCPProxy] = {}
         self.cluster = Cluster(workdir, hosts=hosts, instances=instances,
-                               projects=3, cloud_options={
+                               projects=3, bmc=bmc, cloud_options={
                                    **CLOUD,
                                    'extra_args': ['--cells', str(CELLS)]},
                                overrides=SETTINGS,

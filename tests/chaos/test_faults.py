@@ -13,7 +13,9 @@ After every run the invariants are checked from ground truth only
 migrations, the confirmation window, S3 from the migrations, S4 from the
 record and the mailbox, power states restored, one mail per person.
 
-``FREEZER_DR_CHAOS_RUNS`` (default 8), ``FREEZER_DR_CHAOS_SEED`` (printed),
+``FREEZER_DR_BMC`` (the hosts' BMCs: ``ipmi``, the default, ``redfish``
+or ``mixed``), ``FREEZER_DR_CHAOS_RUNS`` (default 8),
+``FREEZER_DR_CHAOS_SEED`` (printed),
 ``FREEZER_DR_CHAOS_FAULTS`` (comma-separated kinds, default all),
 ``FREEZER_DR_CHAOS_MIN_HITS`` (fail unless every kind hit every recovery
 step it can reach that often; default 0) and ``FREEZER_DR_CHAOS_REPORT`` (the
@@ -40,6 +42,7 @@ from tests.chaos.runs import ChaosRun
 RUNS = int(os.environ.get('FREEZER_DR_CHAOS_RUNS', '8'))
 SEED = int(os.environ.get('FREEZER_DR_CHAOS_SEED', str(int(time.time()))))
 MIN_HITS = int(os.environ.get('FREEZER_DR_CHAOS_MIN_HITS', '0'))
+BMC = os.environ.get('FREEZER_DR_BMC', 'ipmi')
 ONLY = [k for k in os.environ.get('FREEZER_DR_CHAOS_FAULTS', '').split(',')
         if k]
 #: a harness that keeps failing (not the system under test) stops the run
@@ -50,7 +53,8 @@ MAX_HARNESS_ERRORS = 3
 def deployment():
     """The deployment, in a directory of its own that is kept (logs for a
     violation's evidence; pytest's rotating basetemp would drop it)."""
-    d = ChaosDeployment(tempfile.mkdtemp(prefix='freezer-dr-chaos-'))
+    d = ChaosDeployment(tempfile.mkdtemp(prefix='freezer-dr-chaos-'),
+                        bmc=BMC)
     d.start()
     yield d
     d.close()
