@@ -12,6 +12,7 @@ import sys
 import typing as t
 import uuid
 
+from freezer_dr.demo import config as demo_config
 from tests import replicas as rp
 from tests.etcdtls import TLSEtcdCluster
 from tests.netns import Controller
@@ -38,8 +39,8 @@ def etcd_cluster(controllers: Controllers, base_dir: str) -> TLSEtcdCluster:
 class ControllerReplica(rp.ReplicaProcess):
     """A replica process inside one controller's namespace."""
 
-    def __init__(self, workdir: str, member_id: str, sections: rp.Sections,
-                 controller: Controller,
+    def __init__(self, workdir: str, member_id: str,
+                 sections: demo_config.Sections, controller: Controller,
                  env: dict[str, str] | None = None) -> None:
         super().__init__(workdir, member_id, sections)
         self.controller = controller
@@ -76,7 +77,7 @@ class ControllerReplicas(rp.ReplicaSet):
             member_id = f'controller-{ctl.index + 1}'
             # own member first, then the others
             order = [ctl.index] + [i for i in range(n) if i != ctl.index]
-            sections: rp.Sections = {
+            sections: demo_config.Sections = {
                 'DEFAULT': {'debug': False},
                 'coordination': {
                     'backend_url': etcd.backend_url(order),

@@ -29,38 +29,13 @@ import uuid
 
 import requests
 
+from freezer_dr.demo.config import Sections
+from freezer_dr.demo.config import merge
+from freezer_dr.demo.config import write_config
 from freezer_dr.demo.etcd_server import free_port
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-Sections = dict[str, dict[str, t.Any]]
-
-
-def write_config(path: str, sections: Sections) -> str:
-    """Write an ini file from ``{section: {option: value}}``."""
-    lines = []
-    for section, options in sections.items():
-        lines.append(f'[{section}]')
-        for name, value in options.items():
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                value = 'true' if value else 'false'
-            elif isinstance(value, (list, tuple)):
-                value = ','.join(str(v) for v in value)
-            lines.append(f'{name} = {value}')
-        lines.append('')
-    with open(path, 'w') as f:
-        f.write('\n'.join(lines))
-    return path
-
-
-def merge(base: Sections, extra: Sections | None) -> Sections:
-    """``base`` with ``extra``'s options added or replaced, per section."""
-    merged = {name: dict(options) for name, options in base.items()}
-    for name, options in (extra or {}).items():
-        merged.setdefault(name, {}).update(options)
-    return merged
 
 
 def service_env() -> dict[str, str]:

@@ -8,7 +8,6 @@ with its own config file, HTTP port and log file.
 """
 from __future__ import annotations
 
-import configparser
 import os
 import signal
 import subprocess
@@ -19,16 +18,13 @@ import typing as t
 
 import requests
 
+from freezer_dr.demo import config as demo_config
 from freezer_dr.demo import etcd_server
 from freezer_dr.ha import etcd as ha_etcd
 from freezer_dr.ha import store as ha_store
 from freezer_dr.simulator import handle
 
 CLUSTER = 'demo'
-
-
-def free_port() -> int:
-    return etcd_server.free_port()
 
 
 def wait_for(predicate: t.Callable[[], t.Any], timeout: float,
@@ -162,9 +158,6 @@ class Cluster:
     # -- replicas --------------------------------------------------------
     def replica_config(self, index: int, api_port: int) -> str:
         """Write replica ``index``'s config: the cloud's plus our parts."""
-        parser = configparser.RawConfigParser()
-        parser.optionxform = str
-        parser.read(self.cloud.config_file)
         settings = {
             'DEFAULT': {'log_file': os.path.join(
                 self.workdir, f'replica-{index}.log'), 'debug': 'false'},
@@ -182,19 +175,13 @@ class Cluster:
             'cloud': {'api_timeout': '3'},
             'email': {'timeout': '3'},
         }
-        for section, values in list(settings.items()) + list(
-                self.overrides.items()):
-            if section != 'DEFAULT' and not parser.has_section(section):
-                parser.add_section(section)
-            for key, value in values.items():
-                parser.set(section, key, str(value))
-        path = os.path.join(self.workdir, f'replica-{index}.conf')
-        with open(path, 'w') as f:
-            parser.write(f)
-        return path
+        return demo_config.over_cloud(
+            self.cloud.config_file,
+            os.path.join(self.workdir, f'replica-{index}.conf'),
+            settings, self.overrides)
 
     def _replica(self, index: int) -> Replica:
-        port = free_port()
+        port = etcd_server.free_port()
         return Replica(index, self.replica_config(index, port), port,
                        os.path.join(self.workdir, f'replica-{index}.out'))
 

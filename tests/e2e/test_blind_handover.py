@@ -6,12 +6,12 @@ made blind by a clouds.yaml whose Keystone is a closed port.
 """
 from __future__ import annotations
 
-import configparser
 import time
 
 import pytest
 import yaml
 
+from freezer_dr.demo import config as demo_config
 from freezer_dr.demo.cluster import wait_for as wait_until
 from freezer_dr.demo.etcd_server import free_port
 from freezer_dr.ha import members as ha_members
@@ -22,13 +22,6 @@ HANDOVER_AFTER = 6.0        # looks every 2 s
 STARTUP = 90                # a shared, loaded machine starts Python slowly
 
 
-
-
-def read_sections(path: str) -> rp.Sections:
-    parser = configparser.RawConfigParser(default_section='__none__')
-    parser.optionxform = str
-    parser.read(path)
-    return {s: dict(parser.items(s)) for s in parser.sections()}
 
 
 def blind_clouds_yaml(sim, path) -> str:
@@ -47,7 +40,8 @@ def cluster(etcd_url, sim_cloud, tmp_path):
     made: list[rp.ReplicaSet] = []
 
     def make(blind: list[int]) -> rp.ReplicaSet:
-        extra = rp.merge(read_sections(sim_cloud.config_file), {
+        extra = demo_config.merge(demo_config.read_sections(
+            sim_cloud.config_file), {
             'engine': {'blind_handover_after': HANDOVER_AFTER,
                        'poll_interval': 0.5},
             # every side effect must fit in the lease (S2)
@@ -58,9 +52,10 @@ def cluster(etcd_url, sim_cloud, tmp_path):
         blind_yaml = blind_clouds_yaml(sim_cloud, tmp_path / 'blind.yaml')
         for index in blind:
             replica = replicas[index]
-            sections = rp.merge(read_sections(replica.config_file),
-                                {'cloud': {'clouds_yaml': blind_yaml}})
-            rp.write_config(replica.config_file, sections)
+            sections = demo_config.merge(
+                demo_config.read_sections(replica.config_file),
+                {'cloud': {'clouds_yaml': blind_yaml}})
+            demo_config.write_config(replica.config_file, sections)
         made.append(replicas)
         return replicas
 

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from freezer_dr.demo import config as demo_config
 from freezer_dr.demo.cluster import wait_for as wait_until
 from freezer_dr.ha import etcd as ha_etcd
 from freezer_dr.ha import lease as ha_lease
@@ -212,7 +213,7 @@ def run_service(config_file: str) -> subprocess.CompletedProcess:
 ])
 def test_startup_refuses_bad_settings_with_exit_code_2(tmp_path,
                                                        coordination, option):
-    path = rp.write_config(str(tmp_path / 'bad.conf'),
+    path = demo_config.write_config(str(tmp_path / 'bad.conf'),
                            {'coordination': coordination,
                             'api': {'bind_port': 0}})
     result = run_service(path)

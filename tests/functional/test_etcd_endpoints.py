@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from freezer_dr import exceptions
+from freezer_dr.demo import config as demo_config
 from freezer_dr.ha import endpoints
 from freezer_dr.ha import etcd
 from freezer_dr.ha import leader_watch
@@ -309,7 +310,7 @@ def test_service_exits_2_naming_the_ca_file(tls_etcd_cluster, tmp_path):
     other = CertificateAuthority(str(tmp_path / 'other'), name='other')
     url = tls_etcd_cluster.backend_url().replace(
         tls_etcd_cluster.ca.cert, other.cert)
-    path = rp.write_config(str(tmp_path / 'bad.conf'), {
+    path = demo_config.write_config(str(tmp_path / 'bad.conf'), {
         'coordination': {'backend_url': url}, 'api': {'bind_port': 0}})
     env = dict(rp.service_env(), REQUESTS_CA_BUNDLE=SYSTEM_BUNDLE)
     result = subprocess.run(
@@ -331,7 +332,7 @@ def test_service_exits_2_naming_the_ca_file(tls_etcd_cluster, tmp_path):
 ])
 def test_bad_tls_files_and_endpoint_lists_exit_2(tls_etcd_cluster, tmp_path,
                                                  url_of, says):
-    path = rp.write_config(str(tmp_path / 'bad.conf'), {
+    path = demo_config.write_config(str(tmp_path / 'bad.conf'), {
         'coordination': {'backend_url': url_of(tls_etcd_cluster,
                                                tmp_path)},
         'api': {'bind_port': 0}})

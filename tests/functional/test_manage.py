@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from freezer_dr import manage
+from freezer_dr.demo import config as demo_config
 from freezer_dr.demo.etcd_server import free_port
 from freezer_dr.ha import store as ha_store
 from tests import replicas as rp
@@ -18,7 +19,7 @@ from tests import replicas as rp
 
 @pytest.fixture
 def manage_conf(tmp_path, etcd_url, cluster_name):
-    return rp.write_config(str(tmp_path / 'manage.conf'), {
+    return demo_config.write_config(str(tmp_path / 'manage.conf'), {
         'coordination': {'backend_url': etcd_url, 'cluster': cluster_name,
                          'lease_ttl': 3, 'http_timeout': 0.5}})
 
@@ -78,7 +79,7 @@ def test_status_lists_every_etcd_member(tmp_path, etcd_cluster,
                                          cluster_name):
     hosts = ','.join(f'127.0.0.1:{m.client_port}'
                      for m in etcd_cluster.members)
-    conf = rp.write_config(str(tmp_path / 'm.conf'), {
+    conf = demo_config.write_config(str(tmp_path / 'm.conf'), {
         'coordination': {'backend_url': f'etcd3+http://{hosts}',
                          'cluster': cluster_name, 'http_timeout': 0.5}})
     raft_leader = etcd_cluster.leader()
@@ -102,7 +103,7 @@ def test_status_lists_every_etcd_member(tmp_path, etcd_cluster,
 
 def test_status_over_tls_with_the_bundle_set(tmp_path, tls_etcd_cluster,
                                              cluster_name):
-    conf = rp.write_config(str(tmp_path / 'm.conf'), {
+    conf = demo_config.write_config(str(tmp_path / 'm.conf'), {
         'coordination': {'backend_url': tls_etcd_cluster.backend_url(),
                          'cluster': cluster_name, 'http_timeout': 1.0}})
     env = dict(rp.service_env(),
@@ -167,7 +168,7 @@ def test_pause_needs_a_reason(manage_conf):
 
 def test_unreachable_etcd_is_a_clear_error_with_exit_code_1(tmp_path):
     url = f'etcd3+http://127.0.0.1:{free_port()}'
-    conf = rp.write_config(str(tmp_path / 'm.conf'), {
+    conf = demo_config.write_config(str(tmp_path / 'm.conf'), {
         'coordination': {'backend_url': url, 'http_timeout': 0.5}})
     for args in (['status'], ['pause', '--reason', 'x'], ['resume']):
         result = run_manage(conf, *args)
@@ -179,7 +180,7 @@ def test_unreachable_etcd_is_a_clear_error_with_exit_code_1(tmp_path):
 
 
 def test_bad_backend_url_exits_2(tmp_path):
-    conf = rp.write_config(str(tmp_path / 'm.conf'), {
+    conf = demo_config.write_config(str(tmp_path / 'm.conf'), {
         'coordination': {'backend_url': 'http://127.0.0.1:2379'}})
     result = run_manage(conf, 'status')
     assert result.returncode == 2

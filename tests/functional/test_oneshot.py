@@ -1,31 +1,26 @@
 """``freezer-dr --once``: observe, recover what is down, release, exit."""
 from __future__ import annotations
 
-import configparser
 import subprocess
 import sys
 import time
 
+from freezer_dr.demo import config as demo_config
 from freezer_dr.demo.cluster import wait_for
 from tests import invariants
 
 
 def write_config(tmp_path, cloud, etcd_url, cluster) -> str:
-    parser = configparser.RawConfigParser()
-    parser.optionxform = str
-    parser.read(cloud.config_file)
-    parser['coordination'] = {'backend_url': etcd_url, 'cluster': cluster,
-                              'member_id': 'oneshot', 'lease_ttl': '5'}
-    parser['api'] = {'enabled': 'false'}
-    parser['engine'] = {'poll_interval': '0.5'}
-    parser['fencing']['call_timeout'] = '2'
-    parser['cloud']['api_timeout'] = '3'
-    parser['email']['timeout'] = '3'
-    parser['monitor'] = {'confirm_window': '2'}
-    path = tmp_path / 'freezer-dr.conf'
-    with open(path, 'w') as f:
-        parser.write(f)
-    return str(path)
+    return demo_config.over_cloud(cloud.config_file, str(
+        tmp_path / 'freezer-dr.conf'), {
+        'coordination': {'backend_url': etcd_url, 'cluster': cluster,
+                         'member_id': 'oneshot', 'lease_ttl': 5},
+        'api': {'enabled': False},
+        'engine': {'poll_interval': 0.5},
+        'fencing': {'call_timeout': 2},
+        'cloud': {'api_timeout': 3},
+        'email': {'timeout': 3},
+        'monitor': {'confirm_window': 2}})
 
 
 def once(config_file: str) -> subprocess.CompletedProcess:

@@ -6,12 +6,12 @@ live recovery and never outweighs a BMC that reads the host ON.
 """
 from __future__ import annotations
 
-import configparser
 import subprocess
 import sys
 
 import yaml
 
+from freezer_dr.demo import config as demo_config
 from freezer_dr.engine import loop as engine_loop
 from tests import invariants
 from tests import replicas as rp
@@ -21,12 +21,9 @@ from tests.functional.loop_support import make_conf
 
 def manage(cloud, etcd_url, cluster, *args) -> subprocess.CompletedProcess:
     """``freezer-dr-manage`` with the cloud's config, on the test etcd."""
-    parser = configparser.RawConfigParser()
-    parser.read(cloud.config_file)
-    sections = {name: dict(parser.items(name)) for name in parser.sections()}
-    config = rp.write_config(cloud.config_file + '.manage', rp.merge(
-        sections, {'coordination': {'backend_url': etcd_url,
-                                    'cluster': cluster}}))
+    config = demo_config.over_cloud(
+        cloud.config_file, cloud.config_file + '.manage',
+        {'coordination': {'backend_url': etcd_url, 'cluster': cluster}})
     return subprocess.run(
         [sys.executable, '-m', 'freezer_dr.cmd.manage', '--config-file',
          config, *args], env=rp.service_env(), capture_output=True,
