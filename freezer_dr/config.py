@@ -108,6 +108,10 @@ def load(argv: Sequence[str] | None, prog: str,
     except cfg.Error as error:
         raise fail(prog, str(error))
     if setup_logging:
+        if not conf.log_file:
+            # stdout carries the command's output (JSON, tables): without
+            # a log file, log lines go to stderr, never into it
+            conf.set_override('use_stderr', True)
         logging.setup(conf, PROJECT)
     return conf
 
