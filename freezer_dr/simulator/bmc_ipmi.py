@@ -192,6 +192,15 @@ class FencingServerSession(_FaultGate, serversession.ServerSession):
     def _gate_bmc(self) -> SimulatedBmc:
         return self.bmc
 
+    def sessionless_data(self, data, sockaddr) -> None:
+        """A packet queued for this session after its client's address
+        left pyghmi's session table (the session ended, and the client
+        reuses its socket for a new login): pyghmi hands it to the
+        session's ``sessionless_data``, which only the server has. Give it
+        to the server, which answers it as a new client's packet; dropped,
+        the client's login would go unanswered."""
+        self.bmc.sessionless_data(data, sockaddr)
+
     def _refusal(self, tag: int, status: int) -> bytearray:
         return bytearray([tag, status, 0, 0]) + self.clientsessionid
 
