@@ -25,24 +25,3 @@ def leader(etcd_url, cluster_name):
     yield lease, ha_store.CheckpointStore(client, cluster_name, lease)
     lease.stop()
     lease.release()
-
-
-@pytest.fixture(autouse=True)
-def _no_pyghmi_session_of_an_earlier_test():
-    """Each test starts with no IPMI client session aimed at an earlier
-    test's BMCs: those BMC processes are gone, and a new BMC may take the
-    same UDP port, where pyghmi (one set of sessions per process) would
-    route its answers to the dead BMC's session."""
-    yield
-    from pyghmi.ipmi.private import session as pyghmi_session
-    cls = pyghmi_session.Session
-    for handlers in list(cls.bmc_handlers.values()):
-        for port, session in list(handlers.items()):
-            if isinstance(session, cls) and not hasattr(session, 'server'):
-                handlers.pop(port, None)
-    for address in [a for a, h in cls.bmc_handlers.items() if not h]:
-        cls.bmc_handlers.pop(address, None)
-    cls.waiting_sessions.clear()
-    cls.keepalive_sessions.clear()
-    for sock in cls.socketpool:
-        cls.socketpool[sock] = 0
