@@ -1,7 +1,7 @@
 """pyghmi's IPMI client as fencing needs it: a session of our own per
 operation, no lost wake-ups, and power commands that pass a gate.
 
-Two upstream behaviours of pyghmi (1.6.x, ``pyghmi.ipmi.private.session``)
+Three upstream behaviours of pyghmi (1.6.x, ``pyghmi.ipmi.private.session``)
 are worked around here:
 
 - **Lost wake-up.** A caller sends its request, then registers its wait
@@ -14,6 +14,12 @@ are worked around here:
   ``_io_wait`` with the same function plus one check after registering:
   if the packet is already queued, do not sleep. (ipmitool has no shared
   IO thread, hence no stall.)
+- **Lock-order inversion.** ``send_payload`` holds ``KEEPALIVE_SESSIONS``
+  and takes ``WAITING_SESSIONS``; ``awaitresponse`` holds
+  ``WAITING_SESSIONS`` and, retransmitting, takes ``KEEPALIVE_SESSIONS``.
+  Two threads doing IPMI at once deadlock, and every later call of the
+  process waits forever (seen in CI as logins with no answer).
+  :func:`install_prompt_wakeups` makes the two locks one.
 - **Shared sessions and unbounded retransmission.** ``Session.__new__``
   hands every caller with the same BMC and credentials one cached
   session, and a session retransmits its last payload (and, after a
@@ -46,11 +52,22 @@ _installed = False
 
 
 def install_prompt_wakeups() -> None:
-    """Swap pyghmi's ``_io_wait`` for :func:`_prompt_io_wait` (once)."""
+    """Swap pyghmi's ``_io_wait`` for :func:`_prompt_io_wait`, and its two
+    session-table locks for one (once)."""
     global _installed
     with _install_lock:
         if not _installed:
             pyghmi_session._io_wait = _prompt_io_wait
+            # pyghmi takes its two locks in both orders: send_payload holds
+            # KEEPALIVE_SESSIONS and _xmit_packet then takes
+            # WAITING_SESSIONS, while awaitresponse holds WAITING_SESSIONS
+            # and its retransmit (_timedout -> send_payload) then takes
+            # KEEPALIVE_SESSIONS. Two threads doing IPMI at once (a fence
+            # and a readiness check) deadlock, and every later IPMI call
+            # of the process waits forever. One reentrant lock for both
+            # has no order to get wrong.
+            pyghmi_session.WAITING_SESSIONS = \
+                pyghmi_session.KEEPALIVE_SESSIONS
             _installed = True
 
 

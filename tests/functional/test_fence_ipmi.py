@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 
 import pytest
@@ -205,3 +206,40 @@ def test_password_never_in_repr_errors_results_or_logs(bmcs, caplog):
     assert secret not in seen and 'not-it' not in seen
 
 
+
+
+def test_concurrent_calls_with_retransmits_never_deadlock(bmcs):
+    """pyghmi takes its two session-table locks in both orders (a send
+    holds one and takes the other; a retransmit the other way round): two
+    threads doing IPMI at once, one retransmitting, deadlocked every later
+    call of the process. With the locks made one, every call ends."""
+    from pyghmi.ipmi.private import session as pyghmi_session
+
+    from freezer_dr.fencers import ipmi_client
+    ipmi_client.install_prompt_wakeups()
+    assert pyghmi_session.WAITING_SESSIONS is \
+        pyghmi_session.KEEPALIVE_SESSIONS
+    bmcs.fault('slow', 'slow', delay=0.7)     # forces retransmits
+    try:
+        results: list = []
+
+        def read(host):
+            try:
+                results.append(fencer(bmcs, host).power_state(
+                    time.monotonic() + 6))
+            except FenceFailed as exc:
+                results.append(exc)
+
+        threads = [threading.Thread(target=read, args=(host,))
+                   for host in ('ok', 'slow', 'ok', 'slow') * 3]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert not any(thread.is_alive() for thread in threads)
+        assert len(results) == len(threads)
+    finally:
+        bmcs.fault('slow', 'none')
+    # and the process can still talk IPMI afterwards
+    assert fencer(bmcs, 'ok').power_state(time.monotonic() + 6) in (
+        PowerState.ON, PowerState.OFF)
