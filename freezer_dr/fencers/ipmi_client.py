@@ -20,6 +20,14 @@ are worked around here:
   Two threads doing IPMI at once deadlock, and every later call of the
   process waits forever (seen in CI as logins with no answer).
   :func:`install_prompt_wakeups` makes the two locks one.
+- **Blocking flag flipped under the IO thread.** Sessions share UDP
+  sockets. ``_io_sendto`` sets a socket blocking before it sends, while
+  the IO thread sets it non-blocking and then reads it until empty. A send
+  between those two steps leaves the IO thread blocked in ``recvfrom``
+  until a packet arrives on that socket, which never happens when the
+  send went to a BMC that does not answer: every IPMI call of the process
+  then waits forever. :func:`install_prompt_wakeups` swaps both for
+  versions that never touch the flag (the read asks for ``MSG_DONTWAIT``).
 - **Shared sessions and unbounded retransmission.** ``Session.__new__``
   hands every caller with the same BMC and credentials one cached
   session, and a session retransmits its last payload (and, after a
@@ -52,12 +60,15 @@ _installed = False
 
 
 def install_prompt_wakeups() -> None:
-    """Swap pyghmi's ``_io_wait`` for :func:`_prompt_io_wait`, and its two
-    session-table locks for one (once)."""
+    """Swap pyghmi's ``_io_wait`` for :func:`_prompt_io_wait`, its socket
+    reads and sends for ones that leave the blocking flag alone, and its
+    two session-table locks for one (once)."""
     global _installed
     with _install_lock:
         if not _installed:
             pyghmi_session._io_wait = _prompt_io_wait
+            pyghmi_session._io_sendto = _send_datagram
+            pyghmi_session._io_recvfrom = _receive_datagram
             # pyghmi takes its two locks in both orders: send_payload holds
             # KEEPALIVE_SESSIONS and _xmit_packet then takes
             # WAITING_SESSIONS, while awaitresponse holds WAITING_SESSIONS
@@ -69,6 +80,26 @@ def install_prompt_wakeups() -> None:
             pyghmi_session.WAITING_SESSIONS = \
                 pyghmi_session.KEEPALIVE_SESSIONS
             _installed = True
+
+
+def _send_datagram(sock: socket.socket, packet: bytes,
+                   sockaddr: t.Any) -> None:
+    """pyghmi's ``_io_sendto`` without ``setblocking(1)``: a lost datagram
+    is retransmitted, a blocked IO thread is not."""
+    try:
+        sock.sendto(packet, sockaddr)
+    except OSError:
+        pass
+
+
+def _receive_datagram(sock: socket.socket,
+                      size: int) -> tuple[bytes, t.Any] | None:
+    """pyghmi's ``_io_recvfrom``: the next datagram, or None when none is
+    queued, whatever the socket's blocking flag says."""
+    try:
+        return sock.recvfrom(size, socket.MSG_DONTWAIT)
+    except OSError:
+        return None
 
 
 def _already_queued(myaddr: t.Any) -> bool:

@@ -206,6 +206,48 @@ def test_password_never_in_repr_errors_results_or_logs(bmcs, caplog):
     assert secret not in seen and 'not-it' not in seen
 
 
+def test_a_send_never_leaves_the_io_thread_blocked_in_a_read():
+    """pyghmi's sender sets a shared socket blocking while its IO thread
+    sets it non-blocking and then reads it until empty: a send to a BMC
+    that never answers, landing between the two, left the IO thread
+    blocked in ``recvfrom`` and every IPMI call of the process waiting.
+    The sender and reader installed here leave the flag alone. (With
+    pyghmi's own pair the reader below blocks within a second.)"""
+    import socket
+
+    from pyghmi.ipmi.private import session as pyghmi_session
+
+    from freezer_dr.fencers import ipmi_client
+    ipmi_client.install_prompt_wakeups()
+    shared = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent_bmc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    shared.bind(('127.0.0.1', 0))
+    silent_bmc.bind(('127.0.0.1', 0))
+    stop = threading.Event()
+    reads = []
+
+    def send() -> None:
+        while not stop.is_set():
+            pyghmi_session._io_sendto(shared, b'hello',
+                                      silent_bmc.getsockname())
+
+    def read() -> None:
+        while not stop.is_set():
+            reads.append(pyghmi_session._io_recvfrom(shared, 3000))
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (send, read)]
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+        shared.close()
+        silent_bmc.close()
+    assert not any(thread.is_alive() for thread in threads)
+    assert reads and set(reads) == {None}     # nothing was ever sent to us
 
 
 def test_concurrent_calls_with_retransmits_never_deadlock(bmcs):
