@@ -29,6 +29,7 @@ from freezer_dr.engine import transitions
 from freezer_dr.engine.evacuation import Evacuation
 from freezer_dr.engine.evacuation import EvacuationSettings
 from freezer_dr.engine.notify import Notification
+from freezer_dr.fencers.context import WaitingGuard
 from freezer_dr.model import FenceResult
 from freezer_dr.model import InstanceState
 from freezer_dr.model import PowerState
@@ -118,10 +119,22 @@ class RecoveryRunner:
 
     def guard_bmc(self) -> None:
         """Right before a power command: the gates and the lease."""
+        self._check_gates()
+        self.guard(self.ctx.settings.bmc_call_time)
+
+    def guard_bmc_now(self) -> None:
+        """:meth:`guard_bmc` without waiting for a keepalive (a late one
+        refuses the command): for checks made inside a BMC library's
+        lock, where waiting would stall every BMC call of the process."""
+        self._check_gates()
+        if self.ctx.stop.is_set():
+            raise exceptions.LeadershipLost('stopped')
+        self.ctx.lease.ensure(need=self.ctx.settings.bmc_call_time)
+
+    def _check_gates(self) -> None:
         hold = self.ctx.hold_reason(self.record.host)
         if hold:
             raise exceptions.GateClosed(hold)
-        self.guard(self.ctx.settings.bmc_call_time)
 
     def guard_nova(self) -> None:
         self.guard(self.ctx.settings.nova_call_time)
@@ -306,7 +319,8 @@ class RecoveryRunner:
         try:
             return fencing.fence_node(
                 host, self.ctx.fencers(host),
-                self.ctx.settings.fence_level_timeout, guard=self.guard_bmc,
+                self.ctx.settings.fence_level_timeout,
+                guard=WaitingGuard(self.guard_bmc, self.guard_bmc_now),
                 distrusted=self.ctx.distrusted(host))
         except (exceptions.LeadershipLost, exceptions.GateClosed):
             raise

@@ -27,6 +27,24 @@ def no_guard() -> None:
     """The default guard: nothing stops the command."""
 
 
+class WaitingGuard:
+    """A guard that may wait (for a keepalive, say) and its form that
+    never waits, for code that must not block: a check made while holding
+    a library's lock (pyghmi's session lock) uses :attr:`now`."""
+
+    def __init__(self, wait: Guard, now: Guard) -> None:
+        self.wait = wait
+        self.now = now
+
+    def __call__(self) -> None:
+        self.wait()
+
+
+def without_waiting(guard: Guard) -> Guard:
+    """The form of ``guard`` that never waits (itself if it has none)."""
+    return getattr(guard, 'now', guard)
+
+
 class Secret:
     """A password that never shows in repr, str or logs."""
 
@@ -92,13 +110,14 @@ class CallGate:
         self.what = what
         self.cancelled = threading.Event()
 
-    def check(self) -> None:
+    def check(self, wait: bool = True) -> None:
         """Raise unless a power command may be sent now.
 
         The guard's own exception (e.g. LeadershipLost) propagates; an
-        abandoned or late call raises FenceFailed.
+        abandoned or late call raises FenceFailed. ``wait=False`` uses
+        the guard's form that never waits (see :class:`WaitingGuard`).
         """
-        self.guard()
+        (self.guard if wait else without_waiting(self.guard))()
         if self.cancelled.is_set():
             raise FenceFailed(f'{self.what}: power command not sent: '
                               f'the caller abandoned the call')

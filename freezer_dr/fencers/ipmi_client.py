@@ -28,14 +28,24 @@ are worked around here:
   send went to a BMC that does not answer: every IPMI call of the process
   then waits forever. :func:`install_prompt_wakeups` swaps both for
   versions that never touch the flag (the read asks for ``MSG_DONTWAIT``).
+- **An IO thread that can die.** The IO thread's loop has no exception
+  handling, and its read loop indexes the session table while ``logout``
+  deletes from it (a KeyError when a Close Session reply comes in at
+  that moment). Waiters then sleep forever (``evt.wait()`` without a
+  timeout). The read loop here looks entries up without raising, and a
+  waiter wakes at its own deadline and raises once the IO thread is dead:
+  fencing fails, named, instead of every later call hanging.
 - **Shared sessions and unbounded retransmission.** ``Session.__new__``
   hands every caller with the same BMC and credentials one cached
   session, and a session retransmits its last payload (and, after a
   re-login, sends it again) from whichever thread runs the event loop.
   :class:`FencingSession` is never shared, and while a power command is
-  outstanding every transmission first passes ``gate.check()``: after the
-  caller abandoned the call, after its deadline or once the guard says
-  the lease is gone, nothing more is sent.
+  outstanding every transmission first passes the gate: after the caller
+  abandoned the call, after its deadline or once the guard says the lease
+  is gone, nothing more is sent. Transmissions happen inside pyghmi's
+  session lock, so there the gate is checked without waiting (a guard
+  that waits for a keepalive would stall every IPMI call of the process);
+  the waiting check is made once before the command, outside the lock.
 """
 from __future__ import annotations
 
@@ -69,6 +79,10 @@ def install_prompt_wakeups() -> None:
             pyghmi_session._io_wait = _prompt_io_wait
             pyghmi_session._io_sendto = _send_datagram
             pyghmi_session._io_recvfrom = _receive_datagram
+            pyghmi_session._io_graball = _read_all
+            # created lazily by the first session, check-then-set: two
+            # first sessions at once could get a lock each
+            FencingSession.socketchecking = threading.Lock()
             # pyghmi takes its two locks in both orders: send_payload holds
             # KEEPALIVE_SESSIONS and _xmit_packet then takes
             # WAITING_SESSIONS, while awaitresponse holds WAITING_SESSIONS
@@ -102,6 +116,36 @@ def _receive_datagram(sock: socket.socket,
         return None
 
 
+def _read_all(sockets: list[socket.socket],
+              waiters: dict[t.Any, list]) -> list[t.Any]:
+    """pyghmi's ``_io_graball`` (the IO thread's read of every socket
+    until empty), with table lookups that cannot raise: a session logged
+    out while its last reply came in is a packet for nobody."""
+    handlers = pyghmi_session.Session.bmc_handlers
+    sockaddrs = []
+    for sock in sockets:
+        while (received := pyghmi_session._io_recvfrom(sock, 3000)):
+            data, sockaddr = received
+            if len(data) < 4:          # a wake-up of the IO thread
+                continue
+            try:
+                myport = sock.getsockname()[1]
+            except OSError:
+                break
+            relsession = (handlers.get(sockaddr) or {}).get(myport)
+            rdata: tuple = (data, sockaddr, sock, True)
+            if relsession is None:     # pyghmi is the BMC: sessionless
+                relsession = (handlers.get(sock) or {}).get(0)
+                rdata = (data, sockaddr, sock, False)
+            if relsession is not None:
+                relsession.pktqueue.append(rdata)
+                pyghmi_session.sessionqueue.append(relsession)
+            for waiter in waiters.pop(sockaddr, ()):
+                waiter[1].set()
+            sockaddrs.append(sockaddr)
+    return sockaddrs
+
+
 def _already_queued(myaddr: t.Any) -> bool:
     """Whether what a waiter on ``myaddr`` waits for has arrived."""
     if myaddr is None:
@@ -125,7 +169,15 @@ def _prompt_io_wait(timeout: float, myaddr: t.Any = None,
         wake = pyghmi_session.iosockets[0]
         wake.sendto(b'\x01', (pyghmi_session.myself,
                               pyghmi_session.iosockets[0].getsockname()[1]))
-    evt.wait()
+    # The IO thread wakes us at the deadline; a second past it, it is
+    # late or dead. pyghmi's callers treat an early return as a wake-up
+    # and look at their own timers.
+    if not evt.wait(max(timeout, 0.0) + 1.0):
+        iothread = pyghmi_session.iothread
+        if iothread is None or not iothread.is_alive():
+            raise pyghmi_exc.IpmiException(
+                'pyghmi\'s IO thread died: no IPMI answer can arrive in '
+                'this process')
 
 
 def _sockets_in_use(bmc: str, port: int) -> list[socket.socket]:
@@ -159,7 +211,7 @@ class FencingSession(pyghmi_session.Session):
         gate = self.gate
         if gate is not None and delay_xmit is None:
             try:
-                gate.check()
+                gate.check(wait=False)     # inside pyghmi's session lock
             except BaseException as exc:   # never raise in a foreign loop
                 self._refuse(exc)
                 return
@@ -194,7 +246,6 @@ class IpmiClient:
 
     def __init__(self, address: str, port: int, username: bytes,
                  password: bytes) -> None:
-        install_prompt_wakeups()
         self.session = FencingSession(address, username, password,
                                       port=port, keepalive=False)
 
@@ -208,6 +259,7 @@ class IpmiClient:
         """Send chassis control ``command`` (``off`` or ``soft``); every
         transmission of it, retransmissions included, passes ``gate``."""
         session = self.session
+        gate.check()            # may wait for a keepalive: not in the lock
         session.gate = gate
         try:
             rsp = session.raw_command(netfn=CHASSIS_NETFN,
@@ -226,3 +278,6 @@ class IpmiClient:
     def close(self) -> None:
         """Log out (nothing is sent if the session is already dead)."""
         self.session.logout()
+
+
+install_prompt_wakeups()     # before any session exists

@@ -17,6 +17,7 @@ from freezer_dr.exceptions import FenceFailed
 from freezer_dr.exceptions import LeadershipLost
 from freezer_dr.fencers.context import FenceContext
 from freezer_dr.fencers.context import FencingSettings
+from freezer_dr.fencers.context import WaitingGuard
 from freezer_dr.fencers.ipmi import IpmiFencer
 from freezer_dr.fencers.manual import ManualFencer
 from freezer_dr.model import PowerState
@@ -30,7 +31,7 @@ DEAD = FencingSettings(call_timeout=1.0, power_off_timeout=1.0,
                        poll_interval=0.05)
 HOSTS = ['ok', 'already-off', 'wrong-pw', 'unreachable', 'stuck', 'slow',
          'soft', 'lvl-dead', 'lvl-good', 'lvl-dead2', 'guarded', 'read-dead',
-         'read-good', 'secret']
+         'read-good', 'secret', 'waits', 'beside']
 OFF_AT_START = {'already-off'}
 
 
@@ -176,6 +177,40 @@ def test_guard_stops_fencing_before_any_power_command(bmcs):
                                 5, guard=deposed)
     assert bmcs.state()['guarded']['power'] == 'on'
     assert commands(bmcs, 'guarded') == []
+
+
+def test_a_guard_waiting_for_a_keepalive_stalls_no_other_ipmi_call(bmcs):
+    """Every IPMI transmission happens inside pyghmi's session lock, and
+    the gate is checked there. A guard that waits (the engine's waits up
+    to a TTL for a late keepalive) held that lock and stalled every other
+    IPMI call of the process; now it waits before the command, outside
+    the lock, and the check inside uses its form that never waits."""
+    release = threading.Event()
+    waiting = threading.Event()
+    calls = []
+
+    def wait_for_keepalive() -> None:
+        calls.append('wait')
+        if len(calls) == 2:          # the check made for the command
+            waiting.set()
+            release.wait(20)
+
+    guard = WaitingGuard(wait_for_keepalive, lambda: calls.append('now'))
+    slow = FencingSettings(call_timeout=30.0, power_off_timeout=1.5,
+                           poll_interval=0.05)
+    fence = threading.Thread(target=lambda: fencer(
+        bmcs, 'waits', slow).fence(time.monotonic() + 60, guard=guard))
+    fence.start()
+    try:
+        assert waiting.wait(20)
+        assert fencer(bmcs, 'beside').power_state(
+            time.monotonic() + 8) == PowerState.ON
+    finally:
+        release.set()
+        fence.join(30)
+    assert not fence.is_alive()
+    assert 'now' in calls            # every transmission was gated
+    assert bmcs.state()['waits']['power'] == 'off'
 
 
 def test_read_power_uses_the_first_level_that_answers(bmcs):

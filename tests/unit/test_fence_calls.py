@@ -12,6 +12,7 @@ from freezer_dr.exceptions import FenceFailed
 from freezer_dr.exceptions import LeadershipLost
 from freezer_dr.fencers import ipmi_client
 from freezer_dr.fencers.context import CallGate
+from freezer_dr.fencers.context import WaitingGuard
 from freezer_dr.fencers.context import call_with_deadline
 from freezer_dr.fencers.context import finish_quietly
 from freezer_dr.fencers.context import gated_call
@@ -55,6 +56,19 @@ def test_gate_refuses_after_the_call_deadline():
     with pytest.raises(FenceFailed, match='call deadline passed'):
         gate.check()
     CallGate(time.monotonic() + 10).check()      # in time: passes
+
+
+def test_gate_without_waiting_uses_the_guards_form_that_never_waits():
+    seen: list[str] = []
+    guard = WaitingGuard(lambda: seen.append('wait'),
+                         lambda: seen.append('now'))
+    gate = CallGate(time.monotonic() + 10, guard, 'h: bmc: off')
+    gate.check(wait=False)
+    gate.check()
+    assert seen == ['now', 'wait']
+    plain = CallGate(time.monotonic() + 10, lambda: seen.append('plain'))
+    plain.check(wait=False)            # a plain guard has one form
+    assert seen[-1] == 'plain'
 
 
 def test_errors_of_the_call_are_raised_unchanged():
