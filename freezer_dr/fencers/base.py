@@ -111,9 +111,11 @@ class PowerSwitchFencer(Fencer):
 
     # -- shared machinery ------------------------------------------------
     def _call(self, what: str, fn: t.Callable[[CallGate], T],
-              deadline: float, guard: Guard = no_guard) -> T:
+              deadline: float, guard: Guard = no_guard,
+              orphan: t.Callable[[T], object] | None = None) -> T:
         """``fn(gate)`` under the hard deadline, errors translated into
-        FenceFailed naming the host, the switch and the step."""
+        FenceFailed naming the host, the switch and the step; a result
+        that comes too late goes to ``orphan`` (a connection to close)."""
         label = f'{self.host}: {self.where}: {what}'
 
         def translated(gate: CallGate) -> T:
@@ -128,7 +130,7 @@ class PowerSwitchFencer(Fencer):
                 raise FenceFailed(f'{label} failed: {reason}') from None
 
         return gated_call(translated, call_deadline(deadline, self.settings),
-                          label, guard)
+                          label, guard, orphan)
 
     def _disconnect(self, conn: Connection, deadline: float) -> None:
         finish_quietly(lambda: self._close(conn),

@@ -127,34 +127,39 @@ class CallGate:
 
 
 def call_with_deadline(fn: t.Callable[[], T], deadline: float,
-                       what: str, gate: CallGate | None = None) -> T:
+                       what: str, gate: CallGate | None = None,
+                       orphan: t.Callable[[T], object] | None = None) -> T:
     """Run ``fn`` in a daemon thread; stop waiting at ``deadline``.
 
     ``deadline`` is a ``time.monotonic()`` value. Raises FenceFailed
     ``"{what}: no answer within N s"`` when it passes, after setting
     ``gate.cancelled`` so the abandoned thread sends no power command
     (a library call itself cannot be cancelled). Exceptions raised by
-    ``fn`` are re-raised here unchanged.
+    ``fn`` are re-raised here unchanged. A result that comes after the
+    caller gave up goes to ``orphan`` (to log out of a late login, say):
+    every result reaches exactly one of the two.
     """
     budget = deadline - time.monotonic()
     if budget <= 0:
         raise FenceFailed(f'{what}: deadline already passed')
-    done, box = _start(fn, what)
-    if not done.wait(budget):
+    call = _Call(fn, what, orphan)
+    if not call.wait(budget):
         if gate is not None:
             gate.cancelled.set()
         raise FenceFailed(f'{what}: no answer within {budget:.1f} s')
-    if 'error' in box:
-        raise box['error']
-    return box['result']
+    if 'error' in call.box:
+        raise call.box['error']
+    return call.box['result']
 
 
 def gated_call(fn: t.Callable[[CallGate], T], deadline: float, what: str,
-               guard: Guard = no_guard) -> T:
+               guard: Guard = no_guard,
+               orphan: t.Callable[[T], object] | None = None) -> T:
     """:func:`call_with_deadline` of ``fn(gate)``; ``fn`` calls
     ``gate.check()`` right before any power command it sends."""
     gate = CallGate(deadline, guard, what)
-    return call_with_deadline(lambda: fn(gate), deadline, what, gate)
+    return call_with_deadline(lambda: fn(gate), deadline, what, gate,
+                              orphan)
 
 
 def finish_quietly(fn: t.Callable[[], object], deadline: float,
@@ -164,29 +169,51 @@ def finish_quietly(fn: t.Callable[[], object], deadline: float,
     Never raises and never waits past ``deadline`` (not at all if it has
     passed): a clean-up that hangs is left to its daemon thread.
     """
-    done, box = _start(fn, what)
-    if not done.wait(max(0.0, deadline - time.monotonic())):
+    call = _Call(fn, what)
+    if not call.wait(max(0.0, deadline - time.monotonic())):
         LOG.debug('%s: left running after its deadline', what)
-    elif 'error' in box:
-        LOG.debug('%s: %s', what, box['error'])
+    elif 'error' in call.box:
+        LOG.debug('%s: %s', what, call.box['error'])
 
 
-def _start(fn: t.Callable[[], t.Any], what: str
-           ) -> tuple[threading.Event, dict[str, t.Any]]:
-    box: dict[str, t.Any] = {}
-    done = threading.Event()
+class _Call:
+    """``fn`` running in a daemon thread, its outcome in :attr:`box`
+    unless the waiter gave up first (then a result goes to ``orphan``)."""
 
-    def run() -> None:
+    def __init__(self, fn: t.Callable[[], t.Any], what: str,
+                 orphan: t.Callable[[t.Any], object] | None = None) -> None:
+        self.box: dict[str, t.Any] = {}
+        self._fn = fn
+        self._orphan = orphan
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._abandoned = False
+        threading.Thread(target=self._run, name=f'fence-call {what}',
+                         daemon=True).start()
+
+    def wait(self, timeout: float) -> bool:
+        """Whether the outcome is in :attr:`box`; False: abandoned."""
+        if self._done.wait(timeout):
+            return True
+        with self._lock:
+            self._abandoned = not self._done.is_set()
+            return not self._abandoned
+
+    def _run(self) -> None:
         try:
-            box['result'] = fn()
+            outcome = {'result': self._fn()}
         except BaseException as exc:   # handed to the caller
-            box['error'] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name=f'fence-call {what}',
-                     daemon=True).start()
-    return done, box
+            outcome = {'error': exc}
+        with self._lock:
+            if not self._abandoned:
+                self.box.update(outcome)
+                self._done.set()
+                return
+        if self._orphan is not None and 'result' in outcome:
+            try:
+                self._orphan(outcome['result'])
+            except Exception as exc:   # noqa: BLE001 - clean-up only
+                LOG.debug('clean-up of a late result failed: %s', exc)
 
 
 def call_deadline(deadline: float, settings: FencingSettings) -> float:

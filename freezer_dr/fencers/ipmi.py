@@ -57,14 +57,12 @@ class IpmiFencer(PowerSwitchFencer):
         return f'pyghmi error {type(exc).__name__}: {exc}'
 
     def _open(self, deadline: float) -> IpmiClient:
-        def login(gate: t.Any) -> IpmiClient:
-            client = IpmiClient(self.address, self.port,
-                                self.username.encode(),
-                                self._password.reveal().encode())
-            if gate.cancelled.is_set():     # nobody will use or close it
-                client.close()
-            return client
-        return self._call('login', login, deadline)
+        def login(_gate: t.Any) -> IpmiClient:
+            return IpmiClient(self.address, self.port,
+                              self.username.encode(),
+                              self._password.reveal().encode())
+        # a login that comes too late is logged out: BMCs have few slots
+        return self._call('login', login, deadline, orphan=self._close)
 
     def _read(self, conn: IpmiClient, deadline: float) -> str:
         return self._call('power status', lambda _gate: conn.power(),

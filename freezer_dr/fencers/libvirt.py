@@ -58,17 +58,15 @@ class LibvirtFencer(PowerSwitchFencer):
         return None
 
     def _open(self, deadline: float) -> t.Any:
-        def lookup(gate: CallGate) -> t.Any:
+        def lookup(_gate: CallGate) -> t.Any:
             conn = self.libvirt.open(self.uri)
             try:
                 dom = conn.lookupByName(self.domain)
             except self.libvirt.libvirtError:
                 conn.close()
                 raise
-            if gate.cancelled.is_set():     # nobody will use or close it
-                conn.close()
             return dom
-        return self._call('lookup', lookup, deadline)
+        return self._call('lookup', lookup, deadline, orphan=self._close)
 
     def _read(self, dom: t.Any, deadline: float) -> str:
         state = self._call('state', lambda _gate: dom.state(), deadline)[0]

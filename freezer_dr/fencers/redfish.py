@@ -177,8 +177,6 @@ class RedfishFencer(PowerSwitchFencer):
                            auth=sushy_auth.BasicAuth(
                                self.username, self._password.reveal()))
         system = root.get_system(self._system_path(root))
-        if gate.cancelled.is_set():
-            conn.close()
         return _Connection(root, system, adapter)
 
     def _system_path(self, root: sushy.Sushy) -> str:
@@ -196,7 +194,8 @@ class RedfishFencer(PowerSwitchFencer):
         return members[0]
 
     def _open(self, deadline: float) -> _Connection:
-        return self._call('connect', self._connect, deadline)
+        return self._call('connect', self._connect, deadline,
+                          orphan=self._close)
 
     def _read(self, conn: _Connection, deadline: float) -> str:
         def read(_gate: CallGate) -> str:

@@ -71,6 +71,27 @@ def test_gate_without_waiting_uses_the_guards_form_that_never_waits():
     assert seen[-1] == 'plain'
 
 
+def test_a_result_that_comes_too_late_goes_to_the_orphan_handler():
+    """A login that finishes after its caller gave up is closed (BMCs
+    have few session slots); one in time is the caller's, not closed."""
+    release = threading.Event()
+    orphans: list[str] = []
+    with pytest.raises(FenceFailed, match='no answer'):
+        call_with_deadline(lambda: release.wait(5) and 'late session',
+                           time.monotonic() + 0.05, 'h: bmc: login',
+                           orphan=orphans.append)
+    release.set()
+    for _ in range(100):
+        if orphans:
+            break
+        time.sleep(0.01)
+    assert orphans == ['late session']
+    assert call_with_deadline(lambda: 'session', time.monotonic() + 5,
+                              'h: bmc: login',
+                              orphan=orphans.append) == 'session'
+    assert orphans == ['late session']
+
+
 def test_errors_of_the_call_are_raised_unchanged():
     def fails() -> None:
         raise LeadershipLost('from the worker')
