@@ -73,6 +73,19 @@ class BmcProcess:
         with open(self.log_path) as f:
             return [json.loads(line) for line in f if line.strip()]
 
+    def commands(self, host: str) -> list[tuple[str, str, str]]:
+        """The power commands ``host``'s BMC received, reads left out:
+        (command, result, power after)."""
+        return [(e['command'], e['result'], e['power_after'])
+                for e in self.log()
+                if e['host'] == host and e['command'] != 'status']
+
+    def clear_faults(self) -> None:
+        """Lift every fault (abandoned calls then finish quickly)."""
+        for host, state in self.state().items():
+            if state['fault']['mode'] != 'none':
+                self.fault(host, 'none')
+
     def stderr_text(self) -> str:
         if not self.stderr.closed:
             self.stderr.flush()

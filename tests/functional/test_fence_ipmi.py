@@ -52,21 +52,13 @@ def bmcs(tmp_path_factory):
 def clear_faults(bmcs):
     """Lift faults after each test so abandoned logins finish quickly."""
     yield
-    for host, state in bmcs.state().items():
-        if state['fault']['mode'] != 'none':
-            bmcs.fault(host, 'none')
+    bmcs.clear_faults()
 
 
 def fencer(bmcs, host, settings=SETTINGS, **params):
     params = {'address': '127.0.0.1', 'port': bmcs.ports[host],
               'username': 'admin', 'password': password(host), **params}
     return IpmiFencer(host, params, FenceContext(settings=settings))
-
-
-def commands(bmcs, host):
-    return [(e['command'], e['result'], e['power_after'])
-            for e in bmcs.log() if e['host'] == host
-            and e['command'] != 'status']
 
 
 def test_fence_turns_power_off_and_bmc_log_shows_the_off(bmcs):
@@ -76,13 +68,13 @@ def test_fence_turns_power_off_and_bmc_log_shows_the_off(bmcs):
     assert [a['action'] for a in result.attempts] == ['status', 'off',
                                                        'status']
     assert bmcs.state()['ok']['power'] == 'off'
-    assert commands(bmcs, 'ok') == [('off', 'ok', 'off')]
+    assert bmcs.commands('ok') == [('off', 'ok', 'off')]
 
 
 def test_already_off_node_fences_as_success_without_a_command(bmcs):
     result = fencer(bmcs, 'already-off').fence(time.monotonic() + 5)
     assert result.success and result.power_state == 'off'
-    assert commands(bmcs, 'already-off') == []
+    assert bmcs.commands('already-off') == []
 
 
 def test_wrong_password_fails_at_once_naming_host_and_bmc(bmcs):
@@ -115,7 +107,7 @@ def test_stuck_bmc_fails_at_the_power_off_timeout(bmcs):
         fencer(bmcs, 'stuck').fence(time.monotonic() + 5)
     # the engine learns the host was read ON (no older evidence counts)
     assert failed.value.power == 'on' and failed.value.seen_at
-    assert ('off', 'ok', 'on') in commands(bmcs, 'stuck')
+    assert ('off', 'ok', 'on') in bmcs.commands('stuck')
     assert bmcs.state()['stuck']['power'] == 'on'
 
 
@@ -125,7 +117,7 @@ def test_slow_bmc_still_fences_within_the_deadline(bmcs):
                                poll_interval=0.05)
     result = fencer(bmcs, 'slow', settings).fence(time.monotonic() + 10)
     assert result.success
-    assert commands(bmcs, 'slow') == [('off', 'ok', 'off')]
+    assert bmcs.commands('slow') == [('off', 'ok', 'off')]
 
 
 def test_soft_shutdown_comes_first_when_configured(bmcs):
@@ -133,7 +125,7 @@ def test_soft_shutdown_comes_first_when_configured(bmcs):
                                soft_shutdown_timeout=1.0, poll_interval=0.05)
     result = fencer(bmcs, 'soft', settings).fence(time.monotonic() + 5)
     assert result.success
-    assert commands(bmcs, 'soft') == [('soft', 'ok', 'off')]
+    assert bmcs.commands('soft') == [('soft', 'ok', 'off')]
 
 
 def test_next_level_fences_when_the_first_bmc_is_unreachable(bmcs):
@@ -146,7 +138,7 @@ def test_next_level_fences_when_the_first_bmc_is_unreachable(bmcs):
     assert result.attempts[0]['result'] == 'failed'
     assert result.attempts[1] == {**result.attempts[1], 'index': 2,
                                   'result': 'off'}
-    assert commands(bmcs, 'lvl-good') == [('off', 'ok', 'off')]
+    assert bmcs.commands('lvl-good') == [('off', 'ok', 'off')]
 
 
 def test_manual_level_succeeds_only_once_confirmed(bmcs):
@@ -176,7 +168,7 @@ def test_guard_stops_fencing_before_any_power_command(bmcs):
         fence_levels.fence_node('guarded', [fencer(bmcs, 'guarded')],
                                 5, guard=deposed)
     assert bmcs.state()['guarded']['power'] == 'on'
-    assert commands(bmcs, 'guarded') == []
+    assert bmcs.commands('guarded') == []
 
 
 def test_a_guard_waiting_for_a_keepalive_stalls_no_other_ipmi_call(bmcs):

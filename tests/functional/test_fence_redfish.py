@@ -46,9 +46,7 @@ def bmcs(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def clear_faults(bmcs):
     yield
-    for host, state in bmcs.state().items():
-        if state['fault']['mode'] != 'none':
-            bmcs.fault(host, 'none')
+    bmcs.clear_faults()
 
 
 def url(bmcs, host: str) -> str:
@@ -62,12 +60,6 @@ def fencer(bmcs, host, settings=SETTINGS, name=None, **params):
                          FenceContext(settings=settings))
 
 
-def commands(bmcs, host):
-    return [(e['command'], e['result'], e['power_after'])
-            for e in bmcs.log() if e['host'] == host
-            and e['command'] != 'status']
-
-
 def test_fence_forces_power_off_and_reads_it_back(bmcs):
     result = fencer(bmcs, 'ok').fence(time.monotonic() + 8)
     assert result.success and result.level == 'redfish'
@@ -76,7 +68,7 @@ def test_fence_forces_power_off_and_reads_it_back(bmcs):
                                                        'status']
     assert result.attempts[1]['reset_type'] == 'ForceOff'
     assert url(bmcs, 'ok') in result.detail
-    assert commands(bmcs, 'ok') == [('off', 'ok', 'off')]
+    assert bmcs.commands('ok') == [('off', 'ok', 'off')]
     assert bmcs.state()['ok']['power'] == 'off'
 
 
@@ -86,7 +78,7 @@ def test_graceful_shutdown_comes_first_when_configured(bmcs):
     result = fencer(bmcs, 'soft', settings).fence(time.monotonic() + 8)
     assert result.success
     assert result.attempts[1]['reset_type'] == 'GracefulShutdown'
-    assert commands(bmcs, 'soft') == [('soft', 'ok', 'off')]
+    assert bmcs.commands('soft') == [('soft', 'ok', 'off')]
 
 
 def test_wrong_password_is_named_as_such(bmcs):
@@ -97,7 +89,7 @@ def test_wrong_password_is_named_as_such(bmcs):
     assert message.startswith(f'wrong-pw: Redfish BMC {url(bmcs, "wrong-pw")}')
     assert 'authentication refused (HTTP 401)' in message
     assert password('wrong-pw') not in message
-    assert commands(bmcs, 'wrong-pw') == []
+    assert bmcs.commands('wrong-pw') == []
     assert bmcs.state()['wrong-pw']['power'] == 'on'
 
 
@@ -118,7 +110,7 @@ def test_stuck_bmc_accepts_the_reset_and_fails_closed(bmcs):
     bmcs.fault('stuck', 'stuck')
     with pytest.raises(FenceFailed, match='power still on'):
         fencer(bmcs, 'stuck').fence(time.monotonic() + 5)
-    assert ('off', 'ok', 'on') in commands(bmcs, 'stuck')
+    assert ('off', 'ok', 'on') in bmcs.commands('stuck')
     assert bmcs.state()['stuck']['power'] == 'on'
 
 
@@ -152,7 +144,7 @@ def test_unknown_system_id_is_named(bmcs):
     assert 'no-system: Redfish BMC' in str(failed.value)
     assert 'not found (HTTP 404)' in str(failed.value)
     assert 'Nope-1' in str(failed.value)
-    assert commands(bmcs, 'no-system') == []
+    assert bmcs.commands('no-system') == []
 
 
 def test_power_state_read_sends_no_power_command(bmcs):
@@ -172,7 +164,7 @@ def test_guard_stops_fencing_before_the_reset(bmcs):
     with pytest.raises(LeadershipLost):
         fence_levels.fence_node('guarded', [fencer(bmcs, 'guarded')],
                                 5, guard=deposed)
-    assert commands(bmcs, 'guarded') == []
+    assert bmcs.commands('guarded') == []
     assert bmcs.state()['guarded']['power'] == 'on'
 
 
@@ -191,8 +183,8 @@ def test_failed_redfish_level_falls_back_to_ipmi(bmcs):
     assert 'HTTP 401' in result.attempts[0]['error']
     assert result.attempts[1] == {**result.attempts[1], 'level': 'ipmi',
                                   'index': 2, 'result': 'off'}
-    assert commands(bmcs, 'fallback') == [('off', 'ok', 'off')]
-    assert commands(bmcs, 'fallback-rf') == []
+    assert bmcs.commands('fallback') == [('off', 'ok', 'off')]
+    assert bmcs.commands('fallback-rf') == []
 
 
 def test_password_never_in_repr_errors_results_or_logs(bmcs, caplog):

@@ -13,7 +13,7 @@ from freezer_dr.model import InstanceRecord
 from freezer_dr.model import RecoveryRecord
 from freezer_dr.model import Step
 
-TTL = 2.0
+TTL = 10.0            # no keepalives run here: outlast any stall
 HTTP_TIMEOUT = 0.5
 
 
