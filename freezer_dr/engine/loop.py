@@ -29,7 +29,7 @@ from freezer_dr.engine import preflight
 from freezer_dr.engine import sentences
 from freezer_dr.engine.notify import Notification
 from freezer_dr.engine.preflight import FencingReadiness
-from freezer_dr.engine.recovery import RecoveryContext
+from freezer_dr.engine.recovery_context import RecoveryContext
 from freezer_dr.engine.runners import RunnerPool
 from freezer_dr.engine.settings import LoopSettings
 from freezer_dr.engine.settings import settings_from_conf

@@ -27,8 +27,7 @@ from freezer_dr.engine import outbox
 from freezer_dr.engine import selection
 from freezer_dr.engine import transitions
 from freezer_dr.engine.evacuation import Evacuation
-from freezer_dr.engine.evacuation import EvacuationSettings
-from freezer_dr.engine.notify import Notification
+from freezer_dr.engine.recovery_context import RecoveryContext
 from freezer_dr.fencers.context import WaitingGuard
 from freezer_dr.model import FenceResult
 from freezer_dr.model import InstanceState
@@ -41,49 +40,6 @@ LOG = logging.getLogger(__name__)
 
 #: (kind, summary): an admin alert queued with a transition
 Alert = tuple[str, str]
-
-
-@dataclasses.dataclass(frozen=True)
-class RecoverySettings:
-    """Everything a recovery needs to know from the configuration."""
-    fence_level_timeout: float = 30.0     # per fencing level
-    fence_retry_initial: float = 10.0
-    fence_retry_max: float = 300.0
-    # the longest one call of each kind may take: a side effect starts only
-    # while the lease outlives it (S2)
-    bmc_call_time: float = 5.0
-    nova_call_time: float = 5.0
-    notify_call_time: float = 5.0
-    selection: str = 'all'
-    ha_metadata_key: str = 'HA_Enabled'
-    ha_tag: str = 'ha-enabled'
-    include_error: bool = False
-    evacuation: EvacuationSettings = EvacuationSettings()
-
-
-@dataclasses.dataclass
-class RecoveryContext:
-    """The collaborators of every recovery run by one leader."""
-    store: t.Any                     # freezer_dr.ha.store.CheckpointStore
-    lease: t.Any                     # freezer_dr.ha.lease.LeaderLease
-    evacuator: t.Any                 # freezer_dr.evacuators.base.Evacuator
-    fencers: t.Callable[[str], list]  # host -> fencing levels
-    notification: Notification
-    settings: RecoverySettings
-    #: why no fencing of this host may start now, or None
-    hold_reason: t.Callable[[str], str | None]
-    stop: threading.Event
-    #: whether the monitor's last look saw the host down and in service
-    #: (False: it is up again; None: no word on it)
-    host_down: t.Callable[[str], bool | None] = lambda host: None
-    #: host -> the operator's confirmation in use by its fencing attempt
-    #: right now (what the manual level reads; gone when the attempt ends)
-    confirmations: dict[str, float] = dataclasses.field(default_factory=dict)
-    #: whether some BMC read ``host`` ON after etcd revision ``revision``
-    #: (the fencing readiness checks' readings)
-    power_on_since: t.Callable[[str, int], bool] = lambda host, rev: False
-    #: fencing levels of ``host`` not to rely on: index -> why
-    distrusted: t.Callable[[str], dict[int, str]] = lambda host: {}
 
 
 class RecoveryRunner:
@@ -142,8 +98,10 @@ class RecoveryRunner:
     def guard_notify(self) -> None:
         self.guard(self.ctx.settings.notify_call_time)
 
-    def save(self) -> None:
-        """Checkpoint the record (one fenced write) while our term lasts.
+    def save(self, on_read: bool = False) -> None:
+        """Checkpoint the record (one fenced write) while our term lasts;
+        ``on_read``: it records an ON reading, which voids every operator
+        confirmation written before it (S1).
 
         A runner of an ended term never writes again, even when this
         replica leads again at the same epoch: its copy may be stale.
@@ -152,13 +110,17 @@ class RecoveryRunner:
             if self.ctx.stop.is_set():
                 raise exceptions.LeadershipLost('recovery stopped')
             self.record.updated_at = now()
+            self.record.confirm_after = (None if on_read else
+                                         self.record.confirm_bound())
             self.ctx.store.put_recovery(self.record)
 
     def transition(self, step: Step, condition: str, note: str = '',
-                   alert: Alert | None = None, **changes: t.Any) -> None:
+                   alert: Alert | None = None, on_read: bool = False,
+                   **changes: t.Any) -> None:
         """Change step (as the table allows) in one checkpoint.
 
-        ``alert`` queues an admin alert in the same checkpoint.
+        ``alert`` queues an admin alert in the same checkpoint; ``on_read``
+        as for :meth:`save`.
         """
         transitions.check(self.record.step, step, condition)
         for name, value in changes.items():
@@ -168,7 +130,7 @@ class RecoveryRunner:
         self.record.step = step
         self.record.steps.append({'step': step.value, 'at': now(),
                                   'note': note, 'condition': condition})
-        self.save()
+        self.save(on_read)
         LOG.info('recovery %s of host %s: %s on %s%s', self.record.id,
                  self.record.host, step.value, condition,
                  f' ({note})' if note else '')
@@ -231,7 +193,8 @@ class RecoveryRunner:
                         f'evacuated or requested and may be running twice')
         self.transition(Step.FENCING, 'power_on_seen', 'resumed: host found '
                         'powered on again', alert=('power_on', summary),
-                        power_on_seen_at=now(), operator_confirmation=None)
+                        power_on_seen_at=now(), operator_confirmation=None,
+                        on_read=True)
 
     def _gate(self) -> bool:
         record = self.record
@@ -277,14 +240,15 @@ class RecoveryRunner:
         wait = gates.backoff(attempts, self.ctx.settings.fence_retry_initial,
                              self.ctx.settings.fence_retry_max)
         reason = f'fencing failed: {result.detail}'
-        # A failed attempt drops the operator's confirmation: one that was
+        # A failed attempt drops the confirmation it used: one that was
         # refused (the host read ON) must never count later (S1).
         self.transition(Step.HELD, 'fence_failed',
                         f'{reason}; retry in {wait:.0f} s',
                         alert=('fence_failed', reason), fence=evidence,
                         fence_attempts=attempts, power_on_seen_at=on_seen,
                         next_attempt_at=now() + wait, reason=reason,
-                        operator_confirmation=None)
+                        operator_confirmation=None,
+                        on_read=result.power_on_seen_at is not None)
         return False
 
     def _take_confirmation(self) -> float | None:

@@ -17,8 +17,8 @@ from oslo_log import log as logging
 
 from freezer_dr import exceptions
 from freezer_dr.engine import gates
-from freezer_dr.engine.recovery import RecoveryContext
 from freezer_dr.engine.recovery import RecoveryRunner
+from freezer_dr.engine.recovery_context import RecoveryContext
 from freezer_dr.model import RecoveryRecord
 from freezer_dr.model import Step
 from freezer_dr.model import now

@@ -7,7 +7,7 @@ from freezer_dr.engine import gates
 from freezer_dr.engine.evacuation import EvacuationSettings
 from freezer_dr.engine.heartbeats import HeartbeatPolicy
 from freezer_dr.engine.preflight import ReadinessSettings
-from freezer_dr.engine.recovery import RecoverySettings
+from freezer_dr.engine.recovery_context import RecoverySettings
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,9 +27,9 @@ from freezer_dr import exceptions
 from freezer_dr.engine import operator_requests
 from freezer_dr.engine.evacuation import EvacuationSettings
 from freezer_dr.engine.notify import Notification
-from freezer_dr.engine.recovery import RecoveryContext
 from freezer_dr.engine.recovery import RecoveryRunner
-from freezer_dr.engine.recovery import RecoverySettings
+from freezer_dr.engine.recovery_context import RecoveryContext
+from freezer_dr.engine.recovery_context import RecoverySettings
 from freezer_dr.engine.runners import RunnerPool
 from freezer_dr.model import RecoveryRecord
 from tests.unit import fakes
@@ -88,8 +88,12 @@ class Harness:
         except exceptions.FreezerDRError:
             pass
 
-    def run(self) -> None:
-        self.cycle()
+    def run(self, requests: bool = True) -> None:
+        """A leader cycle: operator requests (unless ``requests`` is
+        False: a retry dispatched before the leader read them), then the
+        runner."""
+        if requests:
+            self.cycle()
         record = self.store.get_recovery(HOST)
         if record is None:
             return
