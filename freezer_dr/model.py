@@ -168,10 +168,6 @@ class RecoveryRecord:
     #: host ON or a fencing attempt fails, so one that is present is newer
     #: than both (S1)
     operator_confirmation: dict[str, t.Any] | None = None
-    #: a confirmation counts only if written after this etcd revision: the
-    #: checkpoint that last recorded an ON reading (None: this checkpoint
-    #: itself; see :meth:`confirm_bound`)
-    confirm_after: int | None = None
     #: wall time a BMC last read the host ON in this recovery
     power_on_seen_at: float | None = None
     next_attempt_at: float = 0.0
@@ -200,15 +196,6 @@ class RecoveryRecord:
     @property
     def terminal(self) -> bool:
         return self.step.terminal
-
-    def confirm_bound(self) -> int:
-        """The etcd revision an operator's fence confirmation must be
-        newer than (S1): that of the checkpoint that recorded the last ON
-        reading. Attempts that read nothing (a manual level, a dead BMC)
-        do not move it, so a confirmation survives them."""
-        if self.confirm_after is None:
-            return self.revision or 0
-        return self.confirm_after
 
     def to_dict(self) -> dict[str, t.Any]:
         data = dataclasses.asdict(self)

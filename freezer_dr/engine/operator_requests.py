@@ -10,11 +10,10 @@ the leader reads them each cycle, for hosts no runner owns right now.
   and admins are told. Past that point it is refused.
 - ``fence-confirmed`` names a live recovery. It is accepted into that
   recovery (``operator_confirmation``) only if it was written after the
-  checkpoint that recorded the recovery's last ON reading (etcd
-  revisions, no clocks: ``RecoveryRecord.confirm_bound``), so it is newer
-  than every ON reading the record holds (S1); fencing attempts that read
-  nothing (a manual level waiting, a dead BMC) do not void it. A held
-  recovery then tries fencing again at once.
+  record's last change (etcd revisions, no clocks), so it is newer than
+  every ON reading and failed fencing attempt the record holds: those
+  drop the confirmation in the same checkpoint (S1). A held recovery then
+  tries fencing again at once.
 """
 from __future__ import annotations
 
@@ -105,12 +104,11 @@ def _confirm(store, host: str, data: dict,
     if record is None or data.get('recovery_id') != record.id:
         LOG.warning('fence confirmation of %s names recovery %s, which is '
                     'not live: ignored', host, data.get('recovery_id'))
-    elif revision <= record.confirm_bound():
+    elif record.revision is not None and revision <= record.revision:
         LOG.warning('fence confirmation of %s for recovery %s was written '
-                    'before a BMC read the host ON: ignored, check the '
-                    'host, then confirm again', host, record.id)
+                    'before the record last changed: ignored, confirm '
+                    'again', host, record.id)
     elif record.step in (Step.CONFIRMED, Step.HELD, Step.FENCING):
-        record.confirm_after = record.confirm_bound()
         record.operator_confirmation = {
             'by': data.get('by'), 'at': now(), 'revision': revision}
         record.next_attempt_at = 0.0       # fence now

@@ -98,10 +98,8 @@ class RecoveryRunner:
     def guard_notify(self) -> None:
         self.guard(self.ctx.settings.notify_call_time)
 
-    def save(self, on_read: bool = False) -> None:
-        """Checkpoint the record (one fenced write) while our term lasts;
-        ``on_read``: it records an ON reading, which voids every operator
-        confirmation written before it (S1).
+    def save(self) -> None:
+        """Checkpoint the record (one fenced write) while our term lasts.
 
         A runner of an ended term never writes again, even when this
         replica leads again at the same epoch: its copy may be stale.
@@ -110,17 +108,13 @@ class RecoveryRunner:
             if self.ctx.stop.is_set():
                 raise exceptions.LeadershipLost('recovery stopped')
             self.record.updated_at = now()
-            self.record.confirm_after = (None if on_read else
-                                         self.record.confirm_bound())
             self.ctx.store.put_recovery(self.record)
 
     def transition(self, step: Step, condition: str, note: str = '',
-                   alert: Alert | None = None, on_read: bool = False,
-                   **changes: t.Any) -> None:
+                   alert: Alert | None = None, **changes: t.Any) -> None:
         """Change step (as the table allows) in one checkpoint.
 
-        ``alert`` queues an admin alert in the same checkpoint; ``on_read``
-        as for :meth:`save`.
+        ``alert`` queues an admin alert in the same checkpoint.
         """
         transitions.check(self.record.step, step, condition)
         for name, value in changes.items():
@@ -130,7 +124,7 @@ class RecoveryRunner:
         self.record.step = step
         self.record.steps.append({'step': step.value, 'at': now(),
                                   'note': note, 'condition': condition})
-        self.save(on_read)
+        self.save()
         LOG.info('recovery %s of host %s: %s on %s%s', self.record.id,
                  self.record.host, step.value, condition,
                  f' ({note})' if note else '')
@@ -193,8 +187,7 @@ class RecoveryRunner:
                         f'evacuated or requested and may be running twice')
         self.transition(Step.FENCING, 'power_on_seen', 'resumed: host found '
                         'powered on again', alert=('power_on', summary),
-                        power_on_seen_at=now(), operator_confirmation=None,
-                        on_read=True)
+                        power_on_seen_at=now(), operator_confirmation=None)
 
     def _gate(self) -> bool:
         record = self.record
@@ -240,15 +233,14 @@ class RecoveryRunner:
         wait = gates.backoff(attempts, self.ctx.settings.fence_retry_initial,
                              self.ctx.settings.fence_retry_max)
         reason = f'fencing failed: {result.detail}'
-        # A failed attempt drops the confirmation it used: one that was
+        # A failed attempt drops the operator's confirmation: one that was
         # refused (the host read ON) must never count later (S1).
         self.transition(Step.HELD, 'fence_failed',
                         f'{reason}; retry in {wait:.0f} s',
                         alert=('fence_failed', reason), fence=evidence,
                         fence_attempts=attempts, power_on_seen_at=on_seen,
                         next_attempt_at=now() + wait, reason=reason,
-                        operator_confirmation=None,
-                        on_read=result.power_on_seen_at is not None)
+                        operator_confirmation=None)
         return False
 
     def _take_confirmation(self) -> float | None:

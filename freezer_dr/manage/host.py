@@ -45,7 +45,7 @@ def confirm_fenced(conf, args) -> int:
         'recovery_id': record.id})
     print(f'{args.host} confirmed fenced for recovery {record.id}; the '
           f'leader accepts it on its next cycle, unless a BMC reads the '
-          f'host ON first (then check the host and confirm again)')
+          f'host ON or the recovery changes first (then confirm again)')
     return 0
 
 
