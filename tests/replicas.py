@@ -32,7 +32,7 @@ import requests
 from freezer_dr.demo.config import Sections
 from freezer_dr.demo.config import merge
 from freezer_dr.demo.config import write_config
-from freezer_dr.demo.etcd_server import free_port
+from freezer_dr.demo.etcd_server import free_ports
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -211,6 +211,7 @@ class ReplicaSet:
         self.workdir = workdir
         self.cluster = cluster or f'test-{uuid.uuid4().hex[:8]}'
         self.replicas: list[ReplicaProcess] = []
+        api_ports = free_ports(len(backend_urls))
         for index, url in enumerate(backend_urls):
             member_id = f'replica-{index + 1}'
             base: Sections = {
@@ -224,7 +225,7 @@ class ReplicaSet:
                     'safety_margin': min(0.5, lease_ttl / 10),
                     'membership_timeout': max(2.0, lease_ttl)},
                 'api': {'bind_host': '127.0.0.1',
-                        'bind_port': free_port()},
+                        'bind_port': api_ports[index]},
                 'engine': {'poll_interval': 0.5},
             }
             self.replicas.append(ReplicaProcess(

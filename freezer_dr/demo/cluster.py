@@ -135,8 +135,9 @@ class Cluster:
             os.makedirs(data_dir, exist_ok=True)
             self.etcd = etcd_server.EtcdServer(data_dir=data_dir).start()
             self.cloud.start()
-            for index in range(1, self.replica_count + 1):
-                self.replicas.append(self._replica(index).start())
+            ports = etcd_server.free_ports(self.replica_count)
+            for index, port in enumerate(ports, start=1):
+                self.replicas.append(self._replica(index, port).start())
         except BaseException:
             self.close()
             raise
@@ -180,8 +181,7 @@ class Cluster:
             os.path.join(self.workdir, f'replica-{index}.conf'),
             settings, self.overrides)
 
-    def _replica(self, index: int) -> Replica:
-        port = etcd_server.free_port()
+    def _replica(self, index: int, port: int) -> Replica:
         return Replica(index, self.replica_config(index, port), port,
                        os.path.join(self.workdir, f'replica-{index}.out'))
 

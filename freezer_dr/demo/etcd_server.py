@@ -59,9 +59,20 @@ def _is_script(path: str) -> bool:
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nobody listened on a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct such ports: all are held at once while picked
+    (picked one by one, the kernel may hand the same port out twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(('127.0.0.1', 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 class EtcdServer:
@@ -115,7 +126,7 @@ class EtcdServer:
         attempts = 1 if self._ports_fixed else 3
         for attempt in range(attempts):
             if not self._ports_fixed:
-                self.client_port, self.peer_port = free_port(), free_port()
+                self.client_port, self.peer_port = free_ports(2)
             try:
                 self._spawn()
                 self._wait_healthy(timeout)
@@ -233,7 +244,8 @@ class EtcdCluster:
     def __init__(self, size: int = 3, data_dir: str | None = None) -> None:
         self._own_dir = data_dir is None
         self.base_dir = data_dir or tempfile.mkdtemp(prefix='freezer-etcd-')
-        ports = [(free_port(), free_port()) for _ in range(size)]
+        picked = free_ports(2 * size)
+        ports = list(zip(picked[::2], picked[1::2], strict=True))
         initial = ','.join(f'm{i}=http://127.0.0.1:{peer}'
                            for i, (_client, peer) in enumerate(ports))
         self.members = [
