@@ -180,7 +180,12 @@ class FencingReadiness:
         whoever leads by then.
         """
         host = result['host']
-        previous = self.store.get(PREFIX + host) or {}
+        stored, written = self.store.get_with_revision(PREFIX + host)
+        previous = stored or {}
+        # an ON reading outlives the results stored after it: a confirmation
+        # older than it must stay refused (power_on_since)
+        on_revision = written if read_on(previous) else previous.get(
+            'on_revision', 0)
         was = previous.get('ready')
         changed = was is None or was != result['ready']
         since = result['checked_at'] if changed else previous.get(
@@ -192,7 +197,8 @@ class FencingReadiness:
         if due and self._send(due, host, since, result):
             due = None
         self.store.put_fenced(PREFIX + host,
-                              dict(result, since=since, alert_due=due))
+                              dict(result, since=since, alert_due=due,
+                                   on_revision=on_revision))
         if self._gauge is not None:
             self._gauge.labels(host=host).set(int(result['ready']))
         LOG.info('fencing check of %s: %s', host, result['summary'])
@@ -241,7 +247,10 @@ def power_on_since(store, host: str, revision: int) -> bool:
     """Whether a readiness check read ``host`` ON after etcd revision
     ``revision`` (e.g. after an operator confirmed it off)."""
     result, written = store.get_with_revision(PREFIX + host)
-    return written > revision and read_on(result)
+    if written > revision and read_on(result):
+        return True
+    # read ON by an earlier check whose result a later one replaced
+    return (result or {}).get('on_revision', 0) > revision
 
 
 def distrusted(store, host: str) -> dict[int, str]:

@@ -13,6 +13,7 @@ import time
 import yaml
 
 from freezer_dr.engine import loop as engine_loop
+from freezer_dr.engine import preflight
 from tests import invariants
 from tests.functional.loop_support import make_conf
 from tests.functional.test_operator_requests import manage
@@ -124,3 +125,32 @@ def check_and_repair(cloud, loop, store, etcd_url, cluster_name, since,
                    dead, wrong)
     assert check.returncode == 1, check.stdout + check.stderr
     assert dead in check.stdout and 'yes' in check.stdout
+
+
+def test_an_on_reading_outlives_the_results_stored_after_it(leader):
+    """S1: an operator's confirmation written before a readiness check read
+    the host ON stays refused after a later check (BMC unreachable) replaced
+    that result; only the latest result was looked at before."""
+    lease, store = leader
+    checker = preflight.FencingReadiness(
+        preflight.ReadinessSettings(), store, lease,
+        alert=lambda *args: True)
+
+    def check(power: str | None) -> None:
+        level = {'index': 1, 'driver': 'ipmi', 'power': power,
+                 'ok': power is not None}
+        checker.record({'host': 'h1', 'ready': power is not None,
+                        'checked_at': time.time(), 'levels': [level],
+                        'summary': power or 'unreachable'})
+
+    check('off')
+    store.request('fence-confirmed', 'h1', {'recovery_id': 'r'})
+    confirmed_at = store.requests('fence-confirmed')['h1']['revision']
+    assert not preflight.power_on_since(store, 'h1', confirmed_at)
+    check('on')
+    check(None)                               # the BMC stops answering
+    check(None)
+    assert preflight.power_on_since(store, 'h1', confirmed_at)
+    store.request('fence-confirmed', 'h1', {'recovery_id': 'r'})
+    later = store.requests('fence-confirmed')['h1']['revision']
+    assert not preflight.power_on_since(store, 'h1', later)
