@@ -108,7 +108,14 @@ def _confirm(store, host: str, data: dict,
         LOG.warning('fence confirmation of %s for recovery %s was written '
                     'before the record last changed: ignored, confirm '
                     'again', host, record.id)
-    elif record.step in (Step.CONFIRMED, Step.HELD, Step.FENCING):
+    elif record.step == Step.FENCING:
+        # No runner owns it, so a fencing attempt was cut short (a
+        # takeover): what it read before it stopped is not in the record,
+        # and may be an ON reading newer than this confirmation (S1).
+        LOG.warning('fence confirmation of %s for recovery %s came while a '
+                    'fencing attempt was cut short: ignored, confirm again '
+                    'once the recovery is held', host, record.id)
+    elif record.step in (Step.CONFIRMED, Step.HELD):
         record.operator_confirmation = {
             'by': data.get('by'), 'at': now(), 'revision': revision}
         record.next_attempt_at = 0.0       # fence now

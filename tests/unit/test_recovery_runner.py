@@ -179,6 +179,20 @@ def test_a_confirmation_written_before_an_on_reading_is_ignored():
     assert invariants(h) == []
 
 
+def test_a_confirmation_during_a_cut_short_attempt_is_ignored():
+    """S1: a record left at fencing with no runner is an attempt cut short
+    by a takeover; what it read (perhaps ON, after the operator wrote) is
+    not in the record, so the confirmation is not taken."""
+    h = Harness(['ACTIVE'], 'on', manual=True, rebuild_polls=0)
+    record = h.store.get_recovery(HOST)
+    record.step = Step.FENCING
+    h.store.put_recovery(record)
+    h.confirm()
+    h.cycle()
+    assert h.store.get_recovery(HOST).operator_confirmation is None
+    assert h.store.requests('fence-confirmed') == {}
+
+
 def test_a_guard_that_can_never_be_satisfied_is_an_error_not_a_loss():
     """Minor: need + margin >= ttl raises GuardUnsatisfiable, which the
     fencing step turns into a held recovery with an alert."""
