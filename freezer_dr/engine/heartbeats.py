@@ -14,7 +14,9 @@ never shorter than the truth).
 Guards against false positives: a heartbeat that is late but arrives
 resets the count; when many services fall silent at once (a stalled
 conductor, database or message bus) the monitor is blind, not a storm of
-failures.
+failures, and once it ends the hosts still quiet from it count their
+silence from its end (they resume in the order of their heartbeat phase:
+the last ones are not failed hosts).
 """
 from __future__ import annotations
 
@@ -94,6 +96,14 @@ class HeartbeatTracker:
         for host in set(self._beats) - seen:
             del self._beats[host]
         return silences
+
+    def excuse(self, hosts: t.Iterable[str], mono: float) -> None:
+        """Count the silence of ``hosts`` from ``mono`` on: time in which
+        nobody could judge them (a mass silence) does not count."""
+        for host in hosts:
+            beat = self._beats.get(host)
+            if beat is not None:
+                beat.changed_at = max(beat.changed_at, mono)
 
     def changes(self, host: str) -> int | None:
         """How many heartbeats of ``host`` this leader has seen (None:

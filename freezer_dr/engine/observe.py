@@ -58,6 +58,8 @@ class HostWatch:
         self.settings = settings
         self.heartbeats = heartbeats.HeartbeatTracker(settings.heartbeats)
         self._shrunk: tuple[int, float] | None = None
+        #: hosts quiet in a mass silence that has not ended yet
+        self._mass_quiet: set[str] = set()
         self._suspected: dict[str, float] = {}      # host -> monotonic
         self._power: dict[str, tuple[PowerState, float]] = {}
         self._reads: dict[str, concurrent.futures.Future] = {}
@@ -68,6 +70,7 @@ class HostWatch:
     def new_term(self) -> None:
         self.heartbeats.forget()
         self._shrunk = None
+        self._mass_quiet = set()
         self._suspected, self._power = {}, {}
 
     def look(self, monitor, hosts_seen: int,
@@ -82,10 +85,10 @@ class HostWatch:
         """
         observations = monitor.hosts()
         self._check_shape(observations, hosts_seen)
-        silences = self.heartbeats.observe(observations, time.monotonic())
+        mono = time.monotonic()
+        silences = self.heartbeats.observe(observations, mono)
         policy = self.settings.heartbeats
         in_service = [o for o in observations if gates.in_service(o)]
-        silent = heartbeats.silent_hosts(in_service, silences, policy)
         # Hosts fall silent in the order of their heartbeat phase: judge a
         # mass silence on those already one and a half beats quiet, so it
         # is seen before the first of them counts as a failed host.
@@ -93,7 +96,19 @@ class HostWatch:
             in_service, silences, dataclasses.replace(
                 policy, missed_heartbeats=max(
                     1.0, policy.missed_heartbeats - 1.5)))
-        self._check_mass_silence(quiet, observations)
+        try:
+            self._check_mass_silence(quiet, observations)
+        except exceptions.MonitorUnavailable:
+            self._mass_quiet |= set(quiet)
+            raise
+        if self._mass_quiet:
+            # The mass silence ended; they resume in phase order too, so
+            # the last to resume would look failed: their silence counts
+            # from now (nobody could judge them during it).
+            self.heartbeats.excuse(self._mass_quiet, mono)
+            self._mass_quiet = set()
+            silences = self.heartbeats.observe(observations, mono)
+        silent = heartbeats.silent_hosts(in_service, silences, policy)
         hosts = [heartbeats.with_silence(o, silent[o.host])
                  if o.host in silent else o for o in observations]
         waiting = set(heartbeats.silent_hosts(

@@ -154,6 +154,53 @@ def test_a_stall_is_blindness_before_any_host_is_confirmed(
     assert opened == []
 
 
+@pytest.mark.parametrize('seed,hosts,poll', [(1, 4, 1.0), (2, 4, 1.0),
+                                             (3, 12, 2.0), (4, 60, 0.5)])
+def test_hosts_resuming_after_a_stall_are_not_failed_hosts(
+        monkeypatch, seed, hosts, poll):
+    """Issue 10 (the production-timings benchmark fenced one of 4 hosts):
+    after a 90 s stall the hosts resume in the order of their heartbeat
+    phase; once enough have resumed the stall is over, and the last ones,
+    still quiet from it, looked like failed hosts. Their silence now counts
+    from the end of the stall."""
+    import random
+    clock = [0.0]
+    monkeypatch.setattr(observe.time, 'monotonic', lambda: clock[0])
+    rng = random.Random(seed)
+    phase = {f'c{i}': rng.uniform(0, 10) for i in range(hosts)}
+    stall, resume = 100.0, 190.0
+
+    def last_beat(p: float, t: float) -> float:
+        return p + 10 * ((t - p) // 10)
+
+    class StalledThenBack:
+        def hosts(self):
+            t = clock[0]
+            return [obs(h, max(last_beat(p, min(t, stall)),
+                               last_beat(p, t) if last_beat(p, t) >= resume
+                               else 0))
+                    for h, p in phase.items()]
+
+    w = observe.HostWatch(observe.WatchSettings(
+        STORM, 0.0, 14.0, heartbeats.HeartbeatPolicy(3, 10.0)))
+    previous, looked, opened, blind = {}, {}, [], 0
+    while clock[0] < 300:
+        try:
+            look = w.look(StalledThenBack(), hosts)
+        except exceptions.MonitorUnavailable as error:
+            assert 'heartbeats stopped' in str(error)
+            blind += 1
+        else:
+            previous, looked = gates.track_suspects(
+                look.hosts, previous, set(opened), looked, clock[0],
+                clock[0], 14.0)
+            opened += gates.decide(look.hosts, previous, set(opened),
+                                   len(opened), 0.0, STORM, 2).start
+        clock[0] += poll
+    assert blind                       # the stall was seen as blindness
+    assert opened == []
+
+
 class OffBmc:
     """A power-reading level that reads the host OFF (never a command)."""
     operator_confirmed = False
