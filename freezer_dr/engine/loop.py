@@ -213,6 +213,11 @@ class LeaderLoop:
             self.settings.confirm_window, self.settings.storm,
             self.settings.max_parallel_hosts,
             set(recent) - set(live) - set(suspects))
+        if decision.storm:
+            # A storm's hosts count as down for the storm window after it
+            # ends: hosts come back in turn, and the last ones are not
+            # single failures (a 90 s stall at Nova's timings fenced one).
+            recent.update(dict.fromkeys(suspects, now()))
         # hold first, alert after: a slow alert never opens a gate
         self._unknown = unknown
         self._hold = ('paused' if paused else

@@ -50,6 +50,28 @@ def test_storm_holds_and_says_why(cloud, leader, etcd_url, cluster_name):
     assert store.recoveries() == []
 
 
+def test_a_storm_host_that_comes_back_last_is_not_a_single_failure(
+        cloud, leader, etcd_url, cluster_name):
+    """Hosts come back from a storm (a stalled bus Nova ended up calling
+    down) in turn; the last one still down was then a single failure and
+    was fenced. The storm's hosts count for the storm window after it."""
+    lease, store = leader
+    loop = engine_loop.build(make_conf(
+        cloud, etcd_url, cluster_name, engine={'storm_window': 8.0}),
+        lease, store)
+    first, last = cloud.hosts[:2]
+    for host in (first, last):
+        cloud.fail(host, 'crash')
+    cycles_until(loop, lambda s: s.startswith('storm'))
+    cloud.recover(first)
+    cycles_until(loop, lambda s: f'{first}' not in str(
+        loop.last_suspects) and s.startswith('storm'))
+    assert store.recoveries() == []
+    # still down once the window has passed: a failure of its own
+    cycles_until(loop, lambda s: f'host {last} confirmed down' in s,
+                 timeout=40)
+
+
 def test_paused_cluster_opens_no_recovery(cloud, leader, etcd_url,
                                           cluster_name):
     lease, store = leader
