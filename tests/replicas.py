@@ -10,8 +10,7 @@ failover benchmark::
 
 Every replica is ``python -m freezer_dr.cmd.service --config-file F`` with
 its own config file, member id, API port and log file. Processes are
-controlled by PID only and are always cleaned up by :meth:`ReplicaSet.stop`
-(and ``__exit__``).
+controlled by PID only and always cleaned up by :meth:`ReplicaSet.stop`.
 """
 from __future__ import annotations
 

@@ -163,36 +163,6 @@ def test_fencing_errors_of_any_kind_hold_with_an_alert():
     assert alerts(h, 'fence_failed')
 
 
-def test_a_confirmation_written_before_an_on_reading_is_ignored():
-    """S1: a fencing retry that read the host ON after the operator's
-    confirmation was written (before the leader read it) voids it."""
-    h = Harness(['ACTIVE'], 'on', manual=True, rebuild_polls=0)
-    h.world.bmc_mode = 'unreachable'
-    h.run()
-    h.confirm()
-    h.world.bmc_mode = 'stuck'                   # reads ON, never off
-    h.run(requests=False)
-    h.run()
-    h.run()
-    assert step(h) == Step.HELD
-    assert h.world.events('evacuate') == []
-    assert invariants(h) == []
-
-
-def test_a_confirmation_during_a_cut_short_attempt_is_ignored():
-    """S1: a record left at fencing with no runner is an attempt cut short
-    by a takeover; what it read (perhaps ON, after the operator wrote) is
-    not in the record, so the confirmation is not taken."""
-    h = Harness(['ACTIVE'], 'on', manual=True, rebuild_polls=0)
-    record = h.store.get_recovery(HOST)
-    record.step = Step.FENCING
-    h.store.put_recovery(record)
-    h.confirm()
-    h.cycle()
-    assert h.store.get_recovery(HOST).operator_confirmation is None
-    assert h.store.requests('fence-confirmed') == {}
-
-
 def test_a_guard_that_can_never_be_satisfied_is_an_error_not_a_loss():
     """Minor: need + margin >= ttl raises GuardUnsatisfiable, which the
     fencing step turns into a held recovery with an alert."""
