@@ -18,7 +18,7 @@ import requests
 
 from freezer_dr.demo.etcd_server import EtcdStartError
 from freezer_dr.demo.etcd_server import find_etcd_binary
-from freezer_dr.demo.etcd_server import free_ports
+from freezer_dr.demo.etcd_server import free_port_pairs
 from tests.tlscerts import CertificateAuthority
 from tests.tlscerts import Issued
 
@@ -123,9 +123,7 @@ class TLSEtcdCluster:
                  wraps: t.Sequence[t.Sequence[str]] = ()) -> None:
         self.base_dir = base_dir
         ips = list(ips or ['127.0.0.1'] * size)
-        picked = free_ports(2 * len(ips))
-        ports = list(ports) or list(zip(picked[::2], picked[1::2],
-                                        strict=True))
+        ports = list(ports) or free_port_pairs(len(ips))
         self.ca = CertificateAuthority(os.path.join(base_dir, 'pki'))
         self.client = self.ca.issue('freezer-dr', dns=['freezer-dr'])
         self.members = []

@@ -75,6 +75,12 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def free_port_pairs(count: int) -> list[tuple[int, int]]:
+    """``count`` (client, peer) port pairs for etcd members, all distinct."""
+    picked = free_ports(2 * count)
+    return list(zip(picked[::2], picked[1::2], strict=True))
+
+
 class EtcdServer:
     """One etcd member listening on 127.0.0.1 (alone, unless in a cluster).
 
@@ -244,8 +250,7 @@ class EtcdCluster:
     def __init__(self, size: int = 3, data_dir: str | None = None) -> None:
         self._own_dir = data_dir is None
         self.base_dir = data_dir or tempfile.mkdtemp(prefix='freezer-etcd-')
-        picked = free_ports(2 * size)
-        ports = list(zip(picked[::2], picked[1::2], strict=True))
+        ports = free_port_pairs(size)
         initial = ','.join(f'm{i}=http://127.0.0.1:{peer}'
                            for i, (_client, peer) in enumerate(ports))
         self.members = [

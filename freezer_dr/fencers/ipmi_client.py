@@ -1,7 +1,7 @@
 """pyghmi's IPMI client as fencing needs it: a session of our own per
 operation, no lost wake-ups, and power commands that pass a gate.
 
-Three upstream behaviours of pyghmi (1.6.x, ``pyghmi.ipmi.private.session``)
+Five upstream behaviours of pyghmi (1.6.x, ``pyghmi.ipmi.private.session``)
 are worked around here:
 
 - **Lost wake-up.** A caller sends its request, then registers its wait
@@ -10,7 +10,7 @@ are worked around here:
   queues it on the session (``pktqueue`` / ``sessionqueue``) and finds
   nobody waiting; the caller then registers and sleeps until its retry
   timer (0.5-1.7 s), although its answer is already queued, and may even
-  retransmit the request. :func:`install_prompt_wakeups` replaces
+  retransmit the request. :func:`install_pyghmi_fixes` replaces
   ``_io_wait`` with the same function plus one check after registering:
   if the packet is already queued, do not sleep. (ipmitool has no shared
   IO thread, hence no stall.)
@@ -19,14 +19,14 @@ are worked around here:
   ``WAITING_SESSIONS`` and, retransmitting, takes ``KEEPALIVE_SESSIONS``.
   Two threads doing IPMI at once deadlock, and every later call of the
   process waits forever (seen in CI as logins with no answer).
-  :func:`install_prompt_wakeups` makes the two locks one.
+  :func:`install_pyghmi_fixes` makes the two locks one.
 - **Blocking flag flipped under the IO thread.** Sessions share UDP
   sockets. ``_io_sendto`` sets a socket blocking before it sends, while
   the IO thread sets it non-blocking and then reads it until empty. A send
   between those two steps leaves the IO thread blocked in ``recvfrom``
   until a packet arrives on that socket, which never happens when the
   send went to a BMC that does not answer: every IPMI call of the process
-  then waits forever. :func:`install_prompt_wakeups` swaps both for
+  then waits forever. :func:`install_pyghmi_fixes` swaps both for
   versions that never touch the flag (the read asks for ``MSG_DONTWAIT``).
 - **An IO thread that can die.** The IO thread's loop has no exception
   handling, and its read loop indexes the session table while ``logout``
@@ -69,7 +69,7 @@ _install_lock = threading.Lock()
 _installed = False
 
 
-def install_prompt_wakeups() -> None:
+def install_pyghmi_fixes() -> None:
     """Swap pyghmi's ``_io_wait`` for :func:`_prompt_io_wait`, its socket
     reads and sends for ones that leave the blocking flag alone, and its
     two session-table locks for one (once)."""
@@ -280,4 +280,4 @@ class IpmiClient:
         self.session.logout()
 
 
-install_prompt_wakeups()     # before any session exists
+install_pyghmi_fixes()     # before any session exists

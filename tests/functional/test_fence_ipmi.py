@@ -245,7 +245,7 @@ def test_a_send_never_leaves_the_io_thread_blocked_in_a_read():
     from pyghmi.ipmi.private import session as pyghmi_session
 
     from freezer_dr.fencers import ipmi_client
-    ipmi_client.install_prompt_wakeups()
+    ipmi_client.install_pyghmi_fixes()
     shared = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent_bmc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     shared.bind(('127.0.0.1', 0))
@@ -285,7 +285,7 @@ def test_concurrent_calls_with_retransmits_never_deadlock(bmcs):
     from pyghmi.ipmi.private import session as pyghmi_session
 
     from freezer_dr.fencers import ipmi_client
-    ipmi_client.install_prompt_wakeups()
+    ipmi_client.install_pyghmi_fixes()
     assert pyghmi_session.WAITING_SESSIONS is \
         pyghmi_session.KEEPALIVE_SESSIONS
     bmcs.fault('slow', 'slow', delay=0.7)     # forces retransmits
