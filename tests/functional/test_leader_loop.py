@@ -9,6 +9,7 @@ import time
 
 from freezer_dr import conf as freezer_conf
 from freezer_dr.engine import loop as engine_loop
+from tests import invariants
 from tests.functional.loop_support import cycles_until
 from tests.functional.loop_support import make_conf
 
@@ -67,6 +68,9 @@ def test_a_storm_host_that_comes_back_last_is_not_a_single_failure(
     cycles_until(loop, lambda s: f'{first}' not in str(
         loop.last_suspects) and s.startswith('storm'))
     assert store.recoveries() == []
+    # from ground truth: no power command reached either BMC
+    assert invariants.off_commands(cloud.bmc_log(), last) == []
+    assert invariants.off_commands(cloud.bmc_log(), first) == []
     # still down once the window has passed: a failure of its own
     cycles_until(loop, lambda s: f'host {last} confirmed down' in s,
                  timeout=40)
