@@ -22,7 +22,9 @@ OPTS = [
                       'this many seconds still count as down, so hosts '
                       'failing one after the other (a stalled message bus '
                       'makes Nova call them down one by one) are a storm '
-                      'too.'),
+                      'too; so do the hosts of a storm for this long after '
+                      'it ends, so the last of them to come back is not '
+                      'taken for a single failure.'),
     cfg.IntOpt('max_parallel_hosts', default=2, min=1,
                help='At most this many hosts are recovered at once; the '
                     'others wait their turn.'),

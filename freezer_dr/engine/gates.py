@@ -126,6 +126,31 @@ def decide(observations: list[HostObservation], suspects: dict[str, dict],
     return Decision(tuple(start), tuple(waiting), False, tuple(sentences))
 
 
+def within(stamps: dict[str, float] | None, window: float,
+           at: float) -> dict[str, float]:
+    """The ``host: wall time`` entries of ``stamps`` younger than
+    ``window`` at ``at``; one from the future (a skewed clock that wrote
+    it) counts from ``at``, so it is never held longer than a window."""
+    clamped = {h: min(t, at) for h, t in (stamps or {}).items()}
+    return {h: t for h, t in clamped.items() if at - t < window}
+
+
+def with_storm_memory(decide: t.Callable[[set[str]], Decision],
+                      recent: dict[str, float], held: dict[str, float],
+                      suspects: t.Iterable[str], at: float) -> Decision:
+    """:func:`decide` (``decide(counted)``) counting a storm's hosts as
+    down for the storm window after it: they come back in turn, and the
+    last one is no single failure. ``held`` (host: when last held in a
+    storm) is updated in place, only by a storm of its own (the hosts
+    down now and the recoveries started in the window), never by one the
+    held hosts alone make, so a storm never renews itself."""
+    decision = decide(set(recent))
+    if decision.storm:
+        held.update(dict.fromkeys(suspects, at))
+        return decision
+    return decide(set(recent) | set(held))
+
+
 def backoff(attempts: int, initial: float, maximum: float) -> float:
     """Seconds before the next try after ``attempts`` failed ones."""
     return min(maximum, initial * (2 ** max(0, attempts - 1)))

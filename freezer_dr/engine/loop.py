@@ -174,10 +174,8 @@ class LeaderLoop:
         owned = self.pool.owned()
         unreadable: dict[str, str] = {}
         live = {r.host: r for r in self.store.recoveries(unreadable)}
-        for dropped in operator_requests.handle(self.store, live, owned):
-            LOG.error('%s', dropped)
-            self.alerts.submit('request_unreadable',
-                                alerts.episode_of(dropped), dropped)
+        for kind, said in operator_requests.handle(self.store, live, owned):
+            self.alerts.submit(kind, alerts.episode_of(said), said)
         state, paused = leader_state.read(self.store, self.alerts)
         try:
             look = self.watch.look(
@@ -206,18 +204,16 @@ class LeaderLoop:
                 suspects[host]['watched'], self.settings.confirm_window))
         active = sum(1 for r in live.values()
                      if r.step not in (Step.CONFIRMED, Step.HELD))
-        recent = {h: at for h, at in (state.get('recent') or {}).items()
-                  if now() - at < self.settings.storm_window}
-        decision = gates.decide(
-            observations, suspects, set(live), active,
-            self.settings.confirm_window, self.settings.storm,
-            self.settings.max_parallel_hosts,
-            set(recent) - set(live) - set(suspects))
-        if decision.storm:
-            # A storm's hosts count as down for the storm window after it
-            # ends: hosts come back in turn, and the last ones are not
-            # single failures (a 90 s stall at Nova's timings fenced one).
-            recent.update(dict.fromkeys(suspects, now()))
+        window = self.settings.storm_window
+        recent = gates.within(state.get('recent'), window, now())
+        held = gates.within(state.get('storm_held'), window, now())
+        decision = gates.with_storm_memory(
+            lambda counted: gates.decide(
+                observations, suspects, set(live), active,
+                self.settings.confirm_window, self.settings.storm,
+                self.settings.max_parallel_hosts,
+                counted - set(live) - set(suspects)),
+            recent, held, suspects, now())
         # hold first, alert after: a slow alert never opens a gate
         self._unknown = unknown
         self._hold = ('paused' if paused else
@@ -229,7 +225,8 @@ class LeaderLoop:
                             if decision.storm else None),
             'blind_since': None,
             'unknown': {h: known_unknown.get(h, stamp) for h in unknown},
-            'hosts_seen': len(observations), 'recent': recent}
+            'hosts_seen': len(observations), 'recent': recent,
+            'storm_held': held}
         if new_state != state:
             self.store.put_fenced(leader_state.KEY, new_state)
         said = [f'host {h} read OFF by its BMC: no confirmation window '

@@ -30,32 +30,38 @@ LOG = logging.getLogger(__name__)
 
 
 def handle(store, live: dict[str, RecoveryRecord], owned: set[str]
-           ) -> list[str]:
+           ) -> list[tuple[str, str]]:
     """Act on pending operator requests; ``live`` is updated in place.
 
     Hosts in ``owned`` have a runner that owns their record right now:
-    their requests wait for a later cycle. A request that cannot be read
-    (a newer schema, a hand-made key) is removed, never acted on: the
-    returned sentences say which, for the admins.
+    their requests wait for a later cycle. Returned for the admins, as
+    (alert kind, sentence): requests that cannot be read (a newer schema,
+    a hand-made key), removed and never acted on, and fence confirmations
+    refused, so that the operator hears to confirm again.
     """
-    dropped = []
+    told: list[tuple[str, str]] = []
     for kind, act in (('retry', _retry), ('cancel', _cancel),
                       ('fence-confirmed', _confirm)):
         unreadable: dict[str, str] = {}
         requests = store.requests(kind, unreadable)
         for host, error in sorted(unreadable.items()):
             store.clear_request(kind, host)
-            dropped.append(f'unreadable {kind} request for {host} removed '
-                           f'({error})')
+            said = f'unreadable {kind} request for {host} removed ({error})'
+            LOG.error('%s', said)
+            told.append(('request_unreadable', said))
         for host, data in requests.items():
             if host in owned:
                 continue        # its runner owns the record right now
             try:
-                act(store, host, data, live)
+                refused = act(store, host, data, live)
             except exceptions.StaleRecord as error:
                 LOG.info('request %s for %s: %s (next cycle)', kind,
                          host, error)
-    return dropped
+                continue
+            if refused:
+                LOG.warning('%s', refused)
+                told.append(('confirmation_ignored', refused))
+    return told
 
 
 def _retry(store, host: str, data: dict,
@@ -98,23 +104,27 @@ def _cancel(store, host: str, data: dict,
 
 
 def _confirm(store, host: str, data: dict,
-             live: dict[str, RecoveryRecord]) -> None:
+             live: dict[str, RecoveryRecord]) -> str | None:
+    """A refused confirmation returns why, for the admins."""
     record = live.get(host)
     revision = data.get('revision') or 0
+    refused = None
     if record is None or data.get('recovery_id') != record.id:
         LOG.warning('fence confirmation of %s names recovery %s, which is '
                     'not live: ignored', host, data.get('recovery_id'))
     elif record.revision is not None and revision <= record.revision:
-        LOG.warning('fence confirmation of %s for recovery %s was written '
-                    'before the record last changed: ignored, confirm '
-                    'again', host, record.id)
+        refused = (f'fence confirmation of {host} by {data.get("by")} for '
+                   f'recovery {record.id} (etcd revision {revision}) was '
+                   f'written before the recovery last changed (a fencing '
+                   f'attempt): ignored; check the host, then confirm again')
     elif record.step == Step.FENCING:
         # No runner owns it, so a fencing attempt was cut short (a
-        # takeover): what it read before it stopped is not in the record,
-        # and may be an ON reading newer than this confirmation (S1).
-        LOG.warning('fence confirmation of %s for recovery %s came while a '
-                    'fencing attempt was cut short: ignored, confirm again '
-                    'once the recovery is held', host, record.id)
+        # takeover, a step error): what it read before it stopped is not
+        # in the record, and may be an ON reading newer than this (S1).
+        refused = (f'fence confirmation of {host} by {data.get("by")} for '
+                   f'recovery {record.id} (etcd revision {revision}) came '
+                   f'while a fencing attempt was cut short: ignored; '
+                   f'confirm again once the recovery is held')
     elif record.step in (Step.CONFIRMED, Step.HELD):
         record.operator_confirmation = {
             'by': data.get('by'), 'at': now(), 'revision': revision}
@@ -123,6 +133,7 @@ def _confirm(store, host: str, data: dict,
         LOG.info('fence confirmation of %s by %s accepted for recovery %s',
                  host, data.get('by'), record.id)
     store.clear_request('fence-confirmed', host)
+    return refused
 
 
 def _reopen(store, record: RecoveryRecord) -> RecoveryRecord:

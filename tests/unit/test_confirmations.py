@@ -2,6 +2,7 @@
 one counts, and when it must not."""
 from __future__ import annotations
 
+from freezer_dr.engine import operator_requests
 from freezer_dr.model import Step
 from tests.unit.test_recovery_properties import HOST
 from tests.unit.test_recovery_properties import Harness
@@ -37,3 +38,24 @@ def test_a_confirmation_during_a_cut_short_attempt_is_ignored():
     h.cycle()
     assert h.store.get_recovery(HOST).operator_confirmation is None
     assert h.store.requests('fence-confirmed') == {}
+
+
+def test_a_refused_confirmation_is_told_to_the_admins():
+    """Review: a refused confirmation was only logged, and the operator
+    believed it taken; the admins now hear to confirm again."""
+    h = Harness(['ACTIVE'], 'on', manual=True, rebuild_polls=0)
+    record = h.store.get_recovery(HOST)
+    record.step = Step.FENCING
+    h.store.put_recovery(record)
+    h.confirm()
+    live = {r.host: r for r in h.store.recoveries()}
+    [(kind, said)] = operator_requests.handle(h.store, live, set())
+    assert kind == 'confirmation_ignored'
+    assert HOST in said and 'confirm again' in said
+    h.confirm()                                  # written before a change
+    record = h.store.get_recovery(HOST)
+    record.step = Step.HELD
+    h.store.put_recovery(record)
+    live = {r.host: r for r in h.store.recoveries()}
+    [(kind, said)] = operator_requests.handle(h.store, live, set())
+    assert kind == 'confirmation_ignored' and 'last changed' in said

@@ -186,3 +186,39 @@ def test_hosts_recovered_within_the_storm_window_still_count():
                      recent={'c1', 'c2', 'c3'})
     assert d.storm and d.start == ()
     assert d.sentences[0].startswith('storm guard: 4 of 10 hosts down')
+
+
+def storm_if_more_than_one(suspects: set[str]):
+    """``decide(counted)`` of a cloud where two hosts down are a storm."""
+    def decide(counted: set[str]) -> gates.Decision:
+        storm = len(suspects | counted) > 1
+        return gates.Decision((), (), storm, ())
+    return decide
+
+
+def test_a_storms_hosts_count_for_the_window_after_it():
+    """The last host back from a storm is no single failure: the storm's
+    other hosts still count while the window lasts."""
+    held: dict[str, float] = {}
+    both = gates.with_storm_memory(storm_if_more_than_one({'a', 'b'}), {},
+                                   held, {'a', 'b'}, 100.0)
+    assert both.storm and held == {'a': 100.0, 'b': 100.0}
+    last = gates.with_storm_memory(storm_if_more_than_one({'b'}), {},
+                                   held, {'b'}, 110.0)
+    assert last.storm                       # a is back, but counts
+
+
+def test_a_storm_made_only_by_held_hosts_never_renews_itself():
+    """Review: re-stamping every suspect of any storm cycle let held hosts
+    keep a storm going for ever over one really failed host."""
+    held = {'a': 100.0}
+    decision = gates.with_storm_memory(storm_if_more_than_one({'x'}), {},
+                                       held, {'x'}, 150.0)
+    assert decision.storm and held == {'a': 100.0}     # x not stamped
+    assert gates.within(held, 60.0, 161.0) == {}       # it ends
+
+
+def test_a_stamp_from_a_skewed_clock_counts_from_now():
+    assert gates.within({'a': 500.0, 'b': 90.0}, 60.0, 100.0) == {
+        'a': 100.0, 'b': 90.0}
+    assert gates.within({'a': 100.0}, 60.0, 160.0) == {}
