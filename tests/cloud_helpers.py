@@ -1,4 +1,5 @@
-"""Small helpers of the contract suite: polling, services, host restore."""
+"""Small cloud helpers shared by the tiers: polling, services, host
+restore, who should hear about each project."""
 
 from collections.abc import Callable
 from typing import TypeVar
@@ -61,3 +62,21 @@ def restore_host(cloud, conn, host: str) -> None:
         conn.compute.enable_service(service)
     wait_until(lambda: service_of(conn, host).state == 'up',
                cloud.service_down_time + 30, f'{host} up again')
+
+
+def project_emails(conn) -> dict[str, set[str]]:
+    """Who Keystone says should hear about each project: the e-mail of
+    every enabled user with a role on it (ground truth for the users'
+    notifications)."""
+    members: dict[str, set[str]] = {}
+    for project in conn.identity.projects():
+        emails = set()
+        for ra in conn.identity.role_assignments(
+                scope_project_id=project.id, effective=True):
+            user_id = (ra.user or {}).get('id')
+            if user_id:
+                user = conn.identity.get_user(user_id)
+                if user.is_enabled is not False and user.email:
+                    emails.add(user.email.lower())
+        members[project.id] = emails
+    return members

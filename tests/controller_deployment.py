@@ -2,17 +2,19 @@
 
 Each replica runs inside its controller's namespace, lists every etcd
 member (its own controller's first, as an operator would) over TLS with a
-client certificate, and serves its API on the management network.
+client certificate, and serves its API on the management network. With a
+``cloud`` (:func:`start_cloud`: the simulated cloud in its own namespace,
+on the cloud network) the replicas run the whole recovery against it.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import typing as t
 import uuid
 
 from freezer_dr.demo import config as demo_config
+from freezer_dr.simulator.handle import SimCloudHandle
 from tests import replicas as rp
 from tests.etcdtls import TLSEtcdCluster
 from tests.netns import Controller
@@ -20,7 +22,6 @@ from tests.netns import Controllers
 
 TTL = 5.0
 API_PORT = 8780
-FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
 #: as on the machine image where 3-member TLS replicas never elected: a
 #: bundle that does not hold our CA, which requests prefers by default
 SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt'
@@ -34,6 +35,31 @@ def etcd_cluster(controllers: Controllers, base_dir: str) -> TLSEtcdCluster:
         base_dir, ips=[c.cluster_ip for c in controllers],
         ports=[(2379, 2380)] * len(controllers.controllers),
         wraps=[c.wrap for c in controllers])
+
+
+#: recovery settings with a cloud: every side effect fits in the lease
+#: (S2), failures are retried quickly, a blind leader hands over soon
+RECOVERY_SETTINGS: demo_config.Sections = {
+    'engine': {'poll_interval': 0.5, 'fence_retry_initial': 2,
+               'fence_retry_max': 4, 'blind_handover_after': 6},
+    'monitor': {'confirm_window': 2},
+    'monitor_nova': {'missed_heartbeats': 3},
+    'fencing': {'call_timeout': 2, 'timeout': 10, 'power_off_timeout': 5},
+    'cloud': {'api_timeout': 2.5},
+    'evacuation': {'poll_interval': 0.3},
+    'email': {'timeout': 2.5},
+}
+
+
+def start_cloud(controllers: Controllers, state_dir: str, hosts: int = 6,
+                instances: int = 12, bmc: str = 'mixed') -> SimCloudHandle:
+    """The simulated cloud (Nova, Keystone, BMCs, SMTP) in the cloud's
+    namespace, listening on its cloud-network address only."""
+    return SimCloudHandle(
+        state_dir, hosts=hosts, instances=instances, projects=2,
+        service_down_time=3.0, report_interval=1.0, rebuild_time=1.5,
+        bmc=bmc, bind_host=controllers.cloud_ip,
+        wrap=controllers.cloud_wrap).start()
 
 
 class ControllerReplica(rp.ReplicaProcess):
@@ -68,7 +94,8 @@ class ControllerReplicas(rp.ReplicaSet):
 
     def __init__(self, workdir: str, controllers: Controllers,
                  etcd: TLSEtcdCluster,
-                 env: t.Mapping[int, dict[str, str]] | None = None) -> None:
+                 env: t.Mapping[int, dict[str, str]] | None = None,
+                 cloud: SimCloudHandle | None = None) -> None:
         self.workdir = workdir
         self.cluster = f'ctl-{uuid.uuid4().hex[:8]}'
         self.replicas = []
@@ -88,10 +115,13 @@ class ControllerReplicas(rp.ReplicaSet):
                 'api': {'bind_host': ctl.mgmt_ip, 'bind_port': API_PORT},
                 'engine': {'poll_interval': 0.5},
             }
+            if cloud is not None:
+                sections = demo_config.merge(
+                    demo_config.read_sections(cloud.config_file),
+                    RECOVERY_SETTINGS, sections)
             self.replicas.append(ControllerReplica(
                 workdir, member_id, sections, ctl,
                 env=(env or {}).get(ctl.index)))
-
 
     def start(self) -> ControllerReplicas:
         """Start every replica; wait (generously: CI machines are shared)
@@ -105,20 +135,3 @@ class ControllerReplicas(rp.ReplicaSet):
             self.stop()
             raise
         return self
-
-
-def faketime_env(offset: str) -> dict[str, str]:
-    """Environment that runs a process with its wall clock shifted.
-
-    Clock skew between controllers is a wall-clock (CLOCK_REALTIME)
-    offset; monotonic clocks are per boot and never skewed between
-    machines. libfaketime is therefore told to leave them alone, which
-    also keeps it from breaking Python's timed waits (with a faked
-    CLOCK_MONOTONIC, ``threading.Event.wait(0.5)`` never returns).
-    """
-    return {'LD_PRELOAD': FAKETIME_LIB, 'FAKETIME': offset,
-            'FAKETIME_DONT_FAKE_MONOTONIC': '1', 'FAKETIME_NO_CACHE': '1'}
-
-
-def faketime_available() -> bool:
-    return os.path.exists(FAKETIME_LIB)

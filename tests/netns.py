@@ -1,12 +1,15 @@
 """Three controllers on one machine: network namespaces, veths, bridges.
 
-Each controller is a network namespace with two links, as a real
-controller has: ``eth0`` on the *cluster* network (etcd clients and peers)
-and ``eth1`` on the *management* network (the replica's HTTP API, which
-the test polls). Both networks are Linux bridges in the root namespace,
-which also has an address on each (the test's own view). A partition takes
-a controller's cluster link down; the management link stays, so the test
-keeps watching every replica's ``/leader``. Needs root and iproute2.
+Each controller is a network namespace with three links, as a real
+controller has: ``eth0`` on the *cluster* network (etcd clients and
+peers), ``eth1`` on the *management* network (the replica's HTTP API,
+which the test polls) and ``eth2`` on the *cloud* network (Nova, Keystone,
+the BMCs and SMTP, served by the simulated cloud in a fourth namespace).
+The networks are Linux bridges in the root namespace, which also has an
+address on each (the test's own view). A partition takes a controller's
+cluster link down; :meth:`Controller.cut_cloud` takes its cloud link down.
+The management link stays, so the test keeps watching every replica's
+``/leader``. Needs root and iproute2.
 """
 from __future__ import annotations
 
@@ -51,6 +54,8 @@ class Controller:
     mgmt_ip: str
     cluster_link: str       # host side of eth0's veth
     mgmt_link: str
+    cloud_ip: str = ''
+    cloud_link: str = ''
 
     @property
     def wrap(self) -> list[str]:
@@ -64,31 +69,51 @@ class Controller:
     def heal(self) -> None:
         ip('link', 'set', self.cluster_link, 'up')
 
+    def cut_cloud(self) -> None:
+        """The controller still reaches etcd but no longer the cloud."""
+        ip('link', 'set', self.cloud_link, 'down')
+
+    def heal_cloud(self) -> None:
+        ip('link', 'set', self.cloud_link, 'up')
+
 
 class Controllers:
-    """N controllers on two bridges; :meth:`close` removes everything."""
+    """N controllers and the cloud's namespace on three bridges (cluster,
+    management, cloud), all in 198.18.0.0/15; :meth:`close` removes
+    everything."""
 
     def __init__(self, count: int = 3) -> None:
         tag = uuid.uuid4().hex[:4]
-        net = random.randint(1, 250)
+        net = random.randint(1, 126)
         self.tag = tag
         self.cluster_net = f'198.18.{net}'
         self.mgmt_net = f'198.19.{net}'
-        self.bridges = (f'fdr{tag}c', f'fdr{tag}m')
+        self.cloud_net = f'198.18.{net + 128}'
+        self.bridges = (f'fdr{tag}c', f'fdr{tag}m', f'fdr{tag}k')
         self.controllers = [
             Controller(i, f'fdr-{tag}-{i + 1}',
                        f'{self.cluster_net}.{i + 1}',
                        f'{self.mgmt_net}.{i + 1}',
-                       f'fdr{tag}c{i + 1}', f'fdr{tag}m{i + 1}')
+                       f'fdr{tag}c{i + 1}', f'fdr{tag}m{i + 1}',
+                       f'{self.cloud_net}.{i + 1}', f'fdr{tag}k{i + 1}')
             for i in range(count)]
         self.root_cluster_ip = f'{self.cluster_net}.254'
         self.root_mgmt_ip = f'{self.mgmt_net}.254'
+        #: the simulated cloud's namespace, on the cloud network only
+        self.cloud_netns = f'fdr-{tag}-cloud'
+        self.cloud_ip = f'{self.cloud_net}.100'
+        self.cloud_link = f'fdr{tag}kc'
 
     def __getitem__(self, index: int) -> Controller:
         return self.controllers[index]
 
     def __iter__(self):
         return iter(self.controllers)
+
+    @property
+    def cloud_wrap(self) -> list[str]:
+        """Command prefix that runs a program in the cloud's namespace."""
+        return ['ip', 'netns', 'exec', self.cloud_netns]
 
     def create(self) -> Controllers:
         try:
@@ -99,29 +124,23 @@ class Controllers:
         return self
 
     def _create(self) -> None:
-        for bridge, address in zip(self.bridges, (self.root_cluster_ip,
-                                                  self.root_mgmt_ip),
-                                   strict=True):
+        for bridge, address in zip(self.bridges, (
+                self.root_cluster_ip, self.root_mgmt_ip,
+                f'{self.cloud_net}.254'), strict=True):
             ip('link', 'add', bridge, 'type', 'bridge')
             ip('addr', 'add', f'{address}/24', 'dev', bridge)
             ip('link', 'set', bridge, 'up')
         for ctl in self.controllers:
-            ip('netns', 'add', ctl.netns)
-            ip('-n', ctl.netns, 'link', 'set', 'lo', 'up')
-            for link, bridge, name, address in (
-                    (ctl.cluster_link, self.bridges[0], 'eth0',
-                     ctl.cluster_ip),
-                    (ctl.mgmt_link, self.bridges[1], 'eth1', ctl.mgmt_ip)):
-                peer = f'{link}p'
-                ip('link', 'add', link, 'type', 'veth', 'peer', 'name',
-                   peer)
-                ip('link', 'set', peer, 'netns', ctl.netns)
-                ip('-n', ctl.netns, 'link', 'set', peer, 'name', name)
-                ip('-n', ctl.netns, 'addr', 'add', f'{address}/24', 'dev',
-                   name)
-                ip('-n', ctl.netns, 'link', 'set', name, 'up')
-                ip('link', 'set', link, 'master', bridge)
-                ip('link', 'set', link, 'up')
+            _namespace(ctl.netns)
+            _attach(ctl.netns, ctl.cluster_link, self.bridges[0], 'eth0',
+                    ctl.cluster_ip)
+            _attach(ctl.netns, ctl.mgmt_link, self.bridges[1], 'eth1',
+                    ctl.mgmt_ip)
+            _attach(ctl.netns, ctl.cloud_link, self.bridges[2], 'eth2',
+                    ctl.cloud_ip)
+        _namespace(self.cloud_netns)
+        _attach(self.cloud_netns, self.cloud_link, self.bridges[2], 'eth0',
+                self.cloud_ip)
 
     def close(self) -> None:
         """Delete namespaces (their veths go with them) and bridges.
@@ -130,7 +149,27 @@ class Controllers:
         """
         for ctl in self.controllers:
             ip('netns', 'del', ctl.netns, check=False)
-            ip('link', 'del', ctl.cluster_link, check=False)
-            ip('link', 'del', ctl.mgmt_link, check=False)
+            for link in (ctl.cluster_link, ctl.mgmt_link, ctl.cloud_link):
+                ip('link', 'del', link, check=False)
+        ip('netns', 'del', self.cloud_netns, check=False)
+        ip('link', 'del', self.cloud_link, check=False)
         for bridge in self.bridges:
             ip('link', 'del', bridge, check=False)
+
+
+def _namespace(name: str) -> None:
+    ip('netns', 'add', name)
+    ip('-n', name, 'link', 'set', 'lo', 'up')
+
+
+def _attach(netns: str, link: str, bridge: str, name: str,
+            address: str) -> None:
+    """A veth from ``bridge`` into ``netns``, named ``name`` there."""
+    peer = f'{link}p'
+    ip('link', 'add', link, 'type', 'veth', 'peer', 'name', peer)
+    ip('link', 'set', peer, 'netns', netns)
+    ip('-n', netns, 'link', 'set', peer, 'name', name)
+    ip('-n', netns, 'addr', 'add', f'{address}/24', 'dev', name)
+    ip('-n', netns, 'link', 'set', name, 'up')
+    ip('link', 'set', link, 'master', bridge)
+    ip('link', 'set', link, 'up')

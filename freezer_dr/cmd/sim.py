@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument('--bmc', default='ipmi', choices=BMC_CHOICES,
                      help='BMC of every host: IPMI, Redfish (HTTPS), or '
                           'mixed (alternating per host).')
+    run.add_argument('--bind-host', default='127.0.0.1',
+                     help='Address every endpoint (Keystone, Nova, '
+                          'control API, SMTP, BMCs) listens on and is '
+                          'advertised at, e.g. a network namespace\'s.')
     run.add_argument('--debug', action='store_true')
 
     status = sub.add_parser('status', help='Hosts, power, services.')
@@ -154,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
                           rpc_timeout=args.rpc_timeout),
         seed=args.seed, smtp_port=args.smtp_port,
         smtp_security=args.smtp_security, smtp_auth=args.smtp_auth,
-        bmcs=not args.no_bmc, bmc_kind=args.bmc)
+        bmcs=not args.no_bmc, bmc_kind=args.bmc, bind_host=args.bind_host)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

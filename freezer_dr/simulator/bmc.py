@@ -111,11 +111,13 @@ def load_spec(path: str) -> dict[str, t.Any]:
     return spec
 
 
-def _tls_context(directory: str) -> tuple[ssl.SSLContext, str]:
-    """A server context with a new self-signed certificate; its path."""
+def _tls_context(directory: str, address: str
+                 ) -> tuple[ssl.SSLContext, str]:
+    """A server context with a new self-signed certificate for
+    ``address``; its path."""
     from freezer_dr.simulator.smtp import make_self_signed_cert
     os.makedirs(directory, exist_ok=True)
-    cert, key = make_self_signed_cert(directory, '127.0.0.1')
+    cert, key = make_self_signed_cert(directory, address)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     return ctx, cert
@@ -142,9 +144,9 @@ def build_bmcs(spec: dict[str, t.Any], log: bmc_ipmi.PowerLog
             from freezer_dr.simulator import bmc_redfish
             if tls is None:
                 bmc_redfish.use_sim_driver()
-                tls, ca_file = _tls_context(spec.get('tls_dir') or
-                                            os.path.dirname(os.path.abspath(
-                                                spec['ready_file'])))
+                tls, ca_file = _tls_context(
+                    spec.get('tls_dir') or os.path.dirname(
+                        os.path.abspath(spec['ready_file'])), args[1])
             bmcs[host] = bmc_redfish.RedfishBmc(*args, tls=tls)
         else:
             bmcs[host] = bmc_ipmi.SimulatedBmc(*args)

@@ -44,15 +44,19 @@ class SimCloudHandle:
                  boot_delay: float = 1.0, rpc_timeout: float = 60.0,
                  seed: int | None = None,
                  bmcs: bool = True, bmc: str = 'ipmi',
-                 extra_args: t.Sequence[str] = ()) -> None:
+                 extra_args: t.Sequence[str] = (),
+                 bind_host: str = '127.0.0.1',
+                 wrap: t.Sequence[str] = ()) -> None:
         """``bmc``: ``ipmi``, ``redfish`` or ``mixed`` (alternating per
         host): the kind of every host's BMC, and of its nodes.yaml level.
+        ``bind_host``: the address of every endpoint; ``wrap``: a command
+        prefix to run the simulator with (e.g. ``ip netns exec NAME``).
         """
         self.state_dir = os.path.abspath(state_dir)
         self.bmc_kind = bmc
         self.service_down_time = service_down_time
         self._args = [
-            sys.executable, '-m', 'freezer_dr.cmd.sim', 'run',
+            *wrap, sys.executable, '-m', 'freezer_dr.cmd.sim', 'run',
             '--state-dir', self.state_dir, '--hosts', str(hosts),
             '--instances', str(instances), '--projects', str(projects),
             '--users-per-project', str(users_per_project),
@@ -60,7 +64,8 @@ class SimCloudHandle:
             '--report-interval', str(report_interval),
             '--rebuild-time', str(rebuild_time),
             '--boot-delay', str(boot_delay),
-            '--rpc-timeout', str(rpc_timeout), '--bmc', bmc, *extra_args]
+            '--rpc-timeout', str(rpc_timeout), '--bmc', bmc,
+            '--bind-host', bind_host, *extra_args]
         if seed is not None:
             self._args += ['--seed', str(seed)]
         if not bmcs:

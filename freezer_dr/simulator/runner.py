@@ -72,6 +72,7 @@ class RunOptions:
     smtp_auth: bool = False          # require AUTH (user freezer-dr)
     bmcs: bool = True
     bmc_kind: str = 'ipmi'           # ipmi, redfish or mixed
+    bind_host: str = '127.0.0.1'     # where every endpoint listens
 
 
 def _write_private(path: str, text: str) -> None:
@@ -121,13 +122,15 @@ class SimCloud:
         populate(self.compute, self.identity, self.options.shape,
                  self.admin_password)
         self.compute.events.start()
+        host = self.options.bind_host
         keystone = HttpServer(KeystoneApp(self.identity, self.catalog,
-                                          self.compute.faults)).start()
+                                          self.compute.faults),
+                              host=host).start()
         nova_app = NovaApp(self.compute, self.identity)
         nova_app.auth_uri = keystone.url
-        nova = HttpServer(nova_app).start()
+        nova = HttpServer(nova_app, host=host).start()
         self.control = ControlApp(self.compute, self.identity)
-        control = HttpServer(self.control).start()
+        control = HttpServer(self.control, host=host).start()
         self.servers = [keystone, nova, control]
         self.catalog.add('identity', 'keystone', keystone.url + '/v3')
         self.catalog.add('compute', 'nova', nova.url + '/v2.1')
@@ -138,7 +141,7 @@ class SimCloud:
         self.smtp = SmtpSink(self.path('maildir'),
                              security=self.options.smtp_security,
                              credentials=self.smtp_credentials,
-                             port=self.options.smtp_port,
+                             host=host, port=self.options.smtp_port,
                              cert_dir=self.state_dir).start()
         self.control.smtp = self.smtp
         if self.options.bmcs:
@@ -155,7 +158,8 @@ class SimCloud:
         for index, host in enumerate(self.compute.hosts):
             password = secrets.token_urlsafe(12)
             _write_private(self.path('bmc', host), password)
-            entries.append({'host': host, 'address': '127.0.0.1',
+            entries.append({'host': host,
+                            'address': self.options.bind_host,
                             'port': 0, 'username': BMC_USER,
                             'password': password,
                             'kind': bmc_kind(self.options.bmc_kind, index)})
@@ -248,9 +252,10 @@ class SimCloud:
                  'password_file': self.path('bmc', host)}
         if self.bmc_kinds.get(host) == 'redfish':
             return {'driver': 'redfish',
-                    'address': f'https://127.0.0.1:{port}',
+                    'address': f'https://{self.options.bind_host}:{port}',
                     'ca_file': self.bmc_ca_file, **level}
-        return {'driver': 'ipmi', 'address': '127.0.0.1', 'port': port,
+        return {'driver': 'ipmi', 'address': self.options.bind_host,
+                'port': port,
                 **level}
 
     def _config_text(self) -> str:

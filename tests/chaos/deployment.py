@@ -9,7 +9,6 @@ fault can be injected the moment a recovery reaches a given step.
 from __future__ import annotations
 
 import base64
-import glob
 import json
 import signal
 import threading
@@ -26,15 +25,12 @@ from freezer_dr.demo.cluster import Replica
 from freezer_dr.demo.cluster import wait_for
 from freezer_dr.ha import etcd as ha_etcd
 from freezer_dr.ha import lease
+from tests import cloud_helpers
 from tests.tcpproxy import TCPProxy
 
 LEASE_TTL = 4.0
 ADMIN = 'cloud-admin@example.org'
 HOSTS = 6
-#: where Debian and others put libfaketime (the thread-safe build)
-FAKETIME_GLOBS = ('/usr/lib/*/faketime/libfaketimeMT.so.1',
-                  '/usr/lib/faketime/libfaketimeMT.so.1',
-                  '/usr/local/lib/faketime/libfaketimeMT.so.1')
 
 #: replica settings: every side effect fits in the lease (S2); failures
 #: are retried quickly so a healed fault lets the recovery finish
@@ -59,26 +55,6 @@ CLOUD = {'rebuild_time': 1.5, 'service_down_time': 3.0,
          'report_interval': 1.0, 'boot_delay': 1.0}
 #: hosts spread round-robin over this many Nova cells (one can go down)
 CELLS = 2
-
-
-def faketime_lib() -> str | None:
-    """Path of libfaketime, or None when it is not installed."""
-    for pattern in FAKETIME_GLOBS:
-        found = sorted(glob.glob(pattern))
-        if found:
-            return found[0]
-    return None
-
-
-def faketime_env(offset: str) -> dict[str, str]:
-    """Environment that runs a process ``offset`` (``+30s``) off the wall
-    clock; its monotonic clock stays true (as under NTP skew)."""
-    lib = faketime_lib()
-    if lib is None:
-        raise RuntimeError('libfaketime not found (apt-get install '
-                           'libfaketime)')
-    return {'LD_PRELOAD': lib, 'FAKETIME': offset,
-            'FAKETIME_DONT_FAKE_MONOTONIC': '1', 'FAKETIME_NO_CACHE': '1'}
 
 
 class RecordWatch:
@@ -196,7 +172,7 @@ class ChaosDeployment:
             self.watch = RecordWatch(self.cluster.etcd.http_url,
                                      f'/freezer-dr/{CLUSTER}/recoveries/'
                                      ).start()
-            self.members = self._members()
+            self.members = cloud_helpers.project_emails(self.connection())
             self.cells = {c['name']: c['hosts'] for c in
                           self.cloud.control('GET', '/sim/cells')['cells']}
             self.cluster.wait_leader(timeout=60)
@@ -211,23 +187,6 @@ class ChaosDeployment:
         self.cluster.close()
         for proxy in self.proxies.values():
             proxy.stop()
-
-    def _members(self) -> dict[str, set[str]]:
-        """Who Keystone says should hear about each project (ground truth
-        for the users' notifications)."""
-        conn = self.connection()
-        members: dict[str, set[str]] = {}
-        for project in conn.identity.projects():
-            emails = set()
-            for ra in conn.identity.role_assignments(
-                    scope_project_id=project.id, effective=True):
-                user_id = (ra.user or {}).get('id')
-                if user_id:
-                    user = conn.identity.get_user(user_id)
-                    if user.is_enabled is not False and user.email:
-                        emails.add(user.email.lower())
-            members[project.id] = emails
-        return members
 
     # -- views -------------------------------------------------------------
     @property

@@ -15,7 +15,7 @@ import signal
 import typing as t
 
 from tests.chaos.deployment import LEASE_TTL
-from tests.chaos.deployment import faketime_env
+from tests.faketime import faketime_env
 
 if t.TYPE_CHECKING:
     from tests.chaos.runs import ChaosRun

@@ -36,8 +36,8 @@ from tests import invariants
 from tests.chaos import coverage as coverage_mod
 from tests.chaos import faults
 from tests.chaos.deployment import ChaosDeployment
-from tests.chaos.deployment import faketime_lib
 from tests.chaos.runs import ChaosRun
+from tests.faketime import faketime_lib
 
 RUNS = int(os.environ.get('FREEZER_DR_CHAOS_RUNS', '8'))
 SEED = int(os.environ.get('FREEZER_DR_CHAOS_SEED', str(int(time.time()))))

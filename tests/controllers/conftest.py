@@ -13,6 +13,7 @@ import pytest
 
 from freezer_dr.demo import etcd_server
 from tests import controller_deployment as deployment
+from tests import controller_site
 from tests import netns
 
 
@@ -22,13 +23,17 @@ def _unavailable(reason: str) -> t.NoReturn:
     pytest.skip(reason)
 
 
-@pytest.fixture
-def controllers() -> t.Iterator[netns.Controllers]:
+def _require_namespaces() -> None:
     try:
         netns.probe()
         etcd_server.find_etcd_binary()
     except (netns.NetnsUnavailable, etcd_server.EtcdNotFound) as error:
         _unavailable(str(error))
+
+
+@pytest.fixture
+def controllers() -> t.Iterator[netns.Controllers]:
+    _require_namespaces()
     topology = netns.Controllers(3).create()
     try:
         yield topology
@@ -64,3 +69,16 @@ def deploy(controllers, etcd, tmp_path):
     finally:
         for replicas in made:
             replicas.stop()
+
+
+@pytest.fixture(scope='module')
+def site(tmp_path_factory) -> t.Iterator[controller_site.Site]:
+    """A whole site, shared by a module's tests: controllers, TLS etcd,
+    the simulated cloud in its own namespace, one replica each."""
+    _require_namespaces()
+    built = controller_site.Site(str(tmp_path_factory.mktemp('site')))
+    built.start()
+    try:
+        yield built
+    finally:
+        built.close()

@@ -15,11 +15,10 @@ from freezer_dr.ha import etcd as ha_etcd
 from freezer_dr.ha import lease as ha_lease
 from freezer_dr.ha import members as ha_members
 from tests import controller_deployment as deployment
+from tests import faketime
 from tests import replicas as rp
 
 TTL = deployment.TTL
-
-
 
 
 def epoch_of(replica) -> int | None:
@@ -93,10 +92,9 @@ def test_killed_etcd_member_the_leader_uses_keeps_the_same_leader(
                                              ('-90m', -5400)])
 def test_clock_skew_on_one_replica_does_not_break_the_lease(
         deploy, etcd, offset, seconds):
-    if not deployment.faketime_available():
-        pytest.skip('libfaketime is not installed (apt-get install '
-                    'libfaketime)')
-    replicas = deploy(env={0: deployment.faketime_env(offset)})
+    if faketime.faketime_lib() is None:
+        pytest.skip(faketime.MISSING)
+    replicas = deploy(env={0: faketime.faketime_env(offset)})
     skewed = replicas[0]
     first = replicas.wait_for_leader(timeout=30)
     if first is not skewed:
