@@ -114,6 +114,11 @@ class FencingReadiness:
         self._gauge = gauge              # freezer_dr_fencing_ready{host}
         self._thread: threading.Thread | None = None
         self._stop: threading.Event | None = None
+        #: one record() of a host at a time: each reads the stored result
+        #: to carry its ON reading forward (two checks of a host overlap
+        #: when one outlives the interval, or across terms)
+        self._recording: dict[str, threading.Lock] = {}
+        self._recording_guard = threading.Lock()
 
     def ensure_running(self, drivers, stop: threading.Event,
                        alive_after: t.Callable[[str], AliveAfter | None],
@@ -180,6 +185,12 @@ class FencingReadiness:
         whoever leads by then.
         """
         host = result['host']
+        with self._recording_guard:
+            lock = self._recording.setdefault(host, threading.Lock())
+        with lock:
+            self._record(host, result)
+
+    def _record(self, host: str, result: dict) -> None:
         stored, written = self.store.get_with_revision(PREFIX + host)
         previous = stored or {}
         # an ON reading outlives the results stored after it: a confirmation

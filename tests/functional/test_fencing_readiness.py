@@ -8,6 +8,7 @@ send a power command (the BMCs' own power log says so).
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import yaml
@@ -154,3 +155,53 @@ def test_an_on_reading_outlives_the_results_stored_after_it(leader):
     store.request('fence-confirmed', 'h1', {'recovery_id': 'r'})
     later = store.requests('fence-confirmed')['h1']['revision']
     assert not preflight.power_on_since(store, 'h1', later)
+
+
+def test_two_checks_of_a_host_at_once_keep_the_on_reading(leader):
+    """S1: a check that read the host ON and a slower one that found its
+    BMC unreachable, recorded at the same time: the ON reading must not be
+    lost by the second read-then-write (it was, when both read first)."""
+    lease, store = leader
+    checker = preflight.FencingReadiness(
+        preflight.ReadinessSettings(), store, lease,
+        alert=lambda *args: True)
+
+    def result(power: str | None) -> dict:
+        level = {'index': 1, 'driver': 'ipmi', 'power': power,
+                 'ok': power is not None}
+        return {'host': 'h2', 'ready': power is not None,
+                'checked_at': time.time(), 'levels': [level],
+                'summary': power or 'unreachable'}
+
+    checker.record(result('off'))
+    store.request('fence-confirmed', 'h2', {'recovery_id': 'r'})
+    confirmed_at = store.requests('fence-confirmed')['h2']['revision']
+    both_read = threading.Barrier(2)
+    read, put = store.get_with_revision, store.put_fenced
+
+    def read_together(key):
+        found = read(key)
+        try:
+            both_read.wait(timeout=1.0)     # never both, once serialized
+        except threading.BrokenBarrierError:
+            pass
+        return found
+
+    def unreachable_last(key, value):
+        if not preflight.read_on(value):
+            time.sleep(0.3)
+        put(key, value)
+
+    store.get_with_revision = read_together
+    store.put_fenced = unreachable_last
+    try:
+        threads = [threading.Thread(target=checker.record, args=(r,))
+                   for r in (result('on'), result(None))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    finally:
+        store.get_with_revision, store.put_fenced = read, put
+    assert not store.get('fencing/h2')['ready']       # the later result
+    assert preflight.power_on_since(store, 'h2', confirmed_at)
