@@ -174,12 +174,14 @@ class Fault:
     ``moves``: a new replica must lead while it lasts (True), the leader
     must stay (False), or either (None). ``acts_during``: the failed host
     is recovered while the fault lasts (else only after it healed, and no
-    replica acts meanwhile).
+    replica acts meanwhile). ``max_leaderless``: the longest time allowed
+    with no replica leading (None: no bound).
     """
     name: str
     inject: t.Callable[[Site, t.Any], Heal]
     moves: bool | None = None
     acts_during: bool = True
+    max_leaderless: float | None = None
 
 
 def _leader_cut(site: Site, leader) -> Heal:
@@ -230,8 +232,8 @@ def _skew(offset: str) -> t.Callable[[Site, t.Any], Heal]:
 
 FAULTS = {f.name: f for f in (
     Fault('leader-cut', _leader_cut, moves=True),
-    Fault('standby-cut', _standby_cut, moves=False),
-    Fault('raft-leader-killed', _raft_leader_killed),
+    Fault('standby-cut', _standby_cut, moves=False, max_leaderless=TTL),
+    Fault('raft-leader-killed', _raft_leader_killed, max_leaderless=TTL),
     Fault('quorum-lost', _quorum_lost, acts_during=False),
     Fault('leader-cloud-cut', _cloud_cut, moves=True),
     Fault('clock-skew+30s', _skew('+30s')),
@@ -300,6 +302,10 @@ def run_fault(site: Site, fault: Fault) -> FaultRun:
     if fault.moves is False and monitor.succession() != [leader.member_id]:
         violations.append(f'LEADER: leadership changed: '
                           f'{monitor.succession()}')
+    if fault.max_leaderless is not None and \
+            monitor.leaderless() >= fault.max_leaderless:
+        violations.append(f'LEADER: no leader for {monitor.leaderless():.1f}'
+                          f' s (at most {fault.max_leaderless:g})')
     if monitor.overlap() > 0:
         violations.append(f'OVERLAP: {monitor.summary()}')
     started = monitor.first_leading(new, after=struck) if new else None

@@ -70,22 +70,28 @@ def test_partitioned_controller_stops_before_a_new_leader_starts(
     assert monitor.succession() == [new.member_id], monitor.summary()
 
 
-def test_killed_etcd_member_the_leader_uses_keeps_the_same_leader(
-        deploy, etcd):
+@pytest.mark.parametrize('which', ['own', 'other'])
+def test_losing_one_etcd_member_keeps_the_same_leader(deploy, etcd, which):
+    """Three TLS endpoints: the loss of any one member (the one on the
+    leader's controller, which it uses first, or another) costs no
+    leadership: same leader, same epoch, never leaderless for a TTL."""
     replicas = deploy()
     leader = replicas.wait_for_leader(timeout=30)
     epoch = epoch_of(leader)
-    local = etcd.members[leader.controller.index]
+    own = leader.controller.index
+    lost = etcd.members[own if which == 'own' else (own + 1) % 3]
     with rp.LeadershipMonitor(replicas) as monitor:
         time.sleep(0.5)
-        local.kill()            # the member on the leader's controller
+        lost.kill()
         time.sleep(3 * TTL)
     assert monitor.succession() == [leader.member_id], monitor.summary()
     assert epoch_of(leader) == epoch
     assert monitor.overlap() == 0
-    log = leader.log_text()
-    # the client said which member it moved to
-    assert f'etcd {local.endpoint}: ' in log and 'using ' in log
+    assert monitor.leaderless() < TTL, monitor.summary()
+    if which == 'own':
+        # the client said which member it moved to
+        log = leader.log_text()
+        assert f'etcd {lost.endpoint}: ' in log and 'using ' in log
 
 
 @pytest.mark.parametrize('offset, seconds', [('+2h', 7200),
