@@ -38,10 +38,13 @@ def etcd_cluster(controllers: Controllers, base_dir: str) -> TLSEtcdCluster:
 
 
 #: recovery settings with a cloud: every side effect fits in the lease
-#: (S2), failures are retried quickly, a blind leader hands over soon
+#: (S2), failures are retried quickly, a blind leader hands over soon;
+#: runs follow each other within a minute, each failing one host of six,
+#: so the storm guard looks back 5 s (one run's failure is no storm)
 RECOVERY_SETTINGS: demo_config.Sections = {
     'engine': {'poll_interval': 0.5, 'fence_retry_initial': 2,
-               'fence_retry_max': 4, 'blind_handover_after': 6},
+               'fence_retry_max': 4, 'blind_handover_after': 6,
+               'storm_window': 5, 'max_failed_percent': 50},
     'monitor': {'confirm_window': 2},
     'monitor_nova': {'missed_heartbeats': 3},
     'fencing': {'call_timeout': 2, 'timeout': 10, 'power_off_timeout': 5},

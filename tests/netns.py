@@ -157,9 +157,22 @@ class Controllers:
             ip('link', 'del', bridge, check=False)
 
 
+#: Linux's maximum TCP retransmission timeout (120 s by default) in each
+#: namespace, where the kernel lets it be set: after a cut link comes back,
+#: a connection in retransmission backoff (etcd's peer streams) would
+#: otherwise stay silent for up to two minutes, and two members on the
+#: majority side of the next cut could not elect a raft leader meanwhile
+RTO_MAX_MS = 1000
+RTO_MAX_SYSCTL = '/proc/sys/net/ipv4/tcp_rto_max_ms'
+
+
 def _namespace(name: str) -> None:
     ip('netns', 'add', name)
     ip('-n', name, 'link', 'set', 'lo', 'up')
+    if os.path.exists(RTO_MAX_SYSCTL):
+        subprocess.run(['ip', 'netns', 'exec', name, 'sh', '-c',
+                        f'echo {RTO_MAX_MS} > {RTO_MAX_SYSCTL}'],
+                       check=True, capture_output=True, timeout=30)
 
 
 def _attach(netns: str, link: str, bridge: str, name: str,
