@@ -110,13 +110,18 @@ class Site:
                 counts[server['host']] = counts.get(server['host'], 0) + 1
         return max(sorted(counts), key=counts.__getitem__)
 
-    def ended(self, host: str, since: float):
-        """The terminal record of ``host``'s recovery opened after
-        ``since``, once there is one (etcd may be unreachable meanwhile)."""
+    def recovery_ids(self) -> set[str]:
+        """Ids of every recovery ended so far."""
+        return {r.id for r in self.store().history(limit=1000)}
+
+    def ended(self, host: str, known: set[str]):
+        """The terminal record of ``host``'s recovery, the first not in
+        ``known``, once there is one (etcd may be unreachable meanwhile).
+        Not chosen by its times: a skewed leader wrote them."""
         def done():
             try:
-                return next((r for r in self.store().history(limit=20)
-                             if r.host == host and r.created_at >= since),
+                return next((r for r in self.store().history(limit=50)
+                             if r.host == host and r.id not in known),
                             None)
             except Exception:       # noqa: BLE001 - etcd still healing
                 return None
@@ -275,6 +280,7 @@ def run_fault(site: Site, fault: Fault) -> FaultRun:
         time.sleep(0.5)
         struck = time.monotonic()
         heal = fault.inject(site, leader)
+        known = site.recovery_ids()
         since = time.time()
         site.cloud.fail(host, 'crash')
         service = cloud_helpers.service_of(site.connection(), host)
@@ -282,7 +288,7 @@ def run_fault(site: Site, fault: Fault) -> FaultRun:
         record = None
         try:
             if fault.acts_during:
-                record = site.ended(host, since)
+                record = site.ended(host, known)
             else:
                 time.sleep(HOLD)
                 violations += _acted_while_down(site, host, since,
@@ -291,7 +297,7 @@ def run_fault(site: Site, fault: Fault) -> FaultRun:
             heal()
         during = record is not None
         if record is None:
-            record = site.ended(host, since)
+            record = site.ended(host, known)
         recovered_after = time.time() - since
         time.sleep(1.0)
     violations += _ground_truth(site, host, since, not_before, mine, record)
