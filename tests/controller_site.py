@@ -277,10 +277,10 @@ def run_fault(site: Site, fault: Fault) -> FaultRun:
     mine = {sid: s for sid, s in before.items() if s['host'] == host}
     violations: list[str] = []
     with rp.LeadershipMonitor(site.replicas, interval=0.1) as monitor:
+        known = site.recovery_ids()     # etcd may be down once injected
         time.sleep(0.5)
         struck = time.monotonic()
         heal = fault.inject(site, leader)
-        known = site.recovery_ids()
         since = time.time()
         site.cloud.fail(host, 'crash')
         service = cloud_helpers.service_of(site.connection(), host)
