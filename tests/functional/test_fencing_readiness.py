@@ -128,6 +128,16 @@ def check_and_repair(cloud, loop, store, etcd_url, cluster_name, since,
     assert dead in check.stdout and 'yes' in check.stdout
 
 
+def readiness_result(host: str, power: str | None) -> dict:
+    """A readiness result of ``host``: its one level read ``power``
+    (None: the BMC did not answer)."""
+    level = {'index': 1, 'driver': 'ipmi', 'power': power,
+             'ok': power is not None}
+    return {'host': host, 'ready': power is not None,
+            'checked_at': time.time(), 'levels': [level],
+            'summary': power or 'unreachable'}
+
+
 def test_an_on_reading_outlives_the_results_stored_after_it(leader):
     """S1: an operator's confirmation written before a readiness check read
     the host ON stays refused after a later check (BMC unreachable) replaced
@@ -138,11 +148,7 @@ def test_an_on_reading_outlives_the_results_stored_after_it(leader):
         alert=lambda *args: True)
 
     def check(power: str | None) -> None:
-        level = {'index': 1, 'driver': 'ipmi', 'power': power,
-                 'ok': power is not None}
-        checker.record({'host': 'h1', 'ready': power is not None,
-                        'checked_at': time.time(), 'levels': [level],
-                        'summary': power or 'unreachable'})
+        checker.record(readiness_result('h1', power))
 
     check('off')
     store.request('fence-confirmed', 'h1', {'recovery_id': 'r'})
@@ -167,11 +173,7 @@ def test_two_checks_of_a_host_at_once_keep_the_on_reading(leader):
         alert=lambda *args: True)
 
     def result(power: str | None) -> dict:
-        level = {'index': 1, 'driver': 'ipmi', 'power': power,
-                 'ok': power is not None}
-        return {'host': 'h2', 'ready': power is not None,
-                'checked_at': time.time(), 'levels': [level],
-                'summary': power or 'unreachable'}
+        return readiness_result('h2', power)
 
     checker.record(result('off'))
     store.request('fence-confirmed', 'h2', {'recovery_id': 'r'})
