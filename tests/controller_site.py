@@ -52,6 +52,7 @@ class Site:
         self.cloud = None
         self.replicas: deployment.ControllerReplicas | None = None
         self.members: dict[str, set[str]] = {}
+        self._store: ha_store.CheckpointStore | None = None
 
     def start(self) -> Site:
         try:
@@ -89,8 +90,13 @@ class Site:
         return self.cloud.connection(compute_api_version='2.94')
 
     def store(self) -> ha_store.CheckpointStore:
-        client = ha_etcd.make_client(self.etcd.backend_url(), 2.0)
-        return ha_store.CheckpointStore(client, self.replicas.cluster)
+        """The checkpoint store, one client for the site's life (it moves
+        between members by itself)."""
+        if self._store is None:
+            client = ha_etcd.make_client(self.etcd.backend_url(), 2.0)
+            self._store = ha_store.CheckpointStore(client,
+                                                   self.replicas.cluster)
+        return self._store
 
     def servers(self) -> dict[str, dict[str, str]]:
         return {s.id: {'host': s.compute_host, 'status': s.status,
