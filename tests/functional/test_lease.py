@@ -153,7 +153,10 @@ def test_release_does_not_delete_someone_elses_key(etcd_url, etcd_client,
 
 def test_standbys_polling_grant_no_leases(etcd_url, etcd_client,
                                           cluster_name, leases):
-    leases.extend(make_lease(etcd_url, cluster_name, m) for m in 'abc')
+    # The leader sends no keepalives here: a long TTL keeps its lease
+    # alive through forty polls on a slow machine.
+    leases.extend(make_lease(etcd_url, cluster_name, m, ttl=LONG_TTL)
+                  for m in 'abc')
     assert leases[0].try_acquire()
     before = set(etcd.list_leases(etcd_client))
     for _ in range(20):
