@@ -202,12 +202,14 @@ class Replica:
                 leader_loop = self._loop
             interval = self.conf.engine.poll_interval
             while not self._term_over.is_set() and self._is_leader():
+                started = time.monotonic()
                 self._run_cycle(leader_loop)
                 seeing = self.blindness.check_leader(leader_loop.blind_for())
                 if seeing:
                     self._hand_over(seeing, leader_loop.blind_for())
                     break
-                self._term_over.wait(interval)
+                self._term_over.wait(
+                    leader_loop.pause_after(started, interval))
         except BaseException as error:  # a bug: end the process, not hide it
             LOG.exception('leader loop crashed; shutting down')
             self._fatal = error

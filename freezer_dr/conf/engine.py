@@ -7,9 +7,11 @@ GROUP = cfg.OptGroup('engine', title='Leader loop and safety gates',
 
 OPTS = [
     cfg.FloatOpt('poll_interval', default=1.0, min=0.1,
-                 help='Seconds between two cycles of the leader loop: how '
-                      'late a missed heartbeat or a BMC reading OFF may be '
-                      'seen (one look at Nova\'s service list a cycle).'),
+                 help='Seconds from the start of one cycle of the leader '
+                      'loop to the next (one look at Nova\'s service list '
+                      'a cycle): how late a BMC reading OFF may be seen. '
+                      'A quiet host that reaches its missed heartbeats '
+                      'between two cycles is looked at right then.'),
     cfg.IntOpt('max_failed_hosts', default=3, min=1,
                help='Storm guard: if more hosts than this are down at '
                     'once, hold them all, alert admins and fence nothing.'),

@@ -4,12 +4,24 @@ Nova calls a compute service down only after ``service_down_time`` (60 s
 by default) without a heartbeat. freezer-dr suspects a host earlier: when
 its service has missed ``missed_heartbeats`` heartbeats in a row. The
 heartbeat period is learned per host from the changes of its
-``updated_at`` (differences of Nova's own timestamps, so no clock is
-compared with Nova's); until learned, ``report_interval`` (Nova's default
-10 s) stands in. How long a host has been silent is measured on the
-leader's own monotonic clock, from the look that last saw its
-``updated_at`` change (from the leader's first look after a takeover:
-never shorter than the truth).
+``updated_at`` (differences of Nova's own timestamps); until learned,
+``report_interval`` (Nova's default 10 s) stands in.
+
+How long a host has been silent is measured on the leader's monotonic
+clock, from when its last heartbeat was written. Nova's clock is never
+read against ours; the heartbeat is placed by what the looks prove:
+
+- it was written before the look that first showed it returned, and
+  after the previous look was sent (which still showed the old one);
+- every look bounds the offset between Nova's stamps and our clock from
+  above (a stamp is never newer than the look that shows it); the
+  smallest such bound over the last :data:`OFFSET_SPAN` seconds, added
+  to the stamp, places the heartbeat within those two looks, usually to
+  a small fraction of a second.
+
+So a silence is overestimated by less than one look's span (the poll
+interval plus the list call), and only when Nova's clocks disagree or its
+stamps are rounded; a new leader counts from its first look.
 
 Guards against false positives: a heartbeat that is late but arrives
 resets the count; when many services fall silent at once (a stalled
@@ -20,6 +32,7 @@ the last ones are not failed hosts).
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import statistics
 import typing as t
@@ -31,6 +44,9 @@ from freezer_dr.model import HostObservation
 MIN_PERIOD, MAX_PERIOD = 1.0, 300.0
 #: intervals kept per host to learn its period from
 KEPT = 6
+#: seconds of looks the stamp-to-clock offset bound is taken over (short
+#: enough that clock drift and slewing do not matter)
+OFFSET_SPAN = 120.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +59,8 @@ class HeartbeatPolicy:
 @dataclasses.dataclass
 class _Beat:
     stamp: float                 # Nova's updated_at, epoch seconds
-    changed_at: float            # our monotonic time of that change
+    changed_at: float            # our monotonic time of that heartbeat
+    asked_at: float              # the last look that showed ``stamp``
     changes: int = 0             # updated_at changes seen so far
     intervals: list[float] = dataclasses.field(default_factory=list)
 
@@ -66,36 +83,69 @@ class HeartbeatTracker:
     def __init__(self, policy: HeartbeatPolicy) -> None:
         self.policy = policy
         self._beats: dict[str, _Beat] = {}
+        #: (look, the smallest "look returned - stamp" it showed)
+        self._offsets: collections.deque[tuple[float, float]] = \
+            collections.deque()
 
     def forget(self) -> None:
         """A new term: start over (silence counts from the next look)."""
         self._beats = {}
+        self._offsets.clear()
 
     def observe(self, observations: t.Iterable[HostObservation],
-                mono: float) -> dict[str, Silence]:
-        """Record one look; each readable host's silence so far."""
+                mono: float, asked: float | None = None
+                ) -> dict[str, Silence]:
+        """Record one look; each readable host's silence so far.
+
+        ``mono``: when the look's answer came back; ``asked``: when it
+        was sent (default ``mono``, which only makes silences shorter).
+        """
+        asked = mono if asked is None else asked
+        readable = [(obs, _stamp(obs.updated_at)) for obs in observations
+                    if not obs.is_unknown]
+        readable = [(obs, stamp) for obs, stamp in readable
+                    if stamp is not None]
+        offset = self._offset(mono, [mono - stamp for _, stamp in readable])
         silences = {}
         seen = set()
-        for obs in observations:
-            stamp = _stamp(obs.updated_at)
-            if obs.is_unknown or stamp is None:
-                continue
+        for obs, stamp in readable:
             seen.add(obs.host)
             beat = self._beats.get(obs.host)
             if beat is None:
-                beat = self._beats[obs.host] = _Beat(stamp, mono)
+                beat = self._beats[obs.host] = _Beat(stamp, mono, asked)
             elif stamp != beat.stamp:
                 if stamp > beat.stamp:
                     beat.intervals = (beat.intervals + [stamp - beat.stamp]
                                       )[-KEPT:]
-                beat.stamp, beat.changed_at = stamp, mono
+                # written after the last look that did not show it was
+                # sent, and before this one returned
+                beat.changed_at = min(mono, max(beat.asked_at,
+                                                stamp + offset))
+                beat.stamp = stamp
                 beat.changes += 1
+            beat.asked_at = asked
             period, learned = self._period(beat)
             silences[obs.host] = Silence(max(0.0, mono - beat.changed_at),
                                          period, learned)
         for host in set(self._beats) - seen:
             del self._beats[host]
         return silences
+
+    def due(self, hosts: t.Iterable[str]) -> float | None:
+        """When the first of ``hosts`` reaches ``missed_heartbeats`` if
+        it stays silent (monotonic), or None."""
+        times = [self._beats[h].changed_at + self.policy.missed_heartbeats
+                 * self._period(self._beats[h])[0]
+                 for h in hosts if h in self._beats]
+        return min(times, default=None)
+
+    def _offset(self, mono: float, samples: list[float]) -> float:
+        """The tightest bound on "our clock - Nova's stamps" seen lately."""
+        if samples:
+            self._offsets.append((mono, min(samples)))
+        while self._offsets and self._offsets[0][0] < mono - OFFSET_SPAN:
+            self._offsets.popleft()
+        return min((o for _, o in self._offsets), default=0.0)
 
     def excuse(self, hosts: t.Iterable[str], mono: float) -> None:
         """Count the silence of ``hosts`` from ``mono`` on: time in which

@@ -123,6 +123,10 @@ class LeaderLoop:
             return f'host state unknown ({self._unknown[host]})'
         return None
 
+    def pause_after(self, started: float, interval: float) -> float:
+        """Seconds from now to the next cycle (see observe.pause)."""
+        return observe.pause(started, interval, self.watch.next_due)
+
     def blind_for(self) -> float:
         """Seconds this leader has been unable to see the cloud (0: sees)."""
         since = self._blind_since

@@ -37,6 +37,9 @@ class Look:
     #: hosts a BMC read OFF since they fell quiet or down: no window
     off: frozenset[str] = frozenset()
 
+#: the shortest pause between two leader cycles, however long one took
+MIN_PAUSE = 0.05
+
 #: a host this many heartbeats quiet has its BMC read (never a command):
 #: one that reads OFF is down without waiting for more missed heartbeats
 READ_AFTER = 1.2
@@ -61,6 +64,9 @@ class HostWatch:
         #: hosts quiet in a mass silence that has not ended yet
         self._mass_quiet: set[str] = set()
         self._suspected: dict[str, float] = {}      # host -> monotonic
+        #: when the next host would reach its missed heartbeats
+        #: (monotonic): the next look is due then, not a poll later
+        self.next_due: float | None = None
         self._power: dict[str, tuple[PowerState, float]] = {}
         self._reads: dict[str, concurrent.futures.Future] = {}
         self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -72,6 +78,7 @@ class HostWatch:
         self._shrunk = None
         self._mass_quiet = set()
         self._suspected, self._power = {}, {}
+        self.next_due = None
 
     def look(self, monitor, hosts_seen: int,
              levels: t.Callable[[str], list] = lambda host: [],
@@ -83,10 +90,11 @@ class HostWatch:
         read in the background; read OFF (by a level a readiness check
         vouched for), it is down at once.
         """
+        asked = time.monotonic()
         observations = monitor.hosts()
         self._check_shape(observations, hosts_seen)
         mono = time.monotonic()
-        silences = self.heartbeats.observe(observations, mono)
+        silences = self.heartbeats.observe(observations, mono, asked)
         policy = self.settings.heartbeats
         in_service = [o for o in observations if gates.in_service(o)]
         # Hosts fall silent in the order of their heartbeat phase: judge a
@@ -107,8 +115,11 @@ class HostWatch:
             # from now (nobody could judge them during it).
             self.heartbeats.excuse(self._mass_quiet, mono)
             self._mass_quiet = set()
-            silences = self.heartbeats.observe(observations, mono)
+            silences = self.heartbeats.observe(observations, mono, asked)
         silent = heartbeats.silent_hosts(in_service, silences, policy)
+        self.next_due = self.heartbeats.due(
+            o.host for o in in_service
+            if o.state == 'up' and not o.is_down and o.host not in silent)
         hosts = [heartbeats.with_silence(o, silent[o.host])
                  if o.host in silent else o for o in observations]
         waiting = set(heartbeats.silent_hosts(
@@ -235,6 +246,17 @@ class HostWatch:
         finally:
             with self._lock:
                 self._reads.pop(host, None)
+
+
+def pause(started: float, interval: float, due: float | None) -> float:
+    """Seconds until the next cycle: ``interval`` after this one started,
+    or sooner when a quiet host reaches its missed heartbeats then (a
+    look right at that time sees it, not up to a poll later). A due time
+    that passed before this cycle began was this cycle's business."""
+    wake = started + interval
+    if due is not None and started < due < wake:
+        wake = due
+    return max(MIN_PAUSE, wake - time.monotonic())
 
 
 def _read_off(obs: HostObservation) -> HostObservation:

@@ -138,6 +138,7 @@ def recovery_run(cluster: Cluster, host: str, mode: str) -> dict:
     return {'host': host, 'seconds': round(seconds, 2),
             'floor': round(floor, 2), 'ratio': round(seconds / floor, 3),
             'detected_at': round(record.created_at - t0, 2),
+            'phases': _phases(record, t0, seconds),
             'fence_seconds': round(fence, 3),
             'rebuild_seconds': round(rebuild, 2),
             'evidence': {k: v for k, v in record.evidence.get(
@@ -145,6 +146,23 @@ def recovery_run(cluster: Cluster, host: str, mode: str) -> dict:
                 if k in ('missed_heartbeats', 'silent_for',
                          'heartbeat_period', 'service_state')},
             'record': record.step.value, 'violations': problems}
+
+
+def _phases(record, t0: float, seconds: float) -> dict:
+    """Where the time went, from the record's own timestamps: seconds from
+    the crash to each step entered, and from the last instance done to the
+    benchmark seeing every server back (its own look, every 0.2 s)."""
+    out = {entry['step']: round(entry['at'] - t0, 2)
+           for entry in record.steps}
+    requested = [i.first_requested_at for i in record.instances
+                 if i.first_requested_at]
+    finished = [i.finished_at for i in record.instances if i.finished_at]
+    if requested:
+        out['first_evacuate_call'] = round(min(requested) - t0, 2)
+    if finished:
+        out['last_instance_done'] = round(max(finished) - t0, 2)
+        out['seen_by_benchmark'] = round(seconds - (max(finished) - t0), 2)
+    return out
 
 
 def _fences_since(cluster: Cluster, since: float) -> dict:

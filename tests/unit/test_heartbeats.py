@@ -50,6 +50,55 @@ def test_silence_counts_on_the_leaders_clock_from_the_last_change():
                                    POLICY) == {'c1': silence}
 
 
+def test_a_heartbeat_is_placed_by_the_stamps_not_by_the_look_that_saw_it():
+    """Issue 10 (crash to recovered): the look that shows a heartbeat
+    comes up to a poll later; counting from it delays every detection.
+    Nova's clock runs 1000 s behind ours here: only differences count."""
+    tracker = heartbeats.HeartbeatTracker(POLICY)
+    skew = 1000.0
+    # c2 beat at 0.9 and the look at 1.0 showed it: offset bound 0.1 s
+    tracker.observe([obs('c1', 0.0), obs('c2', -9.1)], mono=skew + 0.2,
+                    asked=skew)
+    tracker.observe([obs('c1', 0.0), obs('c2', 0.9)], mono=skew + 1.0,
+                    asked=skew + 0.8)
+    # c1 beat at 10.0; the looks were at 9.8 (not shown) and 10.9 (shown)
+    tracker.observe([obs('c1', 0.0), obs('c2', 0.9)], mono=skew + 9.8,
+                    asked=skew + 9.6)
+    tracker.observe([obs('c1', 10.0), obs('c2', 0.9)], mono=skew + 10.9,
+                    asked=skew + 10.7)
+    silence = tracker.observe([obs('c1', 10.0), obs('c2', 10.9)],
+                              mono=skew + 40.2, asked=skew + 40.0)['c1']
+    # truth 30.2 s; counting from the look that showed it gave 29.3 s
+    assert silence.seconds == pytest.approx(30.1)
+
+
+def test_a_placed_heartbeat_stays_between_the_two_looks():
+    """Stamps from a clock that jumped (or conductors that disagree)
+    never place a heartbeat before the look that did not yet show it,
+    nor after the look that showed it."""
+    tracker = heartbeats.HeartbeatTracker(POLICY)
+    tracker.observe([obs('c1', 0.0), obs('c2', 0.0)], mono=100.0,
+                    asked=99.9)
+    tracker.observe([obs('c1', 0.0), obs('c2', 50.0)], mono=105.0,
+                    asked=104.9)     # c2's stamp is 45 s ahead of ours
+    silence = tracker.observe([obs('c1', 10.0), obs('c2', 50.0)],
+                              mono=110.0, asked=109.8)['c1']
+    assert silence.seconds == pytest.approx(110.0 - 104.9)
+    tracker = heartbeats.HeartbeatTracker(POLICY)
+    tracker.observe([obs('c1', 0.0)], mono=100.0, asked=99.9)
+    silence = tracker.observe([obs('c1', 500.0)], mono=105.0,
+                              asked=104.9)['c1']   # stamp far ahead
+    assert silence.seconds == 0.0
+
+
+def test_the_next_look_is_due_when_a_quiet_host_reaches_its_beats():
+    tracker = heartbeats.HeartbeatTracker(POLICY)
+    tracker.observe([obs('c1', 0.0), obs('c2', 5.0)], mono=100.0)
+    assert tracker.due(['c1', 'c2']) == 130.0
+    assert tracker.due(['c2']) == 130.0
+    assert tracker.due([]) is None
+
+
 def test_a_late_heartbeat_that_arrives_resets_the_silence():
     tracker = heartbeats.HeartbeatTracker(POLICY)
     tracker.observe([obs('c1', 0)], mono=100.0)
@@ -245,3 +294,20 @@ def test_an_unvouched_bmc_never_settles_it():
         look = w.look(monitor, 10, levels, lambda host: False)
         time.sleep(0.01)
     assert look.off == frozenset()
+
+
+@pytest.mark.parametrize('due,pause', [
+    (None, 1.0),          # nobody quiet: a poll interval after the start
+    (100.4, 0.4),         # a quiet host due before then: look right then
+    (99.5, 1.0),          # due before this cycle began: it was seen
+    (107.0, 1.0),         # due after the next poll anyway
+])
+def test_the_leader_looks_again_when_a_quiet_host_becomes_due(
+        monkeypatch, due, pause):
+    monkeypatch.setattr(observe.time, 'monotonic', lambda: 100.0)
+    assert observe.pause(100.0, 1.0, due) == pytest.approx(pause)
+
+
+def test_a_long_cycle_is_followed_by_a_short_pause_only(monkeypatch):
+    monkeypatch.setattr(observe.time, 'monotonic', lambda: 105.0)
+    assert observe.pause(100.0, 1.0, None) == observe.MIN_PAUSE
