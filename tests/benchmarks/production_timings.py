@@ -10,6 +10,13 @@ One deployment (real Keystone, real Nova with 4 hosts over 2 cells, BMCs,
 etcd, two replicas) serves every run; each run boots an ACTIVE and a
 SHUTOFF server on a host, fails it, and repairs it afterwards.
 
+A crash is as likely at any moment of a host's heartbeat period, and
+where it lands decides most of the wait (the third missed heartbeat comes
+20 to 30 s after it). The runs spread their crashes evenly over the
+period: run i of n crashes (i + 0.5) / n of a period after a heartbeat
+(0.1, 0.3, 0.5, 0.7 and 0.9 for 5 runs), so the median is that of a
+crash at a random moment. Each run prints its phase and its floor.
+
 - ``crash``: nova-compute dies, the BMC stays on. From the crash until
   every server is back in its original status on another host (read from
   Nova), against the floor: the third missed heartbeat (last heartbeat
@@ -112,12 +119,17 @@ def _repair(cluster: Cluster, host: str, ids: list[str]) -> None:
     time.sleep(3 * REPORT_INTERVAL)       # its period learned again
 
 
-def recovery_run(cluster: Cluster, host: str, mode: str) -> dict:
+def recovery_run(cluster: Cluster, host: str, mode: str,
+                 phase: float) -> dict:
+    """Boot two servers on ``host``, fail it ``phase`` of a heartbeat
+    period after one of its heartbeats, time the recovery."""
     cloud, conn, store = cluster.cloud, cluster.connection(), \
         cluster.store()
     ids = {cloud.boot(f'prod-{mode}-a', host): 'ACTIVE',
            cloud.boot(f'prod-{mode}-s', host, status='SHUTOFF'): 'SHUTOFF'}
     time.sleep(REPORT_INTERVAL * 1.5)
+    beat = _next_heartbeat(conn, host, _last_heartbeat(conn, host), 0.05)
+    time.sleep(max(0.0, beat + phase * REPORT_INTERVAL - time.time()))
     last_beat = _last_heartbeat(conn, host)
     t0 = time.time()
     cloud.fail(host, mode)
@@ -135,7 +147,9 @@ def recovery_run(cluster: Cluster, host: str, mode: str) -> dict:
         conn, cloud.bmc_log(), host, t0)
         + invariants.check_one_evacuation_each(conn, host, t0, list(ids)))
     _repair(cluster, host, list(ids))
-    return {'host': host, 'seconds': round(seconds, 2),
+    return {'host': host, 'phase': round((t0 - last_beat)
+                                         / REPORT_INTERVAL, 2),
+            'seconds': round(seconds, 2),
             'floor': round(floor, 2), 'ratio': round(seconds / floor, 3),
             'detected_at': round(record.created_at - t0, 2),
             'phases': _phases(record, t0, seconds),
@@ -244,7 +258,8 @@ def main() -> None:
             for mode in ('crash', 'power'):
                 if mode not in scenarios:
                     continue
-                runs = [recovery_run(cluster, hosts[i % len(hosts)], mode)
+                runs = [recovery_run(cluster, hosts[i % len(hosts)], mode,
+                                     (i + 0.5) / args.runs)
                         for i in range(args.runs)]
                 seconds = [r['seconds'] for r in runs]
                 out[mode] = {
