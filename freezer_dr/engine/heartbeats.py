@@ -12,16 +12,19 @@ clock, from when its last heartbeat was written. Nova's clock is never
 read against ours; the heartbeat is placed by what the looks prove:
 
 - it was written before the look that first showed it returned, and
-  after the previous look was sent (which still showed the old one);
+  after the previous look that still showed the old one was sent;
 - every look bounds the offset between Nova's stamps and our clock from
   above (a stamp is never newer than the look that shows it); the
   smallest such bound over the last :data:`OFFSET_SPAN` seconds, added
   to the stamp, places the heartbeat within those two looks, usually to
-  a small fraction of a second.
+  a small fraction of a second;
+- and never more than :data:`MAX_EARLY` before the look that showed it.
 
-So a silence is overestimated by less than one look's span (the poll
-interval plus the list call), and only when Nova's clocks disagree or its
-stamps are rounded; a new leader counts from its first look.
+So a silence is never overestimated by more than :data:`MAX_EARLY`,
+however far apart the looks were (Nova down for a while, a paused
+leader) or however much Nova's conductors' clocks disagree; a heartbeat
+15 s late on a 10 s period, three missed, stays 4 s short of suspicion.
+A new leader counts from its first look.
 
 Guards against false positives: a heartbeat that is late but arrives
 resets the count; when many services fall silent at once (a stalled
@@ -44,6 +47,9 @@ from freezer_dr.model import HostObservation
 MIN_PERIOD, MAX_PERIOD = 1.0, 300.0
 #: intervals kept per host to learn its period from
 KEPT = 6
+#: a heartbeat is never placed more than this many seconds before the
+#: look that showed it returned: the most a silence is overestimated
+MAX_EARLY = 1.0
 #: seconds of looks the stamp-to-clock offset bound is taken over (short
 #: enough that clock drift and slewing do not matter)
 OFFSET_SPAN = 120.0
@@ -119,8 +125,8 @@ class HeartbeatTracker:
                                       )[-KEPT:]
                 # written after the last look that did not show it was
                 # sent, and before this one returned
-                beat.changed_at = min(mono, max(beat.asked_at,
-                                                stamp + offset))
+                beat.changed_at = min(mono, max(
+                    beat.asked_at, mono - MAX_EARLY, stamp + offset))
                 beat.stamp = stamp
                 beat.changes += 1
             beat.asked_at = asked

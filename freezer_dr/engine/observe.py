@@ -37,7 +37,7 @@ class Look:
     #: hosts a BMC read OFF since they fell quiet or down: no window
     off: frozenset[str] = frozenset()
 
-#: the shortest pause between two leader cycles, however long one took
+#: the shortest pause before a look due for a quiet host
 MIN_PAUSE = 0.05
 
 #: a host this many heartbeats quiet has its BMC read (never a command):
@@ -90,6 +90,7 @@ class HostWatch:
         read in the background; read OFF (by a level a readiness check
         vouched for), it is down at once.
         """
+        self.next_due = None
         asked = time.monotonic()
         observations = monitor.hosts()
         self._check_shape(observations, hosts_seen)
@@ -249,14 +250,16 @@ class HostWatch:
 
 
 def pause(started: float, interval: float, due: float | None) -> float:
-    """Seconds until the next cycle: ``interval`` after this one started,
-    or sooner when a quiet host reaches its missed heartbeats then (a
-    look right at that time sees it, not up to a poll later). A due time
-    that passed before this cycle began was this cycle's business."""
-    wake = started + interval
-    if due is not None and started < due < wake:
-        wake = due
-    return max(MIN_PAUSE, wake - time.monotonic())
+    """Seconds until the next cycle: ``interval`` after this one started
+    (at least half an interval after a cycle that overran it: a slow
+    Nova or etcd is not asked again at once), or sooner when a quiet host
+    reaches its missed heartbeats (a look right then sees it, not up to a
+    poll later). A due time that passed before this cycle began was this
+    cycle's business."""
+    now = time.monotonic()
+    if due is not None and started < due < started + interval:
+        return max(MIN_PAUSE, due - now)
+    return max(interval / 2, started + interval - now)
 
 
 def _read_off(obs: HostObservation) -> HostObservation:
