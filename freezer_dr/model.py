@@ -111,7 +111,7 @@ class FenceResult:
     host: str
     success: bool
     level: str | None = None      # the driver of the level that succeeded
-    power_state: str = PowerState.UNKNOWN.value
+    power_state: PowerState = PowerState.UNKNOWN
     detail: str = ''
     attempts: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
     started_at: float = 0.0
@@ -122,6 +122,9 @@ class FenceResult:
     evidence_at: float = 0.0
     #: wall time a level read the node ON during this attempt, if one did
     power_on_seen_at: float | None = None
+
+    def __post_init__(self) -> None:
+        self.power_state = PowerState(self.power_state)
 
 
 @dataclasses.dataclass
@@ -178,7 +181,7 @@ class RecoveryRecord:
     outbox: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
     steps: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
     reason: str | None = None     # why held / failed / done
-    failed_step: str | None = None
+    failed_step: Step | None = None
     finished_at: float | None = None
     #: set when an operator cancelled it before fencing: {by, reason, at}
     cancelled: dict[str, t.Any] | None = None
@@ -192,6 +195,8 @@ class RecoveryRecord:
 
     def __post_init__(self) -> None:
         self.step = Step(self.step)
+        if self.failed_step is not None:
+            self.failed_step = Step(self.failed_step)
 
     @property
     def terminal(self) -> bool:

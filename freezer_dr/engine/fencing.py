@@ -58,7 +58,7 @@ def fence_node(host: str, levels: t.Sequence[Fencer], level_budget: float,
                 on_seen = _refuse_if_on(host, levels, deadline, on_seen)
             result = level.fence(deadline, guard=guard or _no_guard)
         except FenceFailed as exc:
-            if getattr(exc, 'power', None) == PowerState.ON.value:
+            if getattr(exc, 'power', None) == PowerState.ON:
                 on_seen = max(on_seen or 0.0, exc.seen_at or now())
             LOG.warning('%s: fencing %s failed: %s', host, name, exc)
             errors.append(f'{name}: {exc}')
@@ -66,7 +66,7 @@ def fence_node(host: str, levels: t.Sequence[Fencer], level_budget: float,
                              'result': 'failed', 'error': str(exc),
                              't': now()})
             continue
-        if (result.success and result.power_state == PowerState.OFF.value
+        if (result.success and result.power_state == PowerState.OFF
                 and on_seen is not None and not level.operator_confirmed
                 and not _sent_command(result)):
             why = ('reads the host off without a command, although a level '
@@ -75,7 +75,7 @@ def fence_node(host: str, levels: t.Sequence[Fencer], level_budget: float,
             attempts.append({'level': level.driver, 'index': index,
                              'result': 'contradicted', 't': now()})
             continue
-        if result.success and result.power_state == PowerState.OFF.value:
+        if result.success and result.power_state == PowerState.OFF:
             attempts.append({'level': level.driver, 'index': index,
                              'result': 'off', 't': now()})
             attempts.extend({'level': level.driver, **step}
@@ -93,7 +93,7 @@ def fence_node(host: str, levels: t.Sequence[Fencer], level_budget: float,
     if not levels:
         errors.append('no fencing levels')
     return FenceResult(host=host, success=False, level=None,
-                       power_state=PowerState.UNKNOWN.value,
+                       power_state=PowerState.UNKNOWN,
                        detail='; '.join(errors), attempts=attempts,
                        started_at=started, finished_at=now(),
                        power_on_seen_at=on_seen)
@@ -118,7 +118,7 @@ def _refuse_if_on(host: str, levels: t.Sequence[Fencer], deadline: float,
         raise FenceFailed(
             f'{host}: a BMC read the host ON at {time.ctime(on_seen)}: the '
             f'operator\'s confirmation is refused (check the host, then '
-            f'confirm again)', power=PowerState.ON.value, seen_at=on_seen)
+            f'confirm again)', power=PowerState.ON, seen_at=on_seen)
     return on_seen
 
 

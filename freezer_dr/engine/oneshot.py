@@ -12,6 +12,7 @@ import typing as t
 from oslo_log import log as logging
 
 from freezer_dr import exceptions
+from freezer_dr.engine import loop as engine_loop
 from freezer_dr.engine.loop import LeaderLoop
 from freezer_dr.model import Step
 
@@ -75,7 +76,6 @@ def run(conf, keepalive_interval: float, member_id: str,
 
 def _run(conf, keepalive_interval: float, member_id: str,
          say: t.Callable[[str], None]) -> int:
-    from freezer_dr.engine import loop as engine_loop
     from freezer_dr.ha import leadership
 
     coord = conf.coordination

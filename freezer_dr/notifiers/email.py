@@ -41,7 +41,7 @@ from freezer_dr.notifiers import directory as directory_mod
 from freezer_dr.notifiers import render
 from freezer_dr.notifiers.smtp import SmtpTransport
 
-__all__ = ['EmailNotifier', 'SmtpTransport', 'message_id']
+__all__ = ['EmailNotifier', 'message_id']
 
 LOG = logging.getLogger(__name__)
 

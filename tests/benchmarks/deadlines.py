@@ -25,7 +25,7 @@ from freezer_dr import exceptions
 from freezer_dr.evacuators.nova import NovaEvacuator
 from freezer_dr.notifiers.base import Event
 from freezer_dr.notifiers.email import EmailNotifier
-from freezer_dr.notifiers.email import SmtpTransport
+from freezer_dr.notifiers.smtp import SmtpTransport
 from freezer_dr.notifiers.webhook import WebhookNotifier
 from tests.fixtures.dribble import DribblingHttp
 from tests.fixtures.smtp import DribblingSmtp

@@ -206,9 +206,9 @@ def test_redfish_fencer_fences_and_verifies(redfish):
     assert [a['action'] for a in result.attempts][:2] == ['status', 'off']
 
 
+@pytest.mark.parametrize('redfish', ['upstream'], indirect=True)
 def test_several_systems_need_a_system_id(redfish):
-    if redfish.name != 'upstream':
-        pytest.skip('a simulated BMC holds one system')
+    # upstream only: a simulated BMC holds one system
     fencer = RedfishFencer('node-x', {
         'address': redfish.url, 'username': USER, 'password': PASSWORD,
         'ca_file': redfish.ca_file}, FenceContext())

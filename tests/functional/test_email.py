@@ -18,7 +18,7 @@ from freezer_dr.notifiers.base import Event
 from freezer_dr.notifiers.directory import DirectoryUser
 from freezer_dr.notifiers.directory import ProjectMembers
 from freezer_dr.notifiers.email import EmailNotifier
-from freezer_dr.notifiers.email import SmtpTransport
+from freezer_dr.notifiers.smtp import SmtpTransport
 from freezer_dr.simulator.smtp import free_tcp_port
 
 T0 = 1_795_000_000.0

@@ -12,7 +12,7 @@ import pytest
 from freezer_dr import exceptions
 from freezer_dr.notifiers.base import Event
 from freezer_dr.notifiers.email import EmailNotifier
-from freezer_dr.notifiers.email import SmtpTransport
+from freezer_dr.notifiers.smtp import SmtpTransport
 from tests.fixtures.smtp import DribblingSmtp
 
 TIMEOUT = 1.0

@@ -20,6 +20,7 @@ import requests
 
 from freezer_dr import exceptions
 from freezer_dr.demo import config as demo_config
+from freezer_dr.demo.cluster import wait_for
 from freezer_dr.ha import endpoints
 from freezer_dr.ha import etcd
 from freezer_dr.ha import leader_watch
@@ -30,16 +31,6 @@ from tests.tlscerts import CertificateAuthority
 
 HTTP_TIMEOUT = 0.5
 SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt'
-
-
-def wait_until(predicate, timeout: float, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def multi_url(cluster, order=None) -> str:
@@ -68,7 +59,8 @@ def test_reads_move_to_the_next_member_when_one_is_killed(etcd_cluster):
     client.put('k', 'v')
     first = client.endpoint
     etcd_cluster.members[0].kill()
-    found = wait_until(lambda: _quiet_get(client, 'k'), 10)
+    found = wait_for(lambda: _quiet_get(client, 'k'), 10,
+                     'a read from another member')
     assert found and found[0] == b'v'
     assert client.endpoint != first
     assert str(client.endpoint) == \
@@ -87,7 +79,8 @@ def test_a_request_never_delivered_goes_to_the_next_member(etcd_cluster):
     member = etcd_cluster.members[0]
     member.kill()
     client = etcd.make_client(multi_url(etcd_cluster), HTTP_TIMEOUT)
-    result = wait_until(lambda: _quiet_txn(client), 10)
+    result = wait_for(lambda: _quiet_txn(client), 10,
+                      'a write through another member')
     assert result and result['succeeded']
     assert str(client.endpoint) != f'127.0.0.1:{member.client_port}'
 
@@ -114,7 +107,7 @@ def test_lease_and_fenced_writes_survive_a_switch_at_the_same_epoch(
         victim = next(m for m in etcd_cluster.members
                       if f'127.0.0.1:{m.client_port}' == str(used))
         victim.kill()
-        assert wait_until(leader.keepalive, 10, step=0.2)
+        wait_for(leader.keepalive, 10, 'a good keepalive', interval=0.2)
         assert leader.client.endpoint != used
         assert (leader.epoch, leader.lease_id) == (epoch, lease_id)
         assert leader.read_leader()['epoch'] == epoch
@@ -361,8 +354,8 @@ def test_replicas_elect_over_tls_with_the_bundle_set(tls_etcd_cluster,
         for replica in replicas:
             replica.wait_until_serving(90)
         leader = replicas.wait_for_leader(timeout=20)
-        assert wait_until(lambda: len(ha_members.list_members(
-            urls[0], replicas.cluster, 1.0)) == 3, 10)
+        wait_for(lambda: len(ha_members.list_members(
+            urls[0], replicas.cluster, 1.0)) == 3, 10, 'three members')
         assert len(replicas.leaders()) == 1
         assert 'unknown certificate authority' not in leader.log_text()
     finally:

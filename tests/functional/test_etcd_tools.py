@@ -6,12 +6,12 @@ import os
 import pytest
 
 from freezer_dr import exceptions
+from freezer_dr.demo import etcd_server as etcd_launcher
 from freezer_dr.ha import etcd
-from tests import etcdproc
 
 
 def test_etcd_binary_is_the_real_program_not_a_wrapper():
-    path = etcdproc.find_etcd_binary()
+    path = etcd_launcher.find_etcd_binary()
     with open(path, 'rb') as binary:
         assert binary.read(4) == b'\x7fELF'
 
@@ -45,7 +45,7 @@ def test_paused_server_times_out_then_answers(etcd_factory):
 
 
 def test_close_removes_a_private_data_dir():
-    with etcdproc.running_etcd() as server:
+    with etcd_launcher.EtcdServer() as server:
         base = server.base_dir
         pid = server.pid
         assert os.path.isdir(base)

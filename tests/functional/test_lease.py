@@ -7,6 +7,7 @@ import time
 import pytest
 
 from freezer_dr import exceptions
+from freezer_dr.demo.cluster import wait_for
 from freezer_dr.ha import etcd
 from freezer_dr.ha import lease as ha_lease
 
@@ -49,15 +50,6 @@ def leases():
             lease.release()
         except exceptions.StoreUnavailable:
             pass
-
-
-def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def contend(lease, barrier: threading.Barrier, results: dict) -> None:
@@ -228,7 +220,7 @@ def test_same_epoch_after_etcd_comes_back(etcd_factory, cluster_name,
     assert not lease.is_leader
     server.resume()
     server.restart()        # etcd extends every lease on restart
-    assert wait_until(lambda: lease.is_leader, 15)
+    wait_for(lambda: lease.is_leader, 15, 'leadership again')
     assert lease.epoch == epoch
     assert lease.read_leader()['epoch'] == epoch
     assert events.seen == [True, False, True]
@@ -241,7 +233,7 @@ def test_dead_leader_is_replaced_after_its_ttl(etcd_url, cluster_name,
     leases.extend([a, b])
     assert a.try_acquire()
     # a dies: no keepalives. b gets in once etcd expires a's lease.
-    assert wait_until(b.try_acquire, TTL + 3, step=0.2)
+    wait_for(b.try_acquire, TTL + 3, 'b to acquire', interval=0.2)
     assert b.epoch > a.epoch
     assert not a.keepalive()
     assert a.epoch is None
@@ -326,6 +318,6 @@ def test_losing_the_etcd_raft_leader_keeps_our_epoch(etcd_cluster,
     epoch = lease.epoch
     etcd_leader.kill()
     # etcd elects a new raft leader and extends every lease: we keep ours.
-    assert wait_until(lease.keepalive, 10, step=0.2)
+    wait_for(lease.keepalive, 10, 'a good keepalive', interval=0.2)
     assert lease.epoch == epoch == lease.read_leader()['epoch']
     assert not standby.try_acquire()

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 from tooz import coordination
 from tooz.drivers import etcd3gw as tooz_etcd3gw
 
 from freezer_dr import exceptions
+from freezer_dr.demo.cluster import wait_for
 from freezer_dr.ha import etcd
 from freezer_dr.ha import members as ha_members
 from freezer_dr.ha import tooz_driver
@@ -34,15 +34,6 @@ def joined():
             membership.stop()
         except exceptions.StoreUnavailable:
             pass
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def ids(members: list[dict]) -> list[str]:
@@ -88,12 +79,13 @@ def test_silent_member_drops_out_and_rejoins_when_etcd_answers_again(
     joined(etcd_url, cluster_name, 'a')
     cut_off = joined(etcd_proxy.url, cluster_name, 'b', api='b:1')
     etcd_proxy.close()
-    assert wait_for(lambda: ids(ha_members.list_members(
+    wait_for(lambda: ids(ha_members.list_members(
         etcd_url, cluster_name, HTTP_TIMEOUT)) == ['a'],
-        MEMBERSHIP_TIMEOUT + 3)
+        MEMBERSHIP_TIMEOUT + 3, 'the cut-off member to leave the list')
     etcd_proxy.forward()
-    assert wait_for(lambda: ids(ha_members.list_members(
-        etcd_url, cluster_name, HTTP_TIMEOUT)) == ['a', 'b'], 5)
+    wait_for(lambda: ids(ha_members.list_members(
+        etcd_url, cluster_name, HTTP_TIMEOUT)) == ['a', 'b'], 5,
+        'the healed member back in the list')
     assert cut_off.members()[1]['api'] == 'b:1'
 
 

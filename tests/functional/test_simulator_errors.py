@@ -98,7 +98,7 @@ def test_missing_or_invalid_token_is_401(sim_cloud, token):
 
 
 def test_control_api_rejects_bad_hosts_and_modes(sim_cloud):
-    from tests.simcloud import SimError
+    from freezer_dr.simulator.handle import SimError
     with pytest.raises(SimError, match='404'):
         sim_cloud.fail('compute-99', 'power')
     with pytest.raises(SimError, match='400'):
