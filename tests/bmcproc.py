@@ -9,6 +9,8 @@ import time
 import typing as t
 import urllib.request
 
+from freezer_dr.simulator.child import stop_process
+
 
 class BmcProcess:
     """``python -m freezer_dr.simulator.bmc`` in a private directory.
@@ -94,12 +96,6 @@ class BmcProcess:
 
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after 5 s; return the exit code."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        code = stop_process(self.proc, timeout=5)
         self.stderr.close()
-        return self.proc.returncode
+        return code

@@ -8,8 +8,6 @@ on the cloud network) the replicas run the whole recovery against it.
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 import typing as t
 import uuid
 
@@ -71,25 +69,12 @@ class ControllerReplica(rp.ReplicaProcess):
     def __init__(self, workdir: str, member_id: str,
                  sections: demo_config.Sections, controller: Controller,
                  env: dict[str, str] | None = None) -> None:
-        super().__init__(workdir, member_id, sections)
+        #: the environment of a start on a true clock
+        self.base_env = {**BUNDLE_ENV, **(env or {})}
+        super().__init__(workdir, member_id, sections,
+                         host=controller.mgmt_ip, wrap=controller.wrap,
+                         env=self.base_env)
         self.controller = controller
-        self.command = [*controller.wrap, sys.executable, '-m',
-                        'freezer_dr.cmd.service']
-        self.extra_env = dict(env or {})
-
-    def url(self, path: str) -> str:
-        return f'http://{self.controller.mgmt_ip}:{self.api_port}{path}'
-
-    def start(self) -> ControllerReplica:
-        if self.running:
-            return self
-        env = {**rp.service_env(), **BUNDLE_ENV, **self.extra_env}
-        with open(self.log_file, 'ab') as log:
-            self.proc = subprocess.Popen(
-                [*self.command, '--config-file', self.config_file],
-                cwd=self.workdir, env=env, stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        return self
 
 
 class ControllerReplicas(rp.ReplicaSet):

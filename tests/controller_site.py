@@ -147,9 +147,9 @@ class Site:
         for member in self.etcd.members:
             self.etcd.wait_healthy(member)
         for replica in self.replicas:
-            if replica.extra_env:
+            if replica.env != replica.base_env:     # a skewed clock
                 replica.stop()
-                replica.extra_env = {}
+                replica.env = dict(replica.base_env)
             if not replica.running:
                 replica.start()
         for replica in self.replicas:
@@ -234,7 +234,7 @@ def _skew(offset: str) -> t.Callable[[Site, t.Any], Heal]:
     def inject(site: Site, leader) -> Heal:
         skewed = next(r for r in site.replicas if r is not leader)
         skewed.stop()
-        skewed.extra_env = faketime.faketime_env(offset)
+        skewed.env = {**skewed.base_env, **faketime.faketime_env(offset)}
         skewed.start().wait_until_serving(90)
         site.lead(skewed)
         return lambda: None     # make_whole restarts it on a true clock

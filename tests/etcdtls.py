@@ -19,6 +19,7 @@ import requests
 from freezer_dr.demo.etcd_server import EtcdStartError
 from freezer_dr.demo.etcd_server import find_etcd_binary
 from freezer_dr.demo.etcd_server import free_port_pairs
+from freezer_dr.simulator.child import stop_process
 from tests.tlscerts import CertificateAuthority
 from tests.tlscerts import Issued
 
@@ -96,16 +97,7 @@ class TLSMember:
             self.proc.wait(10)
 
     def stop(self) -> None:
-        if not self.running:
-            return
-        assert self.proc is not None
-        self._signal(signal.SIGCONT)
-        self._signal(signal.SIGTERM)
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self._signal(signal.SIGKILL)
-            self.proc.wait(5)
+        stop_process(self.proc, timeout=5)
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -183,9 +183,3 @@ def failing_nova(status: int = 500, delay: float = 0.0):
         'code': status, 'message': 'simulated server failure'}}), delay)
 
 
-def closed_port() -> int:
-    """A loopback port with nothing listening (bound, then released)."""
-    import socket
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]

@@ -15,189 +15,32 @@ controlled by PID only and always cleaned up by :meth:`ReplicaSet.stop`.
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import typing as t
 import uuid
 
-import requests
-
+from freezer_dr.demo import replica as launcher
 from freezer_dr.demo.config import Sections
 from freezer_dr.demo.config import merge
 from freezer_dr.demo.config import write_config
 from freezer_dr.demo.etcd_server import free_ports
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-
-def service_env() -> dict[str, str]:
-    """Environment for a child that imports freezer_dr from this tree."""
-    env = dict(os.environ)
-    path = env.get('PYTHONPATH')
-    env['PYTHONPATH'] = REPO_ROOT + (os.pathsep + path if path else '')
-    env['PYTHONUNBUFFERED'] = '1'
-    return env
-
-
-@dataclasses.dataclass
-class LeaderAnswer:
-    """One ``GET /leader``: HTTP code (None: no answer) and body."""
-    code: int | None
-    body: dict[str, t.Any] | None
-
-    @property
-    def leading(self) -> bool:
-        return self.code == 200
-
-
-class ReplicaProcess:
-    """One replica process and its files."""
-
-    #: how a replica is started (the config file arguments are appended)
-    command: t.ClassVar[list[str]] = [
-        sys.executable, '-m', 'freezer_dr.cmd.service']
+class ReplicaProcess(launcher.ReplicaProcess):
+    """A replica whose config file is written from ``sections`` (with
+    its API port) into ``workdir``, as ``<member_id>.conf``."""
 
     def __init__(self, workdir: str, member_id: str,
-                 sections: Sections) -> None:
-        self.member_id = member_id
+                 sections: Sections, **options: t.Any) -> None:
         self.workdir = workdir
-        self.api_port = int(sections['api']['bind_port'])
-        self.config_file = write_config(
-            os.path.join(workdir, f'{member_id}.conf'), sections)
-        self.log_file = os.path.join(workdir, f'{member_id}.log')
-        self.proc: subprocess.Popen | None = None
-        self._session = requests.Session()
-
-    def __repr__(self) -> str:
-        return f'<replica {self.member_id} pid={self.pid}>'
-
-    # -- process control --------------------------------------------------
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def start(self) -> ReplicaProcess:
-        if self.running:
-            return self
-        log = open(self.log_file, 'ab')
-        try:
-            self.proc = subprocess.Popen(
-                [*self.command, '--config-file', self.config_file],
-                cwd=self.workdir, env=service_env(), stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        finally:
-            log.close()
-        return self
-
-    def signal(self, signum: int) -> None:
-        if self.running:
-            assert self.proc is not None
-            os.kill(self.proc.pid, signum)
-
-    def terminate(self) -> None:
-        """SIGTERM: graceful handover."""
-        self.signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        """SIGKILL: the replica dies without releasing anything."""
-        self.signal(signal.SIGKILL)
-        self.wait(10)
-
-    def pause(self) -> None:
-        self.signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        self.signal(signal.SIGCONT)
-
-    def wait(self, timeout: float) -> int | None:
-        """Exit code, or None if still running after ``timeout``."""
-        if self.proc is None:
-            return None
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self, timeout: float = 10) -> int | None:
-        """SIGCONT + SIGTERM, then SIGKILL after ``timeout``; exit code."""
-        if self.proc is None:
-            return None
-        if self.running:
-            self.resume()
-            self.terminate()
-            if self.wait(timeout) is None:
-                self.signal(signal.SIGKILL)
-                self.proc.wait(10)
-        return self.proc.returncode
-
-    # -- observation ------------------------------------------------------
-    def url(self, path: str) -> str:
-        return f'http://127.0.0.1:{self.api_port}{path}'
-
-    def leader(self, timeout: float = 0.5) -> LeaderAnswer:
-        """``GET /leader`` (code None when the replica does not answer)."""
-        try:
-            resp = self._session.get(self.url('/leader'), timeout=timeout)
-        except requests.RequestException:
-            return LeaderAnswer(None, None)
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        return LeaderAnswer(resp.status_code, body)
-
-    def health(self, timeout: float = 1.0) -> int | None:
-        try:
-            return self._session.get(self.url('/healthz'),
-                                     timeout=timeout).status_code
-        except requests.RequestException:
-            return None
-
-    def metrics(self, timeout: float = 1.0) -> dict[str, float]:
-        """The replica's ``/metrics`` as {sample name: value}."""
-        text = self._session.get(self.url('/metrics'),
-                                 timeout=timeout).text
-        values = {}
-        for line in text.splitlines():
-            if line and not line.startswith('#'):
-                name, _, value = line.rpartition(' ')
-                values[name] = float(value)
-        return values
-
-    def wait_until_serving(self, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise RuntimeError(f'{self.member_id} exited with '
-                                   f'{self.proc.returncode}:\n'
-                                   f'{self.log_tail()}')
-            if self.leader().code is not None:
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f'{self.member_id} does not serve /leader:\n'
-                           f'{self.log_tail()}')
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            with open(self.log_file, errors='replace') as f:
-                return ''.join(f.readlines()[-lines:])
-        except OSError:
-            return ''
-
-    def log_text(self) -> str:
-        with open(self.log_file, errors='replace') as f:
-            return f.read()
+        super().__init__(
+            member_id, write_config(os.path.join(
+                workdir, f'{member_id}.conf'), sections),
+            int(sections['api']['bind_port']),
+            os.path.join(workdir, f'{member_id}.log'), **options)
 
 
 class ReplicaSet:
@@ -264,7 +107,8 @@ class ReplicaSet:
             codes[replica.member_id] = replica.stop()
         return codes
 
-    def answers(self, timeout: float = 0.3) -> dict[str, LeaderAnswer]:
+    def answers(self, timeout: float = 0.3
+                ) -> dict[str, launcher.LeaderAnswer]:
         """Every running replica's ``/leader``, asked concurrently."""
         running = [r for r in self.replicas if r.running]
         with concurrent.futures.ThreadPoolExecutor(

@@ -9,17 +9,15 @@ with its own config file, HTTP port and log file.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import typing as t
 
-import requests
-
 from freezer_dr.demo import config as demo_config
 from freezer_dr.demo import etcd_server
+from freezer_dr.demo.replica import ReplicaProcess
 from freezer_dr.ha import etcd as ha_etcd
 from freezer_dr.ha import store as ha_store
 from freezer_dr.simulator import handle
@@ -39,64 +37,6 @@ def wait_for(predicate: t.Callable[[], t.Any], timeout: float,
             raise TimeoutError(f'timed out after {timeout:.0f} s waiting '
                                f'for {what}')
         time.sleep(interval)
-
-
-class Replica:
-    """One ``freezer-dr`` process."""
-
-    def __init__(self, index: int, config_file: str, api_port: int,
-                 log_file: str) -> None:
-        self.index = index
-        #: extra environment of the next start (e.g. libfaketime's)
-        self.env: dict[str, str] = {}
-        self.member_id = f'replica-{index}'
-        self.config_file = config_file
-        self.api_port = api_port
-        self.log_file = log_file
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> Replica:
-        with open(self.log_file, 'ab') as log:
-            self.process = subprocess.Popen(
-                [sys.executable, '-m', 'freezer_dr.cmd.service',
-                 '--config-file', self.config_file],
-                stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **self.env} if self.env else None)
-        return self
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def signal(self, sig: int) -> None:
-        if self.alive:
-            os.kill(self.process.pid, sig)
-
-    def stop(self, timeout: float = 10) -> None:
-        """SIGTERM, then SIGKILL if it does not end in time."""
-        if not self.alive:
-            return
-        self.signal(signal.SIGCONT)
-        self.signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def kill(self) -> None:
-        if self.alive:
-            self.process.kill()
-            self.process.wait()
-
-    def is_leader(self) -> bool:
-        """Whether its ``/leader`` answers 200 right now."""
-        try:
-            return requests.get(f'http://127.0.0.1:{self.api_port}/leader',
-                                timeout=0.5).status_code == 200
-        except requests.RequestException:
-            return False
 
 
 class Cluster:
@@ -126,7 +66,7 @@ class Cluster:
         self.etcd_url_of = etcd_url_of or (lambda index, url: url)
         self.overrides = overrides or {}
         self.etcd: etcd_server.EtcdServer | None = None
-        self.replicas: list[Replica] = []
+        self.replicas: list[ReplicaProcess] = []
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> Cluster:
@@ -181,15 +121,21 @@ class Cluster:
             os.path.join(self.workdir, f'replica-{index}.conf'),
             settings, self.overrides)
 
-    def _replica(self, index: int, port: int) -> Replica:
-        return Replica(index, self.replica_config(index, port), port,
-                       os.path.join(self.workdir, f'replica-{index}.out'))
+    def _replica(self, index: int, port: int) -> ReplicaProcess:
+        return ReplicaProcess(
+            f'replica-{index}', self.replica_config(index, port), port,
+            os.path.join(self.workdir, f'replica-{index}.out'))
 
-    def leaders(self) -> list[Replica]:
-        return [r for r in self.replicas if r.alive and r.is_leader()]
+    def index(self, replica: ReplicaProcess) -> int:
+        """Replica ``replica-N``'s N (as ``etcd_url_of`` was given it)."""
+        return self.replicas.index(replica) + 1
+
+    def leaders(self) -> list[ReplicaProcess]:
+        return [r for r in self.replicas if r.is_leader()]
 
     def wait_leader(self, timeout: float = 30,
-                    exclude: Replica | None = None) -> Replica:
+                    exclude: ReplicaProcess | None = None
+                    ) -> ReplicaProcess:
         def one():
             found = [r for r in self.leaders() if r is not exclude]
             return found[0] if len(found) == 1 else None

@@ -18,6 +18,8 @@ import time
 import requests
 from oslo_log import log as logging
 
+from freezer_dr.simulator.child import stop_process
+
 LOG = logging.getLogger(__name__)
 
 _RUNNING: set[EtcdServer] = set()     # killed at exit if still running
@@ -231,17 +233,7 @@ class EtcdServer:
     def _terminate(self, sig: int) -> None:
         proc, self._proc = self._proc, None
         _RUNNING.discard(self)
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.kill(proc.pid, signal.SIGCONT)   # a paused etcd cannot exit
-            os.kill(proc.pid, sig)
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        except ProcessLookupError:
-            pass
+        stop_process(proc, timeout=5, signum=sig)
 
 
 class EtcdCluster:

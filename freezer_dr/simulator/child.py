@@ -1,8 +1,10 @@
-"""Start a child process that announces readiness by writing a JSON file."""
+"""Child processes: start one that announces readiness by writing a JSON
+file; stop one (the one way every launcher here stops its processes)."""
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 import typing as t
@@ -10,6 +12,23 @@ import typing as t
 
 class ChildError(RuntimeError):
     """The child exited, or did not get ready in time."""
+
+
+def stop_process(proc: subprocess.Popen | None, timeout: float = 10.0,
+                 signum: int = signal.SIGTERM) -> int | None:
+    """SIGCONT and ``signum`` (a stopped process cannot exit), SIGKILL
+    if it has not exited after ``timeout``; its exit code (None: none)."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGCONT)
+            proc.send_signal(signum)
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    return proc.returncode
 
 
 def spawn_and_wait(argv: list[str], ready_file: str, log_file: str,
@@ -32,12 +51,7 @@ def spawn_and_wait(argv: list[str], ready_file: str, log_file: str,
             raise ChildError(f'{what} exited with {proc.returncode}; see '
                              f'{log_file}')
         if time.monotonic() > deadline:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
             raise ChildError(f'{what} not ready in {timeout:.0f} s; see '
                              f'{log_file}')
         time.sleep(0.05)

@@ -91,13 +91,7 @@ class SimCloudHandle:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        child.stop_process(proc, timeout=15)
         bmc_pid = self.endpoints.get('bmc_pid')
         if bmc_pid:       # left over only if the simulator died hard
             _kill_if_ours(int(bmc_pid),

@@ -20,7 +20,6 @@ import dataclasses
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -186,13 +185,7 @@ class SimCloud:
 
     def stop(self) -> None:
         """Stop every server and the BMC child (by its pid)."""
-        if self.bmc_proc is not None and self.bmc_proc.poll() is None:
-            self.bmc_proc.send_signal(signal.SIGTERM)
-            try:
-                self.bmc_proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.bmc_proc.kill()
-                self.bmc_proc.wait()
+        child.stop_process(self.bmc_proc)
         for server in self.servers:
             server.stop()
         if self.smtp is not None:

@@ -36,7 +36,7 @@ def _measure(hosts: int, interval: float, seconds: float, bmc: str) -> dict:
                        'coordination': {'lease_ttl': '10'}})
         with cluster:
             leader = cluster.wait_leader(timeout=300)
-            pid = leader.process.pid
+            pid = leader.pid
             time.sleep(5)                     # first cycles, drivers loaded
             since = time.time()
             cpu0 = _cpu_seconds(pid)

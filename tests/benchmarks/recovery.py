@@ -138,7 +138,7 @@ def bench_cycle(args) -> dict:
                 port = leader.api_port
                 wait_for(lambda p=port: _cycles(p) >= 3, 120,
                          'the first cycles')
-                pid = leader.process.pid
+                pid = leader.pid
                 cpu0, n0 = _cpu_seconds(pid), _cycles(leader.api_port)
                 time.sleep(args.seconds)
                 cpu1, n1 = _cpu_seconds(pid), _cycles(leader.api_port)

@@ -21,8 +21,7 @@ import requests
 from freezer_dr import exceptions
 from freezer_dr.demo.cluster import CLUSTER
 from freezer_dr.demo.cluster import Cluster
-from freezer_dr.demo.cluster import Replica
-from freezer_dr.demo.cluster import wait_for
+from freezer_dr.demo.replica import ReplicaProcess
 from freezer_dr.ha import etcd as ha_etcd
 from freezer_dr.ha import lease
 from tests import cloud_helpers
@@ -190,7 +189,7 @@ class ChaosDeployment:
 
     # -- views -------------------------------------------------------------
     @property
-    def replicas(self) -> list[Replica]:
+    def replicas(self) -> list[ReplicaProcess]:
         return self.cluster.replicas
 
     @property
@@ -206,11 +205,11 @@ class ChaosDeployment:
     def connection(self):
         return self.cluster.connection()
 
-    def leader(self) -> Replica | None:
+    def leader(self) -> ReplicaProcess | None:
         found = self.cluster.leaders()
         return found[0] if len(found) == 1 else None
 
-    def key_holder(self) -> Replica | None:
+    def key_holder(self) -> ReplicaProcess | None:
         """The replica named by the leader key in etcd (one read: quicker
         than asking every replica), or None."""
         try:
@@ -222,9 +221,10 @@ class ChaosDeployment:
             return None
         member = json.loads(found[0]).get('member_id')
         return next((r for r in self.replicas if r.member_id == member
-                     and r.alive), None)
+                     and r.running), None)
 
-    def standbys(self, leader: Replica | None = None) -> list[Replica]:
+    def standbys(self, leader: ReplicaProcess | None = None
+                 ) -> list[ReplicaProcess]:
         leader = leader or self.leader()
         return [r for r in self.replicas if r is not leader]
 
@@ -245,23 +245,17 @@ class ChaosDeployment:
         return 'detecting' if recovery_id is None else 'ended'
 
     # -- replicas ----------------------------------------------------------
-    def restart(self, replica: Replica, env: dict[str, str] | None = None
-                ) -> None:
+    def restart(self, replica: ReplicaProcess,
+                env: dict[str, str] | None = None) -> None:
         """Stop ``replica`` (SIGTERM, hands over) and start it with ``env``
         (None: the plain environment)."""
         replica.stop()
         replica.env = dict(env or {})
         replica.start()
 
-    def wait_serving(self, replica: Replica, timeout: float = 30) -> None:
-        def answers():
-            try:
-                return requests.get(
-                    f'http://127.0.0.1:{replica.api_port}/leader',
-                    timeout=0.5).status_code in (200, 503)
-            except requests.RequestException:
-                return False
-        wait_for(answers, timeout, f'{replica.member_id} serving')
+    def wait_serving(self, replica: ReplicaProcess,
+                     timeout: float = 30) -> None:
+        replica.wait_until_serving(timeout)
 
     # -- healing -----------------------------------------------------------
     def heal_all(self) -> None:
@@ -279,7 +273,7 @@ class ChaosDeployment:
         for host in self.cloud.hosts:
             self.cloud.bmc_fault(host, 'none')
         for replica in self.replicas:
-            if replica.alive:
+            if replica.running:
                 replica.signal(signal.SIGCONT)
-            if not replica.alive or replica.env:
+            if not replica.running or replica.env:
                 self.restart(replica)

@@ -77,7 +77,7 @@ def kill(who: str) -> t.Callable[[ChaosRun], Injection]:
         victim = _victim(run, who)
         victim.kill()
         return Injection(f'SIGKILL {victim.member_id} ({who})',
-                         heal=lambda: None if victim.alive else
+                         heal=lambda: None if victim.running else
                          victim.start(), heal_after=run.rng.uniform(0, 3))
     return inject
 
@@ -97,7 +97,7 @@ def stop(who: str) -> t.Callable[[ChaosRun], Injection]:
 # -- etcd ------------------------------------------------------------------
 def cut_leader_from_etcd(run: ChaosRun) -> Injection:
     victim = _victim(run, 'leader')
-    proxy = run.d.proxies[victim.index]
+    proxy = run.d.proxies[run.d.cluster.index(victim)]
     mode = run.rng.choice(['blackhole', 'close'])
     proxy.set_mode(mode)
     cut = _duration(run, 1.0, 3 * LEASE_TTL)
@@ -223,7 +223,7 @@ def _hand_over(run: ChaosRun, leader, to, other, graceful: bool) -> None:
         run.d.cluster.wait_leader(timeout=3 * LEASE_TTL + 10)
     finally:
         other.signal(signal.SIGCONT)
-        if not leader.alive:
+        if not leader.running:
             leader.start()
 
 

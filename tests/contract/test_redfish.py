@@ -27,6 +27,7 @@ from freezer_dr.exceptions import FenceFailed
 from freezer_dr.fencers.context import FenceContext
 from freezer_dr.fencers.context import FencingSettings
 from freezer_dr.fencers.redfish import RedfishFencer
+from freezer_dr.simulator.child import stop_process
 from freezer_dr.simulator.smtp import make_self_signed_cert
 from tests.bmcproc import BmcProcess
 
@@ -96,14 +97,7 @@ def _upstream(workdir: str) -> Target:
     target = Target('upstream', url, cert, {
         name: f'/redfish/v1/Systems/{uuid}' for name, uuid in uuids.items()})
 
-    def stop() -> None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    target.stop = stop
+    target.stop = lambda: stop_process(proc)
     return target
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from freezer_dr.demo import config as demo_config
 from freezer_dr.demo.cluster import wait_for as wait_until
+from freezer_dr.demo.replica import service_env
 from freezer_dr.ha import etcd as ha_etcd
 from freezer_dr.ha import lease as ha_lease
 from tests import replicas as rp
@@ -198,7 +199,7 @@ def test_etcd_restart_never_gives_two_leaders(etcd_factory, replica_set,
 def run_service(config_file: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, '-m', 'freezer_dr.cmd.service', '--config-file',
-         config_file], env=rp.service_env(), capture_output=True, text=True,
+         config_file], env=service_env(), capture_output=True, text=True,
         timeout=60)
 
 

@@ -21,6 +21,7 @@ import requests
 from freezer_dr import exceptions
 from freezer_dr.demo import config as demo_config
 from freezer_dr.demo.cluster import wait_for
+from freezer_dr.demo.replica import service_env
 from freezer_dr.ha import endpoints
 from freezer_dr.ha import etcd
 from freezer_dr.ha import leader_watch
@@ -305,7 +306,7 @@ def test_service_exits_2_naming_the_ca_file(tls_etcd_cluster, tmp_path):
         tls_etcd_cluster.ca.cert, other.cert)
     path = demo_config.write_config(str(tmp_path / 'bad.conf'), {
         'coordination': {'backend_url': url}, 'api': {'bind_port': 0}})
-    env = dict(rp.service_env(), REQUESTS_CA_BUNDLE=SYSTEM_BUNDLE)
+    env = dict(service_env(), REQUESTS_CA_BUNDLE=SYSTEM_BUNDLE)
     result = subprocess.run(
         [sys.executable, '-m', 'freezer_dr.cmd.service', '--config-file',
          path], env=env, capture_output=True, text=True, timeout=60)
@@ -331,7 +332,7 @@ def test_bad_tls_files_and_endpoint_lists_exit_2(tls_etcd_cluster, tmp_path,
         'api': {'bind_port': 0}})
     result = subprocess.run(
         [sys.executable, '-m', 'freezer_dr.cmd.service', '--config-file',
-         path], env=rp.service_env(), capture_output=True, text=True,
+         path], env=service_env(), capture_output=True, text=True,
         timeout=60)
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines()

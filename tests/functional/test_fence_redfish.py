@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
 
 import pytest
 
+from freezer_dr.demo.etcd_server import free_port
 from freezer_dr.engine import fencing as fence_levels
 from freezer_dr.exceptions import FenceFailed
 from freezer_dr.exceptions import LeadershipLost
@@ -126,9 +126,7 @@ def test_unreachable_bmc_fails_by_the_deadline(bmcs):
 
 
 def test_refused_connection_is_named():
-    with socket.socket() as sock:          # a port nobody listens on
-        sock.bind(('127.0.0.1', 0))
-        port = sock.getsockname()[1]
+    port = free_port()                     # a port nobody listens on
     refused = RedfishFencer('gone', {
         'address': f'https://127.0.0.1:{port}', 'username': 'admin',
         'password': 'x'}, FenceContext(settings=DEAD))

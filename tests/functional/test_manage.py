@@ -13,6 +13,7 @@ import yaml
 from freezer_dr import manage
 from freezer_dr.demo import config as demo_config
 from freezer_dr.demo.etcd_server import free_port
+from freezer_dr.demo.replica import service_env
 from freezer_dr.ha import store as ha_store
 from tests import replicas as rp
 
@@ -27,7 +28,7 @@ def manage_conf(tmp_path, etcd_url, cluster_name):
 def run_manage(config_file: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, '-m', 'freezer_dr.cmd.manage', '--config-file',
-         config_file, *args], env=rp.service_env(), capture_output=True,
+         config_file, *args], env=service_env(), capture_output=True,
         text=True, timeout=60)
 
 
@@ -111,7 +112,7 @@ def test_status_over_tls_with_the_bundle_set(tmp_path, tls_etcd_cluster,
     conf = demo_config.write_config(str(tmp_path / 'm.conf'), {
         'coordination': {'backend_url': tls_etcd_cluster.backend_url(),
                          'cluster': cluster_name, 'http_timeout': 1.0}})
-    env = dict(rp.service_env(),
+    env = dict(service_env(),
                REQUESTS_CA_BUNDLE='/etc/ssl/certs/ca-certificates.crt')
     result = subprocess.run(
         [sys.executable, '-m', 'freezer_dr.cmd.manage', '--config-file',
@@ -147,7 +148,7 @@ def test_pause_and_resume_round_trip(manage_conf, etcd_client,
 def test_status_watch_refreshes_until_interrupted(manage_conf):
     proc = subprocess.Popen(
         [sys.executable, '-m', 'freezer_dr.cmd.manage', '--config-file',
-         manage_conf, 'status', '--watch', '0.2'], env=rp.service_env(),
+         manage_conf, 'status', '--watch', '0.2'], env=service_env(),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = []

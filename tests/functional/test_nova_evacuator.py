@@ -7,6 +7,7 @@ import pytest
 
 from freezer_dr import cloud
 from freezer_dr import exceptions
+from freezer_dr.demo.etcd_server import free_port
 from freezer_dr.engine import tracking
 from freezer_dr.evacuators.nova import NovaEvacuator
 from tests import nova_support as support
@@ -196,7 +197,7 @@ def test_unreachable_cloud_is_cloud_unavailable(tmp_path):
         with pytest.raises(exceptions.CloudUnavailable):
             evacuator.set_power('00000000-0000-0000-0000-000000000001',
                                 on=True)
-    port = support.closed_port()
+    port = free_port()
     path = tmp_path / 'dead.yaml'
     path.write_text('clouds:\n  dead:\n    auth_type: admin_token\n'
                     '    auth:\n      endpoint: '

@@ -5,6 +5,7 @@ import pytest
 
 from freezer_dr import cloud
 from freezer_dr import exceptions
+from freezer_dr.demo.etcd_server import free_port
 from freezer_dr.monitors.nova import NovaMonitor
 from tests import nova_support as support
 
@@ -79,7 +80,7 @@ def test_closed_port_makes_the_monitor_unavailable(tmp_path):
     path = tmp_path / 'clouds.yaml'
     path.write_text(
         'clouds:\n  dead:\n    auth_type: admin_token\n    auth:\n'
-        f'      endpoint: http://127.0.0.1:{support.closed_port()}/v2.1\n'
+        f'      endpoint: http://127.0.0.1:{free_port()}/v2.1\n'
         '      token: unused\n')
     with pytest.raises(exceptions.MonitorUnavailable,
                        match='cannot read compute services'):

@@ -12,9 +12,9 @@ import sys
 import yaml
 
 from freezer_dr.demo import config as demo_config
+from freezer_dr.demo.replica import service_env
 from freezer_dr.engine import loop as engine_loop
 from tests import invariants
-from tests import replicas as rp
 from tests.functional.loop_support import cycles_until
 from tests.functional.loop_support import make_conf
 
@@ -26,7 +26,7 @@ def manage(cloud, etcd_url, cluster, *args) -> subprocess.CompletedProcess:
         {'coordination': {'backend_url': etcd_url, 'cluster': cluster}})
     return subprocess.run(
         [sys.executable, '-m', 'freezer_dr.cmd.manage', '--config-file',
-         config, *args], env=rp.service_env(), capture_output=True,
+         config, *args], env=service_env(), capture_output=True,
         text=True, timeout=60)
 
 

@@ -15,7 +15,8 @@ import pytest
 
 from tests import replicas as rp
 
-UNIT = os.path.join(rp.REPO_ROOT, 'etc', 'systemd', 'freezer-dr.service')
+UNIT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), 'etc', 'systemd', 'freezer-dr.service')
 
 
 def unit_settings() -> dict[str, list[str]]:

@@ -45,6 +45,7 @@ import time
 
 import yaml
 
+from freezer_dr.simulator.child import stop_process
 from tests.novabox.box import NovaBox
 from tests.novabox.box import serve_wsgi
 from tests.novabox.control import ControlApp
@@ -128,14 +129,7 @@ def start_keystone(state_dir: str, password: str,
 
 def stop_child(proc: subprocess.Popen | None) -> None:
     """SIGTERM a child we started, SIGKILL it after 10 s."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc)
 
 
 def inventory(state_dir: str, ports: dict[str, int]) -> dict:

@@ -115,7 +115,7 @@ def test_host_in_a_healthy_cell_is_recovered_while_another_cell_is_down(
                     if r.host in blind and r.created_at >= since]
         assert not [h for h in blind if store.get_recovery(h)]
         # the leader lived through every look at the down cell
-        assert all(r.alive for r in cluster.replicas)
+        assert all(r.running for r in cluster.replicas)
         assert len(cluster.leaders()) == 1
     finally:
         cloud.control('POST', '/sim/cells/cell2', {'down': False})
