@@ -64,8 +64,10 @@ def test_reads_move_to_the_next_member_when_one_is_killed(etcd_cluster):
                      'a read from another member')
     assert found and found[0] == b'v'
     assert client.endpoint != first
-    assert str(client.endpoint) == \
-        f'127.0.0.1:{etcd_cluster.members[1].client_port}'
+    # the next member, or the one after it if the next one timed out
+    # while the survivors elected a new raft leader (a loaded machine)
+    assert str(client.endpoint) in {
+        f'127.0.0.1:{m.client_port}' for m in etcd_cluster.members[1:]}
 
 
 def _quiet_get(client, key):
