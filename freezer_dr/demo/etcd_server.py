@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import shutil
 import signal
 import socket
@@ -64,13 +65,47 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
+#: the kernel's range for the local ports of outgoing connections
+EPHEMERAL_RANGE = '/proc/sys/net/ipv4/ip_local_port_range'
+#: the lowest port picked for a listener
+LISTEN_FLOOR = 10000
+#: never seeded by anyone (tests seed the global random module)
+_PICK = random.SystemRandom()
+
+
+def _listen_range() -> tuple[int, int] | None:
+    """Ports below the kernel's ephemeral range (None: not known).
+
+    A port the kernel hands out for ``bind(0)`` comes from the ephemeral
+    range, where any outgoing connection of any process may take it as
+    its source port before our child binds it ("address already in
+    use", seen on CI's loaded runs). Below that range only listeners
+    that chose a port themselves compete.
+    """
+    try:
+        with open(EPHEMERAL_RANGE) as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return (LISTEN_FLOOR, low - 1) if low - LISTEN_FLOOR >= 1000 else None
+
+
 def free_ports(count: int) -> list[int]:
     """``count`` distinct such ports: all are held at once while picked
-    (picked one by one, the kernel may hand the same port out twice)."""
-    sockets = [socket.socket() for _ in range(count)]
+    (picked one by one, the kernel may hand the same port out twice).
+    Picked at random below the ephemeral range where there is one."""
+    sockets: list[socket.socket] = []
+    span = _listen_range()
     try:
-        for sock in sockets:
-            sock.bind(('127.0.0.1', 0))
+        while len(sockets) < count:
+            sock = socket.socket()
+            port = _PICK.randint(*span) if span else 0
+            try:
+                sock.bind(('127.0.0.1', port))
+            except OSError:             # in use: try another
+                sock.close()
+                continue
+            sockets.append(sock)
         return [sock.getsockname()[1] for sock in sockets]
     finally:
         for sock in sockets:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
@@ -65,3 +66,18 @@ def test_proxy_modes(etcd_proxy):
         etcd.get_key(client, 'k')
     etcd_proxy.forward()
     assert etcd.get_key(client, 'k') is None
+
+
+def test_listener_ports_are_picked_below_the_ephemeral_range():
+    """CI saw a replica fail with "address already in use": its port came
+    from bind(0), the range outgoing connections take source ports from,
+    and one did before the replica bound it."""
+    span = etcd_launcher._listen_range()
+    if span is None:
+        pytest.skip(f'{etcd_launcher.EPHEMERAL_RANGE} is not readable '
+                    '(not Linux)')
+    ports = etcd_launcher.free_ports(50)
+    assert len(set(ports)) == 50
+    assert all(span[0] <= port <= span[1] for port in ports)
+    with socket.socket() as sock:          # and each can be listened on
+        sock.bind(('127.0.0.1', ports[0]))
