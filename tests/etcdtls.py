@@ -19,6 +19,7 @@ import requests
 from freezer_dr.demo.etcd_server import EtcdStartError
 from freezer_dr.demo.etcd_server import find_etcd_binary
 from freezer_dr.demo.etcd_server import free_port_pairs
+from freezer_dr.simulator.child import log_tail
 from freezer_dr.simulator.child import stop_process
 from tests.tlscerts import CertificateAuthority
 from tests.tlscerts import Issued
@@ -100,11 +101,7 @@ class TLSMember:
         stop_process(self.proc, timeout=5)
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            with open(self.log_path, errors='replace') as f:
-                return ''.join(f.readlines()[-lines:])
-        except OSError:
-            return ''
+        return log_tail(self.log_path, lines)
 
 
 class TLSEtcdCluster:

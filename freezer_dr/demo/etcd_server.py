@@ -19,6 +19,7 @@ import time
 import requests
 from oslo_log import log as logging
 
+from freezer_dr.simulator.child import log_tail
 from freezer_dr.simulator.child import stop_process
 
 LOG = logging.getLogger(__name__)
@@ -218,11 +219,7 @@ class EtcdServer:
         self.close()
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            with open(self.log_path, errors='replace') as f:
-                return ''.join(f.readlines()[-lines:])
-        except OSError:
-            return ''
+        return log_tail(self.log_path, lines)
 
     # -- internals ----------------------------------------------------
     def _command(self) -> list[str]:

@@ -17,6 +17,7 @@ import typing as t
 
 import requests
 
+from freezer_dr.simulator.child import log_tail
 from freezer_dr.simulator.child import stop_process
 
 #: the directory that holds the ``freezer_dr`` package this one came from
@@ -174,11 +175,7 @@ class ReplicaProcess:
                            f'{self.log_tail()}')
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            with open(self.log_file, errors='replace') as f:
-                return ''.join(f.readlines()[-lines:])
-        except OSError:
-            return ''
+        return log_tail(self.log_file, lines)
 
     def log_text(self) -> str:
         with open(self.log_file, errors='replace') as f:

@@ -107,10 +107,9 @@ class HeartbeatTracker:
         was sent (default ``mono``, which only makes silences shorter).
         """
         asked = mono if asked is None else asked
-        readable = [(obs, _stamp(obs.updated_at)) for obs in observations
-                    if not obs.is_unknown]
-        readable = [(obs, stamp) for obs, stamp in readable
-                    if stamp is not None]
+        readable = [(obs, stamp) for obs in observations
+                    if not obs.is_unknown
+                    and (stamp := _stamp(obs.updated_at)) is not None]
         offset = self._offset(mono, [mono - stamp for _, stamp in readable])
         silences = {}
         seen = set()

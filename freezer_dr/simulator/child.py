@@ -14,6 +14,15 @@ class ChildError(RuntimeError):
     """The child exited, or did not get ready in time."""
 
 
+def log_tail(path: str, lines: int = 20) -> str:
+    """The last ``lines`` of a child's log file ('' if unreadable)."""
+    try:
+        with open(path, errors='replace') as f:
+            return ''.join(f.readlines()[-lines:])
+    except OSError:
+        return ''
+
+
 def stop_process(proc: subprocess.Popen | None, timeout: float = 10.0,
                  signum: int = signal.SIGTERM) -> int | None:
     """SIGCONT and ``signum`` (a stopped process cannot exit), SIGKILL

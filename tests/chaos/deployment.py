@@ -253,10 +253,6 @@ class ChaosDeployment:
         replica.env = dict(env or {})
         replica.start()
 
-    def wait_serving(self, replica: ReplicaProcess,
-                     timeout: float = 30) -> None:
-        replica.wait_until_serving(timeout)
-
     # -- healing -----------------------------------------------------------
     def heal_all(self) -> None:
         """Undo every fault kind, whatever is still applied."""

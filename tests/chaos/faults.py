@@ -202,7 +202,7 @@ def skew_prepare(offset: str) -> t.Callable[[ChaosRun], None]:
         leader = d.cluster.wait_leader(timeout=30)
         skewed, other = run.rng.sample(d.standbys(leader), 2)
         d.restart(skewed, faketime_env(offset))
-        d.wait_serving(skewed)
+        skewed.wait_until_serving(30)
         run.notes['skewed'] = skewed.member_id
         if run.rng.random() < 0.5:
             _hand_over(run, leader, skewed, other, graceful=True)
