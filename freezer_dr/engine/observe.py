@@ -259,7 +259,9 @@ def pause(started: float, interval: float, due: float | None) -> float:
     now = time.monotonic()
     if due is not None and started < due < started + interval:
         return max(MIN_PAUSE, due - now)
-    return max(interval / 2, started + interval - now)
+    if now - started >= interval:          # overran: rest before the next
+        return interval / 2
+    return started + interval - now
 
 
 def _read_off(obs: HostObservation) -> HostObservation:

@@ -330,6 +330,13 @@ def test_the_leader_looks_again_when_a_quiet_host_becomes_due(
     assert observe.pause(100.0, 1.0, due) == pytest.approx(pause)
 
 
+def test_a_cycle_that_did_not_overrun_keeps_the_interval(monkeypatch):
+    """Review: a 0.7 s cycle of a 1 s interval rested 0.5 s (1.2 s from
+    start to start), not the 0.3 s that keeps the interval."""
+    monkeypatch.setattr(observe.time, 'monotonic', lambda: 100.7)
+    assert observe.pause(100.0, 1.0, None) == pytest.approx(0.3)
+
+
 def test_a_cycle_that_overran_is_followed_by_half_an_interval(
         monkeypatch):
     """Review: a slow Nova (4 s list calls) must not be asked again at
