@@ -26,12 +26,14 @@ from freezer_dr.model import now
 LOG = logging.getLogger(__name__)
 
 #: consecutive errors of one step, without progress, before the recovery
-#: gives up on it (with the backoff below, about five minutes of a cloud
-#: that keeps failing)
-MAX_STEP_ERRORS = 6
-#: seconds before a runner that hit an error is started again (doubling)
-ERROR_RETRY = 5.0
-ERROR_RETRY_MAX = 120.0
+#: gives up on it: with the backoff below, two minutes of a cloud that
+#: keeps failing
+MAX_STEP_ERRORS = 8
+#: seconds before a runner that hit an error is started again (doubling).
+#: Short, and capped low: past the fence the host's instances are down,
+#: and one 500 among good answers must cost seconds, not minutes.
+ERROR_RETRY = 2.0
+ERROR_RETRY_MAX = 30.0
 #: steps where nothing irreversible happened yet: never given up on
 BEFORE_FENCE = (Step.CONFIRMED, Step.HELD, Step.FENCING)
 

@@ -257,6 +257,32 @@ def test_step_errors_count_only_without_progress():
     assert pool._errors[HOST].count == 1
 
 
+def test_a_failing_step_is_retried_within_seconds_and_given_up_late(
+        monkeypatch):
+    """CI: five unlucky Nova answers in a row held a fenced host's
+    instances down for 155 s (5 s doubling to 120 s). Retries now start
+    at 2 s and are at most 30 s apart; giving up still takes minutes."""
+    from freezer_dr.engine import runners
+    clock = [1000.0]
+    monkeypatch.setattr(runners, 'now', lambda: clock[0])
+    pool = RunnerPool()
+    h = Harness(['ACTIVE'], 'on', manual=False, rebuild_polls=0)
+    runner = runners.RecoveryRunner(None, h.store.get_recovery(HOST))
+
+    class Ctx:
+        stop = h.stop
+    runner.ctx = Ctx()
+    gaps = []
+    for _ in range(MAX_STEP_ERRORS - 1):      # the last one gives up
+        pool._step_error(runner, exceptions.CloudUnavailable('HTTP 500'))
+        gaps.append(pool._errors[HOST].retry_at - clock[0])
+        clock[0] += gaps[-1]
+    assert gaps[0] <= 2.0 and max(gaps) <= 30.0, gaps
+    assert sum(gaps[:4]) <= 30.0, gaps        # four 500s cost seconds
+    assert 90.0 <= sum(gaps) <= 180.0, gaps   # a bad minute is ridden out
+    assert alerts(h, 'stuck') == []
+
+
 def test_cancel_before_fencing_closes_it_and_tells_admins_only():
     """Issue 9: an operator cancels a held recovery; nothing is fenced,
     it ends failed with the reason, admins get one mail."""
