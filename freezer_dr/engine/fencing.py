@@ -16,6 +16,9 @@ import typing as t
 from oslo_log import log as logging
 
 from freezer_dr.exceptions import FenceFailed
+from freezer_dr.exceptions import GateClosed
+from freezer_dr.exceptions import GuardUnsatisfiable
+from freezer_dr.exceptions import LeadershipLost
 from freezer_dr.fencers.base import Fencer
 from freezer_dr.model import FenceResult
 from freezer_dr.model import PowerState
@@ -64,6 +67,16 @@ def fence_node(host: str, levels: t.Sequence[Fencer], level_budget: float,
             errors.append(f'{name}: {exc}')
             attempts.append({'level': level.driver, 'index': index,
                              'result': 'failed', 'error': str(exc),
+                             't': now()})
+            continue
+        except (LeadershipLost, GateClosed, GuardUnsatisfiable):
+            raise                       # the guard's word: stop here
+        except Exception as exc:        # a driver's bug: try the next level
+            LOG.exception('%s: fencing %s raised', host, name)
+            error = f'driver error {type(exc).__name__}: {exc}'
+            errors.append(f'{name}: {error}')
+            attempts.append({'level': level.driver, 'index': index,
+                             'result': 'failed', 'error': error,
                              't': now()})
             continue
         if (result.success and result.power_state == PowerState.OFF

@@ -4,8 +4,12 @@ Nova calls a compute service down only after ``service_down_time`` (60 s
 by default) without a heartbeat. freezer-dr suspects a host earlier: when
 its service has missed ``missed_heartbeats`` heartbeats in a row. The
 heartbeat period is learned per host from the changes of its
-``updated_at`` (differences of Nova's own timestamps); until learned,
-``report_interval`` (Nova's default 10 s) stands in.
+``updated_at``; until learned, ``report_interval`` (Nova's default 10 s)
+stands in. Each interval is the longer of what Nova's stamps say and
+what our clock saw between the two placed heartbeats: stamps written by
+conductors whose clocks disagree make some intervals short, and a period
+learned short would fence a host that is merely late; our clock is off by
+at most one look.
 
 How long a host has been silent is measured on the leader's monotonic
 clock, from when its last heartbeat was written. Nova's clock is never
@@ -119,13 +123,15 @@ class HeartbeatTracker:
             if beat is None:
                 beat = self._beats[obs.host] = _Beat(stamp, mono, asked)
             elif stamp != beat.stamp:
-                if stamp > beat.stamp:
-                    beat.intervals = (beat.intervals + [stamp - beat.stamp]
-                                      )[-KEPT:]
                 # written after the last look that did not show it was
                 # sent, and before this one returned
-                beat.changed_at = min(mono, max(
-                    beat.asked_at, mono - MAX_EARLY, stamp + offset))
+                placed = min(mono, max(beat.asked_at, mono - MAX_EARLY,
+                                       stamp + offset))
+                if stamp > beat.stamp:
+                    beat.intervals = (beat.intervals + [max(
+                        stamp - beat.stamp, placed - beat.changed_at)]
+                                      )[-KEPT:]
+                beat.changed_at = placed
                 beat.stamp = stamp
                 beat.changes += 1
             beat.asked_at = asked

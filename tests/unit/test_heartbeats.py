@@ -29,6 +29,29 @@ def test_the_period_is_learned_from_updated_at_changes():
     assert silences['c1'].period == 4.0 and silences['c1'].learned
 
 
+def test_conductors_whose_clocks_disagree_never_shorten_the_period():
+    """Review: heartbeats every 10 s written in turn by two conductors,
+    one 4 s behind, gave stamp intervals of 6, 14 and 10 s whose median
+    was 8 s: a heartbeat 15 s late (a 25 s gap) made three missed. Our
+    own clock between placed heartbeats keeps each interval honest."""
+    tracker = heartbeats.HeartbeatTracker(POLICY)
+    behind = {2: 4.0, 4: 4.0, 6: 4.0, 7: 4.0}   # which beats B wrote
+    mono = 1000.0
+    for i in range(8):                  # beats at 0, 10, ... 70
+        stamp = 10.0 * i - behind.get(i, 0.0)
+        # looks every second; the first to show beat i is 0.3 s after it
+        tracker.observe([obs('c1', stamp)], mono=mono + 10.0 * i + 0.3,
+                        asked=mono + 10.0 * i + 0.2)
+        tracker.observe([obs('c1', stamp)], mono=mono + 10.0 * i + 9.3,
+                        asked=mono + 10.0 * i + 9.2)
+    # our clock places a heartbeat to within one look (1 s here)
+    assert tracker.period('c1') >= 9.0
+    # the next heartbeat is 15 s late: due at 80, it comes at 95
+    silence = tracker.observe([obs('c1', 70.0)], mono=mono + 94.9,
+                              asked=mono + 94.8)['c1']
+    assert silence.missed < POLICY.missed_heartbeats
+
+
 def test_until_learned_the_report_interval_stands_in():
     tracker = heartbeats.HeartbeatTracker(POLICY)
     silence = tracker.observe([obs('c1', 0)], mono=100.0)['c1']

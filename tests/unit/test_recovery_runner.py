@@ -163,6 +163,31 @@ def test_fencing_errors_of_any_kind_hold_with_an_alert():
     assert alerts(h, 'fence_failed')
 
 
+def test_a_level_with_a_bug_does_not_keep_the_next_level_from_fencing():
+    """Review: a plugin level whose result does not parse (a power state
+    of 'of') raised out of the level walk, so the next level was never
+    tried and the host stayed held."""
+    class Typo(Fencer):
+        driver = 'typo'
+
+        def power_state(self, deadline):
+            raise exceptions.FenceFailed('reads nothing')
+
+        def fence(self, deadline, *, guard=None):
+            from freezer_dr.model import FenceResult
+            return FenceResult(host=HOST, success=True, level='typo',
+                               power_state='of')
+
+    world = fakes.World(power='on')
+    lease = fakes.FakeLease(world, threading.Event())
+    result = fencing.fence_node(
+        HOST, [Typo(HOST, {}), fakes.FakeBmcFencer(HOST, world,
+                                                   lambda: lease)], 1.0)
+    assert result.success and world.power == 'off'
+    assert result.attempts[0]['result'] == 'failed'
+    assert 'ValueError' in result.attempts[0]['error']
+
+
 def test_a_guard_that_can_never_be_satisfied_is_an_error_not_a_loss():
     """Minor: need + margin >= ttl raises GuardUnsatisfiable, which the
     fencing step turns into a held recovery with an alert."""
