@@ -21,6 +21,7 @@ from freezer_dr.demo.replica import ReplicaProcess
 from freezer_dr.ha import etcd as ha_etcd
 from freezer_dr.ha import store as ha_store
 from freezer_dr.simulator import handle
+from freezer_dr.simulator.child import stop_processes
 
 CLUSTER = 'demo'
 
@@ -84,8 +85,7 @@ class Cluster:
         return self
 
     def close(self) -> None:
-        for replica in self.replicas:
-            replica.stop()
+        stop_processes([r.proc for r in self.replicas])   # together
         self.cloud.close()
         if self.etcd is not None:
             self.etcd.close()

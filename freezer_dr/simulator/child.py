@@ -27,17 +27,26 @@ def stop_process(proc: subprocess.Popen | None, timeout: float = 10.0,
                  signum: int = signal.SIGTERM) -> int | None:
     """SIGCONT and ``signum`` (a stopped process cannot exit), SIGKILL
     if it has not exited after ``timeout``; its exit code (None: none)."""
-    if proc is None:
-        return None
-    if proc.poll() is None:
+    return stop_processes([proc], timeout, signum)[0]
+
+
+def stop_processes(procs: t.Sequence[subprocess.Popen | None],
+                   timeout: float = 10.0, signum: int = signal.SIGTERM
+                   ) -> list[int | None]:
+    """:func:`stop_process` for several at once: all are signalled first,
+    so they wind down together within one ``timeout``."""
+    live = [p for p in procs if p is not None and p.poll() is None]
+    for proc in live:
+        proc.send_signal(signal.SIGCONT)
+        proc.send_signal(signum)
+    deadline = time.monotonic() + timeout
+    for proc in live:
         try:
-            proc.send_signal(signal.SIGCONT)
-            proc.send_signal(signum)
-            proc.wait(timeout)
+            proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
-    return proc.returncode
+    return [None if p is None else p.returncode for p in procs]
 
 
 def spawn_and_wait(argv: list[str], ready_file: str, log_file: str,

@@ -13,6 +13,7 @@ import time
 
 import yaml
 
+from freezer_dr.demo.cluster import wait_for
 from freezer_dr.engine import loop as engine_loop
 from freezer_dr.engine import preflight
 from tests import invariants
@@ -41,6 +42,22 @@ def swap_bmc(cloud, host, other) -> None:
         yaml.safe_dump(nodes, f)
 
 
+def checked_twice(loop, store, hosts, timeout: float = 40.0) -> None:
+    """Run cycles until every host's readiness was checked twice."""
+    first: dict[str, float] = {}
+
+    def twice() -> bool:
+        loop.run_cycle()
+        found = store.values('fencing/')
+        for host in hosts:
+            if host in found:
+                first.setdefault(host, found[host]['checked_at'])
+        return all(host in found and found[host]['checked_at'] > first[host]
+                   for host in hosts)
+    wait_for(twice, timeout, 'two readiness checks of every host',
+             interval=0.3)
+
+
 def run_for(loop, seconds: float) -> None:
     until = time.monotonic() + seconds
     while time.monotonic() < until:
@@ -63,7 +80,7 @@ def test_readiness_finds_broken_fencing_without_a_power_command(
     cloud.bmc_fault(dead, 'unreachable')
     since = time.time()
     conf = make_conf(cloud, etcd_url, cluster_name,
-                     fencing={'check_interval': 2.0, 'check_concurrency': 1,
+                     fencing={'check_interval': 2.0, 'check_concurrency': 4,
                               'call_timeout': 2.5})
     loop = engine_loop.build(conf, lease, store)
     try:
@@ -75,7 +92,7 @@ def test_readiness_finds_broken_fencing_without_a_power_command(
 
 def check_and_repair(cloud, loop, store, etcd_url, cluster_name, since,
                      wrong, dead, mistaken, lent) -> None:
-    run_for(loop, 12.0)                   # a few rounds of checks
+    checked_twice(loop, store, cloud.hosts)
     found = store.values('fencing/')
     assert set(found) == set(cloud.hosts)
     assert not found[wrong]['ready']
