@@ -58,6 +58,10 @@ def test_three_replicas_elect_exactly_one_leader(etcd_factory, replica_set):
     etcd = etcd_factory()
     replicas = replica_set([etcd.url] * 3)
     leader = replicas.wait_for_leader()
+    # each member's group record holds a lease too: count once all are in
+    # (a loaded run elected a leader before the last replica joined)
+    wait_until(lambda: all(f'{r.member_id} joined cluster' in r.log_text()
+                           for r in replicas), 30, 'every replica to join')
     client = ha_etcd.make_client(etcd.url, 1.0)
     leases_before = len(ha_etcd.list_leases(client))
     with rp.LeadershipMonitor(replicas) as monitor:
