@@ -19,6 +19,7 @@ from freezer_dr.exceptions import FenceFailed
 from freezer_dr.exceptions import GateClosed
 from freezer_dr.exceptions import GuardUnsatisfiable
 from freezer_dr.exceptions import LeadershipLost
+from freezer_dr.exceptions import StoreUnavailable
 from freezer_dr.fencers.base import Fencer
 from freezer_dr.model import FenceResult
 from freezer_dr.model import PowerState
@@ -69,9 +70,13 @@ def fence_node(host: str, levels: t.Sequence[Fencer], level_budget: float,
                              'result': 'failed', 'error': str(exc),
                              't': now()})
             continue
-        except (LeadershipLost, GateClosed, GuardUnsatisfiable):
+        except (LeadershipLost, GateClosed, GuardUnsatisfiable,
+                StoreUnavailable):
             raise                       # the guard's word: stop here
         except Exception as exc:        # a driver's bug: try the next level
+            # it may have read the host ON before it broke: a later level
+            # must then power it off itself, not merely read it off (S1)
+            on_seen = max(on_seen or 0.0, now())
             LOG.exception('%s: fencing %s raised', host, name)
             error = f'driver error {type(exc).__name__}: {exc}'
             errors.append(f'{name}: {error}')

@@ -197,10 +197,12 @@ class FakeBmcFencer(Fencer):
     def fence(self, deadline: float, *, guard=None) -> FenceResult:
         started = now()
         state = self._read()
+        attempts = []
         if state == 'on':
             if guard is not None:
                 guard()
             self.world.record('bmc_off', lease_valid=self.lease_of().valid)
+            attempts.append({'action': 'off', 't': now()})   # as drivers do
             if self.world.bmc_mode != 'stuck':
                 self.world.power = 'off'
             state = self._read()
@@ -209,8 +211,8 @@ class FakeBmcFencer(Fencer):
                                          power=state, seen_at=now())
         return FenceResult(host=self.host, success=True, level=self.driver,
                            power_state='off', detail='off',
-                           started_at=started, finished_at=now(),
-                           evidence_at=now())
+                           attempts=attempts, started_at=started,
+                           finished_at=now(), evidence_at=now())
 
 
 def manual_level(host: str, confirmations: dict[str, float]

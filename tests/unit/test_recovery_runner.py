@@ -186,6 +186,13 @@ def test_a_level_with_a_bug_does_not_keep_the_next_level_from_fencing():
     assert result.success and world.power == 'off'
     assert result.attempts[0]['result'] == 'failed'
     assert 'ValueError' in result.attempts[0]['error']
+    # review (S1): the broken level may have read the host ON; a next
+    # level that only reads it off, sending no command, is not evidence
+    off_world = fakes.World(power='off')
+    result = fencing.fence_node(
+        HOST, [Typo(HOST, {}), fakes.FakeBmcFencer(HOST, off_world,
+                                                   lambda: lease)], 1.0)
+    assert not result.success and 'contradictory' in result.detail
 
 
 def test_a_guard_that_can_never_be_satisfied_is_an_error_not_a_loss():
