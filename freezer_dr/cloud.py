@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime
 import os
+import time
+import typing as t
 
 import keystoneauth1.exceptions as ks_exc
 import keystoneauth1.session as ks_session
@@ -27,6 +29,7 @@ from freezer_dr import exceptions
 from freezer_dr.deadline import DeadlineExceeded
 
 LOG = logging.getLogger(__name__)
+T = t.TypeVar('T')
 
 #: Every error an openstacksdk call can raise for a cloud-side reason.
 API_ERRORS: tuple[type[BaseException], ...] = (
@@ -162,6 +165,35 @@ def is_refusal(exc: BaseException) -> bool:
     status = http_status(exc)
     return (status is not None and 400 <= status < 500
             and status not in (401, 408, 429))
+
+
+#: pauses before a request that failed with a server error is sent again
+RETRY_DELAYS = (0.5, 1.0)
+
+
+def retry_server_errors(call: t.Callable[[], T],
+                        delays: t.Sequence[float] = RETRY_DELAYS) -> T:
+    """``call()`` (a request safe to repeat: a read, or a write that sets
+    a state), sent again after each pause in ``delays`` while the cloud
+    answers with a server error (5xx).
+
+    A loaded Nova API fails a request now and then; asking again within
+    a second beats setting back the step it serves by the runner's
+    seconds-long backoff. Timeouts and transport failures are not
+    repeated here: they point at an outage, which the caller's backoff
+    rides out without holding a thread.
+    """
+    for delay in delays:
+        try:
+            return call()
+        except API_ERRORS as exc:
+            status = http_status(exc)
+            if status is None or status < 500:
+                raise
+            LOG.debug('Request failed (%s); again in %.1f s',
+                      describe_error(exc), delay)
+        time.sleep(delay)
+    return call()
 
 
 def parse_time(value: str | None) -> datetime.datetime | None:

@@ -7,7 +7,10 @@ deadline of the API timeout covering any Keystone re-authentication,
 version discovery and the request itself; the caller's guard runs after
 all of that, immediately before the write goes on the wire, and past the
 deadline the write is abandoned unsent. Each read request ends, answer
-read in full, within the API timeout. openstacksdk and keystoneauth
+read in full, within the API timeout. A read, or a write that sets a
+state (force-down, disable, enable), that Nova answers with a server
+error (5xx) is sent again after 0.5 s, then 1 s; an evacuation never
+is. openstacksdk and keystoneauth
 errors become ``EvacuationFailed`` (Nova refused: 4xx, with Nova's
 message) or ``CloudUnavailable`` (5xx, timeouts, deadline passed,
 connection failures: retry later).
@@ -161,12 +164,13 @@ class NovaEvacuator(base.Evacuator):
         if not svc.is_forced_down:
             self._write(f'force down {host}',
                         lambda: self._compute.update_service_forced_down(
-                            svc, forced=True), guard)
+                            svc, forced=True), guard, sets_state=True)
             LOG.info('Forced down the compute service of %s', host)
         if svc.status != 'disabled':
             self._write(f'disable {host}',
                         lambda: self._compute.disable_service(
-                            svc, disabled_reason=reason), guard)
+                            svc, disabled_reason=reason), guard,
+                        sets_state=True)
             LOG.info('Disabled the compute service of %s: %s', host, reason)
         else:
             LOG.info('Compute service of %s already disabled (%s)', host,
@@ -179,10 +183,12 @@ class NovaEvacuator(base.Evacuator):
         if svc.is_forced_down:
             self._write(f'clear force down of {host}',
                         lambda: self._compute.update_service_forced_down(
-                            svc, forced=False), None)
+                            svc, forced=False), None,
+                        sets_state=True)
         if svc.status != 'enabled':
             self._write(f'enable {host}',
-                        lambda: self._compute.enable_service(svc), None)
+                        lambda: self._compute.enable_service(svc), None,
+                        sets_state=True)
         LOG.info('Compute service of %s returned to service', host)
 
     def _service(self, host: str) -> t.Any:
@@ -313,16 +319,21 @@ class NovaEvacuator(base.Evacuator):
     # -- call plumbing --------------------------------------------------
 
     def _call(self, what: str, call: t.Callable[[], T]) -> T:
-        """A read: each of its requests ends within the API timeout."""
+        """A read: each of its requests ends within the API timeout; one
+        that Nova answers with a server error is asked again (twice)."""
         try:
-            return call()
+            return cloud.retry_server_errors(call)
         except cloud.API_ERRORS as exc:
             raise self._translate(what, exc) from exc
 
     def _write(self, what: str, call: t.Callable[[], T],
-               guard: Guard | None) -> T:
-        try:
+               guard: Guard | None, sets_state: bool = False) -> T:
+        """A write; one that ``sets_state`` (the same again is harmless)
+        is sent again when Nova answers with a server error."""
+        def once() -> T:
             return self._bounded_write(call, guard)
+        try:
+            return cloud.retry_server_errors(once) if sets_state else once()
         except cloud.API_ERRORS as exc:
             raise self._translate(what, exc) from exc
 

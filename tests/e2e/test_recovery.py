@@ -71,8 +71,18 @@ def finished(cluster, host: str, since: float, timeout: float = 90):
     def done():
         return next((r for r in store.history(limit=20)
                      if r.host == host and r.created_at >= since), None)
-    return wait_for(done, timeout, f'the recovery of {host} to end',
-                    interval=0.3)
+    try:
+        return wait_for(done, timeout, f'the recovery of {host} to end',
+                        interval=0.3)
+    except TimeoutError as exc:
+        live = store.get_recovery(host)
+        seen = 'no live record' if live is None else json.dumps(
+            {'step': live.step, 'reason': live.reason,
+             'steps': live.steps[-12:],
+             'instances': [(i.id, i.state) for i in live.instances]},
+            default=str)
+        leaders = [r.member_id for r in cluster.leaders()]
+        raise TimeoutError(f'{exc}; {seen}; leaders: {leaders}') from exc
 
 
 def busiest(snapshot: dict[str, dict], count: int = 1) -> list[str]:

@@ -208,6 +208,57 @@ def test_unreachable_cloud_is_cloud_unavailable(tmp_path):
         evacuator.isolate('compute-1', REASON)
 
 
+SERVICE = {'id': 'c0ffee00-0000-0000-0000-000000000001',
+           'binary': 'nova-compute', 'host': 'compute-1', 'zone': 'nova',
+           'state': 'down', 'status': 'enabled', 'forced_down': True,
+           'disabled_reason': None, 'updated_at': '2026-12-01T00:00:00'}
+
+
+@pytest.mark.parametrize('failures', [2, 3])
+def test_a_request_nova_fails_is_sent_again_an_evacuation_never(
+        tmp_path, failures):
+    """A loaded Nova API answers a request with 500 now and then. A read,
+    or a write that sets a state, is sent again (0.5 s, then 1 s later)
+    rather than setting back the step it serves by the runner's backoff;
+    a third failure is reported. An evacuation is never sent twice."""
+    left = {'read': failures, 'write': 0}
+
+    def answer(path):
+        write = 'os-services/' in path or path.endswith('/action')
+        kind = 'write' if write else 'read'
+        if left[kind]:
+            left[kind] -= 1
+            return 500, {'computeFault': {'code': 500, 'message': 'busy'}}
+        if 'os-services/' in path:                          # the disable
+            return 200, {'service': {**SERVICE, 'status': 'disabled'}}
+        return 200, {'migrations': [], 'services': [SERVICE]}
+
+    with support.loopback_nova(answer) as nova:
+        evacuator = NovaEvacuator(cloud.connect_to(
+            'failing', nova.clouds_yaml(str(tmp_path)), None, 5.0, '2.94'))
+        server = '00000000-0000-0000-0000-000000000001'
+        if failures == 2:
+            assert evacuator.evacuations(server, since=0.0) == []
+        else:
+            with pytest.raises(exceptions.CloudUnavailable,
+                               match='cannot list evacuations.*HTTP 500'):
+                evacuator.evacuations(server, since=0.0)
+        assert len([p for p in nova.paths if 'os-migrations' in p]) == 3
+        left['write'] = failures
+        with pytest.raises(exceptions.CloudUnavailable, match='HTTP 500'):
+            evacuator.evacuate(server)
+        assert len([p for p in nova.paths if p.endswith('/action')]) == 1
+        del nova.paths[:]
+        left['write'] = failures
+        if failures == 2:
+            evacuator.isolate('compute-1', REASON)
+        else:
+            with pytest.raises(exceptions.CloudUnavailable,
+                               match='cannot disable compute-1: HTTP 500'):
+                evacuator.isolate('compute-1', REASON)
+        assert len([p for p in nova.paths if 'os-services/' in p]) == 3
+
+
 def test_connection_with_another_microversion_is_refused(tmp_path):
     path = tmp_path / 'c.yaml'
     path.write_text('clouds:\n  c:\n    auth_type: admin_token\n'
