@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from freezer_dr.engine import operator_requests
 from freezer_dr.model import Step
-from tests.unit.test_recovery_properties import HOST
-from tests.unit.test_recovery_properties import Harness
+from tests.unit.harness import HOST
+from tests.unit.harness import Harness
 from tests.unit.test_recovery_runner import invariants
 from tests.unit.test_recovery_runner import step
 
