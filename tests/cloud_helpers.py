@@ -7,6 +7,7 @@ from typing import TypeVar
 import openstack
 from openstack import config as os_config
 
+from freezer_dr.cloud import parse_time
 from freezer_dr.demo.cluster import wait_for
 
 T = TypeVar('T')
@@ -35,6 +36,21 @@ def service_of(conn, host: str):
              if s.host == host and s.binary == COMPUTE]
     assert len(found) == 1, f'{len(found)} {COMPUTE} services on {host}'
     return found[0]
+
+
+def last_heartbeat(conn, host: str) -> float:
+    """When the nova-compute of ``host`` last reported (Nova's view)."""
+    return parse_time(service_of(conn, host).updated_at).timestamp()
+
+
+def recovery_since(store, host: str, since: float):
+    """The recovery record of ``host`` opened after ``since`` (live, or
+    else from the history), None if there is none yet."""
+    live = store.get_recovery(host)
+    if live is not None and live.created_at >= since:
+        return live
+    return next((r for r in store.history(limit=20)
+                 if r.host == host and r.created_at >= since), None)
 
 
 def project_id(conn, ref: str) -> str:

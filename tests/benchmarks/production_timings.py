@@ -45,6 +45,8 @@ from freezer_dr.cloud import parse_time
 from freezer_dr.demo.cluster import Cluster
 from freezer_dr.demo.cluster import wait_for
 from tests import invariants
+from tests.cloud_helpers import last_heartbeat
+from tests.cloud_helpers import recovery_since
 from tests.novabox.handle import RealNovaCloud
 
 HOSTS, CELLS = 4, 2
@@ -76,18 +78,6 @@ def _recovered(conn, ids: dict[str, str], host: str) -> bool:
                for i, status in ids.items())
 
 
-def _last_heartbeat(conn, host: str) -> float:
-    service = next(s for s in conn.compute.services(binary='nova-compute')
-                   if s.host == host)
-    return parse_time(service.updated_at).timestamp()
-
-
-def _record(store, host: str, since: float):
-    live = store.get_recovery(host)
-    if live is not None and live.created_at >= since:
-        return live
-    return next((r for r in store.history(limit=20)
-                 if r.host == host and r.created_at >= since), None)
 
 
 def _rebuilds(conn, host: str, since: float) -> list[float]:
@@ -128,15 +118,15 @@ def recovery_run(cluster: Cluster, host: str, mode: str,
     ids = {cloud.boot(f'prod-{mode}-a', host): 'ACTIVE',
            cloud.boot(f'prod-{mode}-s', host, status='SHUTOFF'): 'SHUTOFF'}
     time.sleep(REPORT_INTERVAL * 1.5)
-    beat = _next_heartbeat(conn, host, _last_heartbeat(conn, host), 0.05)
+    beat = _next_heartbeat(conn, host, last_heartbeat(conn, host), 0.05)
     time.sleep(max(0.0, beat + phase * REPORT_INTERVAL - time.time()))
-    last_beat = _last_heartbeat(conn, host)
+    last_beat = last_heartbeat(conn, host)
     t0 = time.time()
     cloud.fail(host, mode)
     wait_for(lambda: _recovered(conn, ids, host), 240,
              f'{host} recovered ({mode})', LOOK)
     seconds = time.time() - t0
-    record = wait_for(lambda: (r := _record(store, host, t0)) and
+    record = wait_for(lambda: (r := recovery_since(store, host, t0)) and
                       r.terminal and r, 120, 'the record to end', LOOK)
     fence = record.fence['finished_at'] - record.fence['started_at']
     rebuild = max(_rebuilds(conn, host, t0), default=0.0)
@@ -191,7 +181,7 @@ def _fences_since(cluster: Cluster, since: float) -> dict:
 
 def _next_heartbeat(conn, host: str, after: float, look: float) -> float:
     def newer():
-        beat = _last_heartbeat(conn, host)
+        beat = last_heartbeat(conn, host)
         return beat if beat > after else None
     return wait_for(newer, 60, f'a heartbeat of {host}', look)
 
@@ -201,7 +191,7 @@ def late_run(cluster: Cluster, host: str) -> dict:
     report, again (the box's crash and recover of the service)."""
     conn = cluster.connection()
     since = time.time()
-    gaps, last = [], _last_heartbeat(conn, host)
+    gaps, last = [], last_heartbeat(conn, host)
     until = time.monotonic() + 60
     while time.monotonic() < until:
         # right after a heartbeat, so the next one is 15 s late, no more

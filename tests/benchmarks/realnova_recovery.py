@@ -29,9 +29,11 @@ import time
 
 from freezer_dr.cloud import parse_time
 from freezer_dr.demo.cluster import Cluster
-from freezer_dr.demo.cluster import Replica
 from freezer_dr.demo.cluster import wait_for
+from freezer_dr.demo.replica import ReplicaProcess
 from tests import invariants
+from tests.cloud_helpers import last_heartbeat
+from tests.cloud_helpers import recovery_since
 from tests.novabox.handle import RealNovaCloud
 
 HOSTS = 4
@@ -93,27 +95,13 @@ def _evacuations(conn, host: str, since: float) -> list[dict]:
     return out
 
 
-def _last_heartbeat(conn, host: str) -> float:
-    """When the nova-compute of ``host`` last reported (Nova's view)."""
-    service = next(s for s in conn.compute.services(binary='nova-compute')
-                   if s.host == host)
-    return parse_time(service.updated_at).timestamp()
-
-
-def _record(store, host: str, since: float):
-    """The recovery record of ``host`` opened after ``since``, if any."""
-    live = store.get_recovery(host)
-    if live is not None and live.created_at >= since:
-        return live
-    return next((r for r in store.history(limit=10)
-                 if r.host == host and r.created_at >= since), None)
 
 
 def _kill_when_requested(cluster: Cluster, store, host: str,
-                         since: float) -> tuple[Replica, float]:
+                         since: float) -> tuple[ReplicaProcess, float]:
     """SIGKILL the leader once an evacuation of ``host`` is requested."""
     def requested():
-        rec = _record(store, host, since)
+        rec = recovery_since(store, host, since)
         return rec and rec.step == 'evacuating' and any(
             i.state == 'requested' for i in rec.instances)
     wait_for(requested, 120, 'an evacuation request', 0.02)
@@ -140,7 +128,7 @@ def _timeline(record, t0: float) -> dict:
 
 
 def _watch(cluster: Cluster, conn, ids: dict[str, str], host: str,
-           t0: float, killed: Replica | None) -> dict:
+           t0: float, killed: ReplicaProcess | None) -> dict:
     """Seconds after the crash until the servers are recovered (from
     Nova) and, after a kill, until another replica leads."""
     out: dict = {}
@@ -179,14 +167,15 @@ def one_run(workdir: str, kill: bool) -> dict:
         # Nova says "down" service_down_time after the last heartbeat; read
         # it before isolation (force-down, disable) touches the service.
         time.sleep(1.5 * REPORT_INTERVAL)
-        nova_down = _last_heartbeat(conn, host) + SERVICE_DOWN_TIME - t0
+        nova_down = last_heartbeat(conn, host) + SERVICE_DOWN_TIME - t0
         killed, out = None, {}
         if kill:
             killed, at = _kill_when_requested(cluster, store, host, t0)
             out['killed_at'] = round(at - t0, 2)
         out.update(_watch(cluster, conn, ids, host, t0, killed))
         record = wait_for(
-            lambda: (r := _record(store, host, t0)) and r.terminal and r,
+            lambda: ((r := recovery_since(store, host, t0))
+                     and r.terminal and r),
             60, 'the recovery record to end', LOOK)
         fence = record.fence['finished_at'] - record.fence['started_at']
         evacuations = _evacuations(conn, host, t0)

@@ -15,6 +15,7 @@ from freezer_dr.demo import etcd_server
 from tests import controller_deployment as deployment
 from tests import controller_site
 from tests import netns
+from tests.fixtures.factory import started_in_dirs
 
 
 def _unavailable(reason: str) -> t.NoReturn:
@@ -54,21 +55,13 @@ def etcd(controllers, tmp_path):
 def deploy(controllers, etcd, tmp_path):
     """``deploy(env={index: {...}})`` -> started replicas, one per
     controller; always stopped at teardown (before the namespaces go)."""
-    made: list[deployment.ControllerReplicas] = []
+    def build(workdir: str, **kwargs: t.Any
+              ) -> deployment.ControllerReplicas:
+        return deployment.ControllerReplicas(workdir, controllers, etcd,
+                                             **kwargs)
 
-    def make(**kwargs: t.Any) -> deployment.ControllerReplicas:
-        workdir = tmp_path / f'replicas-{len(made)}'
-        workdir.mkdir()
-        replicas = deployment.ControllerReplicas(str(workdir), controllers,
-                                                 etcd, **kwargs)
-        made.append(replicas)
-        return replicas.start()
-
-    try:
+    with started_in_dirs(tmp_path, 'replicas', build) as make:
         yield make
-    finally:
-        for replicas in made:
-            replicas.stop()
 
 
 @pytest.fixture(scope='module')

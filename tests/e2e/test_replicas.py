@@ -18,6 +18,7 @@ from freezer_dr.demo.replica import service_env
 from freezer_dr.ha import etcd as ha_etcd
 from freezer_dr.ha import lease as ha_lease
 from tests import replicas as rp
+from tests.fixtures.factory import started_in_dirs
 
 TTL = 3.0
 
@@ -28,21 +29,11 @@ TTL = 3.0
 def replica_set(tmp_path):
     """``replica_set(urls, **kwargs)`` -> started ReplicaSet, always
     stopped (and its processes reaped) at teardown."""
-    made: list[rp.ReplicaSet] = []
+    def build(workdir: str, urls, **kwargs) -> rp.ReplicaSet:
+        return rp.ReplicaSet(workdir, urls, lease_ttl=TTL, **kwargs)
 
-    def make(urls, **kwargs) -> rp.ReplicaSet:
-        workdir = tmp_path / f'set-{len(made)}'
-        workdir.mkdir()
-        replicas = rp.ReplicaSet(str(workdir), urls, lease_ttl=TTL,
-                                 **kwargs)
-        made.append(replicas)
-        return replicas.start()
-
-    try:
+    with started_in_dirs(tmp_path, 'set', build) as make:
         yield make
-    finally:
-        for replicas in made:
-            replicas.stop()
 
 
 @pytest.fixture
