@@ -12,6 +12,17 @@ import urllib.request
 from freezer_dr.simulator.child import stop_process
 
 
+def password(host: str) -> str:
+    """The test password of the BMC of ``host``."""
+    return f'S3cret-{host}'
+
+
+def bmc_entry(host: str, **extra: t.Any) -> dict[str, t.Any]:
+    """A BMC entry for :class:`BmcProcess`: user admin, :func:`password`."""
+    return {'host': host, 'username': 'admin', 'password': password(host),
+            **extra}
+
+
 class BmcProcess:
     """``python -m freezer_dr.simulator.bmc`` in a private directory.
 
