@@ -9,6 +9,8 @@ import time
 import typing as t
 import urllib.request
 
+import pytest
+
 from freezer_dr.simulator.child import stop_process
 
 
@@ -21,6 +23,25 @@ def bmc_entry(host: str, **extra: t.Any) -> dict[str, t.Any]:
     """A BMC entry for :class:`BmcProcess`: user admin, :func:`password`."""
     return {'host': host, 'username': 'admin', 'password': password(host),
             **extra}
+
+
+def module_bmcs(entries: list[dict[str, t.Any]]) -> tuple[t.Any, t.Any]:
+    """A test module's ``bmcs`` fixture (one BMC process for the module,
+    serving ``entries``) and its autouse ``clear_faults``, which lifts
+    faults after each test so abandoned logins finish quickly. Use as
+    ``bmcs, clear_faults = module_bmcs([...])``."""
+    @pytest.fixture(scope='module')
+    def bmcs(tmp_path_factory):
+        proc = BmcProcess(str(tmp_path_factory.mktemp('bmc')), entries)
+        yield proc
+        proc.stop()
+
+    @pytest.fixture(autouse=True)
+    def clear_faults(bmcs):
+        yield
+        bmcs.clear_faults()
+
+    return bmcs, clear_faults
 
 
 class BmcProcess:

@@ -141,11 +141,7 @@ class Site:
         for ctl in self.controllers:
             ctl.heal()
             ctl.heal_cloud()
-        for member in self.etcd.members:
-            if not member.running:
-                member.start()
-        for member in self.etcd.members:
-            self.etcd.wait_healthy(member)
+        self.etcd.start()        # the members down, then all healthy
         for replica in self.replicas:
             if replica.env != replica.base_env:     # a skewed clock
                 replica.stop()

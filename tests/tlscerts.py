@@ -13,10 +13,10 @@ import os
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.oid import NameOID
+
+from freezer_dr.simulator import certs
 
 VALID_FOR = datetime.timedelta(days=30)
 
@@ -33,51 +33,24 @@ def _name(common_name: str) -> x509.Name:
         x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def _write_key(path: str, key: ec.EllipticCurvePrivateKey) -> None:
-    with open(path, 'wb') as f:
-        f.write(key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
-    os.chmod(path, 0o600)
-
-
-def _write_cert(path: str, cert: x509.Certificate) -> None:
-    with open(path, 'wb') as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-
-
 class CertificateAuthority:
     """A self-signed CA whose files live in ``directory``."""
 
     def __init__(self, directory: str, name: str = 'ca') -> None:
         os.makedirs(directory, exist_ok=True)
         self.directory = directory
-        self._key = ec.generate_private_key(ec.SECP256R1())
+        self._key = certs.new_key()
         now = datetime.datetime.now(datetime.timezone.utc)
-        subject = _name(f'freezer-dr test CA {name}')
-        self._cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject).issuer_name(subject)
-            .public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + VALID_FOR)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None),
-                           critical=True)
-            .add_extension(x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False,
-                encipher_only=False, decipher_only=False), critical=True)
-            .sign(self._key, hashes.SHA256()))
+        self._cert = certs.ca_certificate(
+            self._key, _name(f'freezer-dr test CA {name}'),
+            (now - datetime.timedelta(days=1), now + VALID_FOR))
         self.cert = os.path.join(directory, f'{name}.pem')
-        _write_cert(self.cert, self._cert)
+        certs.write_cert(self.cert, self._cert)
 
     def issue(self, name: str, ips: list[str] = (),
               dns: list[str] = ()) -> Issued:
         """A certificate for ``name`` (server and client use)."""
-        key = ec.generate_private_key(ec.SECP256R1())
+        key = certs.new_key()
         now = datetime.datetime.now(datetime.timezone.utc)
         alt: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
         alt += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
@@ -99,6 +72,6 @@ class CertificateAuthority:
         cert = builder.sign(self._key, hashes.SHA256())
         issued = Issued(os.path.join(self.directory, f'{name}.pem'),
                         os.path.join(self.directory, f'{name}.key'))
-        _write_cert(issued.cert, cert)
-        _write_key(issued.key, key)
+        certs.write_cert(issued.cert, cert)
+        certs.write_key(issued.key, key)
         return issued

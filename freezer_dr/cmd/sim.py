@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -164,12 +165,27 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     cloud = SimCloud(options)
     try:
-        cloud.start()
+        try:
+            cloud.start()
+        except OSError as exc:
+            print(f'freezer-dr-sim: cannot listen: {_listen_error(args, exc)}',
+                  file=sys.stderr)
+            return 2
         print(json.dumps(cloud.endpoints, indent=2), flush=True)
         stop.wait()
     finally:
         cloud.stop()
     return 0
+
+
+def _listen_error(args: argparse.Namespace, exc: OSError) -> str:
+    """What an endpoint's failure to listen says about the options."""
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f'--bind-host {args.bind_host} is no address of this host'
+    if exc.errno == errno.EADDRINUSE:
+        return (f'a port is taken (--bind-host {args.bind_host}, '
+                f'--smtp-port {args.smtp_port}): {exc.strerror}')
+    return f'--bind-host {args.bind_host}: {exc}'
 
 
 def _control(state_dir: str, method: str, path: str,

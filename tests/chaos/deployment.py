@@ -168,7 +168,7 @@ class ChaosDeployment:
     def start(self) -> ChaosDeployment:
         try:
             self.cluster.start()
-            self.watch = RecordWatch(self.cluster.etcd.http_url,
+            self.watch = RecordWatch(self.cluster.etcd.client_url,
                                      f'/freezer-dr/{CLUSTER}/recoveries/'
                                      ).start()
             self.members = cloud_helpers.project_emails(self.connection())

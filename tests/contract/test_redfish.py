@@ -27,8 +27,8 @@ from freezer_dr.exceptions import FenceFailed
 from freezer_dr.fencers.context import FenceContext
 from freezer_dr.fencers.context import FencingSettings
 from freezer_dr.fencers.redfish import RedfishFencer
+from freezer_dr.simulator.certs import make_self_signed_cert
 from freezer_dr.simulator.child import stop_process
-from freezer_dr.simulator.smtp import make_self_signed_cert
 from tests.bmcproc import BmcProcess
 
 USER, PASSWORD = 'admin', 'Redfish-pw-1'

@@ -220,7 +220,7 @@ class ErrorBodyProxy:
 def test_keepalive_answered_200_with_an_error_is_a_failed_keepalive(
         etcd_server, cluster_name):
     """Issue 7: it was read as an expired lease and leadership given up."""
-    proxy = ErrorBodyProxy(etcd_server.http_url)
+    proxy = ErrorBodyProxy(etcd_server.client_url)
     lease = make_lease(f'etcd3+http://127.0.0.1:{proxy.port}', cluster_name,
                        'a')
     try:

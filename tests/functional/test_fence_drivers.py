@@ -17,8 +17,8 @@ from freezer_dr.fencers.context import FenceContext
 from freezer_dr.fencers.context import FencingSettings
 from freezer_dr.fencers.ipmi import IpmiFencer
 from freezer_dr.fencers.redfish import RedfishFencer
-from tests.bmcproc import BmcProcess
 from tests.bmcproc import bmc_entry
+from tests.bmcproc import module_bmcs
 from tests.bmcproc import password
 
 SETTINGS = FencingSettings(call_timeout=4.0, power_off_timeout=1.5,
@@ -27,19 +27,9 @@ KINDS = ('ipmi', 'redfish')
 ROLES = ('unreachable', 'guarded', 'secret')
 
 
-@pytest.fixture(scope='module')
-def bmcs(tmp_path_factory):
-    proc = BmcProcess(str(tmp_path_factory.mktemp('bmc')), [
-        bmc_entry(f'{kind}-{role}', kind=kind)
-        for kind in KINDS for role in ROLES])
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(autouse=True)
-def clear_faults(bmcs):
-    yield
-    bmcs.clear_faults()
+bmcs, clear_faults = module_bmcs(
+    [bmc_entry(f'{kind}-{role}', kind=kind)
+     for kind in KINDS for role in ROLES])
 
 
 def fencer(bmcs, host: str, settings: FencingSettings = SETTINGS,

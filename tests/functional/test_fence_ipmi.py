@@ -18,8 +18,8 @@ from freezer_dr.fencers.context import WaitingGuard
 from freezer_dr.fencers.ipmi import IpmiFencer
 from freezer_dr.fencers.manual import ManualFencer
 from freezer_dr.model import PowerState
-from tests.bmcproc import BmcProcess
 from tests.bmcproc import bmc_entry
+from tests.bmcproc import module_bmcs
 from tests.bmcproc import password
 
 # Healthy BMCs get 4 s per call (room for a loaded CI machine); BMCs
@@ -34,20 +34,9 @@ HOSTS = ['ok', 'already-off', 'wrong-pw', 'stuck', 'slow',
 OFF_AT_START = {'already-off'}
 
 
-@pytest.fixture(scope='module')
-def bmcs(tmp_path_factory):
-    proc = BmcProcess(str(tmp_path_factory.mktemp('bmc')), [
-        bmc_entry(h, power='off' if h in OFF_AT_START else 'on')
-        for h in HOSTS])
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(autouse=True)
-def clear_faults(bmcs):
-    """Lift faults after each test so abandoned logins finish quickly."""
-    yield
-    bmcs.clear_faults()
+bmcs, clear_faults = module_bmcs(
+    [bmc_entry(h, power='off' if h in OFF_AT_START else 'on')
+     for h in HOSTS])
 
 
 def fencer(bmcs, host, settings=SETTINGS, **params):

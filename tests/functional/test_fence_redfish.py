@@ -14,9 +14,9 @@ from freezer_dr.fencers.context import FencingSettings
 from freezer_dr.fencers.ipmi import IpmiFencer
 from freezer_dr.fencers.redfish import RedfishFencer
 from freezer_dr.model import PowerState
-from freezer_dr.simulator.smtp import make_self_signed_cert
-from tests.bmcproc import BmcProcess
+from freezer_dr.simulator.certs import make_self_signed_cert
 from tests.bmcproc import bmc_entry
+from tests.bmcproc import module_bmcs
 from tests.bmcproc import password
 
 SETTINGS = FencingSettings(call_timeout=3.0, power_off_timeout=1.5,
@@ -28,19 +28,9 @@ REDFISH = ['ok', 'soft', 'wrong-pw', 'bad-ca', 'stuck', 'read-only',
 IPMI = ['fallback']
 
 
-@pytest.fixture(scope='module')
-def bmcs(tmp_path_factory):
-    proc = BmcProcess(str(tmp_path_factory.mktemp('bmc')), [
-        bmc_entry(h, kind='redfish' if h in REDFISH else 'ipmi')
-        for h in REDFISH + IPMI])
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(autouse=True)
-def clear_faults(bmcs):
-    yield
-    bmcs.clear_faults()
+bmcs, clear_faults = module_bmcs(
+    [bmc_entry(h, kind='redfish' if h in REDFISH else 'ipmi')
+     for h in REDFISH + IPMI])
 
 
 def url(bmcs, host: str) -> str:

@@ -126,3 +126,17 @@ def test_close_cleans_up_the_bmc_process_of_a_killed_simulator(sim_cloud):
     os.kill(sim_cloud.pid, 9)
     sim_cloud.close()
     assert not _alive(bmc_pid)
+
+
+def test_an_address_not_of_this_host_is_refused_by_name(tmp_path):
+    """A --bind-host this machine does not have: exit 2 and one line
+    naming the option, not a traceback in the log."""
+    run = subprocess.run(
+        [sys.executable, '-m', 'freezer_dr.cmd.sim', '--state-dir',
+         str(tmp_path), 'run', '--no-bmc', '--bind-host', '192.0.2.1'],
+        capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip() == ('freezer-dr-sim: cannot listen: '
+                                  '--bind-host 192.0.2.1 is no address of '
+                                  'this host')
+
