@@ -17,6 +17,7 @@ from etcd3gw.client import Etcd3Client
 from freezer_dr import exceptions
 from freezer_dr.ha import endpoints
 from freezer_dr.ha.etcd_client import FailoverClient
+from freezer_dr.ha.etcd_client import describe_request_error
 
 OPTION = endpoints.OPTION
 URL_OPTIONS = endpoints.URL_OPTIONS
@@ -253,8 +254,10 @@ def member_status(client: FailoverClient) -> list[dict[str, t.Any]]:
         except requests.exceptions.SSLError as exc:
             entry['error'] = endpoints.tls_failure(client.backend, endpoint,
                                                    exc)
-        except (requests.RequestException, ValueError) as exc:
-            entry['error'] = _short_error(exc)
+        except requests.RequestException as exc:
+            entry['error'] = describe_request_error(exc)
+        except ValueError as exc:
+            entry['error'] = str(exc)[:160]
         else:
             member = body.get('header', {}).get('member_id')
             entry.update(
@@ -266,12 +269,3 @@ def member_status(client: FailoverClient) -> list[dict[str, t.Any]]:
         found.append(entry)
     return found
 
-
-def _short_error(exc: BaseException) -> str:
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return 'connect timed out'
-    if isinstance(exc, requests.exceptions.Timeout):
-        return 'timed out'
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return 'connection refused or unreachable'
-    return str(exc)[:160]

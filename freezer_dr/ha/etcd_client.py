@@ -110,8 +110,8 @@ class FailoverClient(Etcd3Client):
             except requests.RequestException as exc:
                 delivered = _maybe_delivered(exc)
                 last = _translate(exc, endpoint, self.backend)
-                failures.append(f'{endpoint}: {_what(exc)}')
-                self._move_on(index, _what(exc))
+                failures.append(f'{endpoint}: {describe_request_error(exc)}')
+                self._move_on(index, describe_request_error(exc))
                 if delivered and not repeatable:
                     raise last from exc
                 continue
@@ -148,7 +148,8 @@ def _maybe_delivered(exc: requests.RequestException) -> bool:
     return True
 
 
-def _what(exc: requests.RequestException) -> str:
+def describe_request_error(exc: requests.RequestException) -> str:
+    """A few words on why a request to an etcd endpoint failed."""
     if isinstance(exc, requests.exceptions.SSLError):
         return 'TLS failed'
     if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -167,8 +168,9 @@ def _translate(exc: requests.RequestException, endpoint: ep.Endpoint,
                     ep.tls_failure(backend, endpoint, exc))
     if isinstance(exc, requests.exceptions.Timeout):
         return _exc(etcd_exc.ConnectionTimeoutError,
-                    f'{endpoint}: {_what(exc)}')
-    return _exc(etcd_exc.ConnectionFailedError, f'{endpoint}: {_what(exc)}')
+                    f'{endpoint}: {describe_request_error(exc)}')
+    return _exc(etcd_exc.ConnectionFailedError,
+                f'{endpoint}: {describe_request_error(exc)}')
 
 
 def _error_of(resp: requests.Response
