@@ -190,8 +190,8 @@ def retry_server_errors(call: t.Callable[[], T],
             status = http_status(exc)
             if status is None or status < 500:
                 raise
-            LOG.debug('Request failed (%s); again in %.1f s',
-                      describe_error(exc), delay)
+            LOG.info('Request failed (%s); again in %.1f s',
+                     describe_error(exc), delay)
         time.sleep(delay)
     return call()
 

@@ -168,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             cloud.start()
         except OSError as exc:
+            if exc.errno not in LISTEN_ERRORS:
+                raise
             print(f'freezer-dr-sim: cannot listen: {_listen_error(args, exc)}',
                   file=sys.stderr)
             return 2
@@ -178,14 +180,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: an endpoint's failure to listen, which the options can explain
+LISTEN_ERRORS = (errno.EADDRNOTAVAIL, errno.EADDRINUSE, errno.EACCES)
+
+
 def _listen_error(args: argparse.Namespace, exc: OSError) -> str:
     """What an endpoint's failure to listen says about the options."""
     if exc.errno == errno.EADDRNOTAVAIL:
         return f'--bind-host {args.bind_host} is no address of this host'
-    if exc.errno == errno.EADDRINUSE:
-        return (f'a port is taken (--bind-host {args.bind_host}, '
-                f'--smtp-port {args.smtp_port}): {exc.strerror}')
-    return f'--bind-host {args.bind_host}: {exc}'
+    return (f'--bind-host {args.bind_host}, --smtp-port {args.smtp_port}: '
+            f'{exc.strerror}')
 
 
 def _control(state_dir: str, method: str, path: str,

@@ -139,7 +139,9 @@ class EtcdServer:
 
     Ports are picked when it first starts, unless given (as
     :class:`EtcdCluster` does); a restart keeps them. With ``tls`` it
-    listens on HTTPS and asks clients and peers for certificates.
+    listens on HTTPS and asks clients and peers for certificates. A
+    ``wrap`` prefix must exec etcd (as ``ip netns exec`` does), so that
+    signals reach etcd itself.
     """
 
     def __init__(self, data_dir: str | None = None, name: str = 'default',

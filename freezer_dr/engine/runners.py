@@ -27,7 +27,8 @@ LOG = logging.getLogger(__name__)
 
 #: consecutive errors of one step, without progress, before the recovery
 #: gives up on it: with the backoff below, two minutes of a cloud that
-#: keeps failing
+#: keeps failing (a little more: each error may end a request the Nova
+#: evacuator sent three times, see ``cloud.retry_server_errors``)
 MAX_STEP_ERRORS = 8
 #: seconds before a runner that hit an error is started again (doubling).
 #: Short, and capped low: past the fence the host's instances are down,

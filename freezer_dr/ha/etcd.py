@@ -254,10 +254,10 @@ def member_status(client: FailoverClient) -> list[dict[str, t.Any]]:
         except requests.exceptions.SSLError as exc:
             entry['error'] = endpoints.tls_failure(client.backend, endpoint,
                                                    exc)
+        except ValueError as exc:          # an answer, not etcd's (JSON)
+            entry['error'] = str(exc)[:160]
         except requests.RequestException as exc:
             entry['error'] = describe_request_error(exc)
-        except ValueError as exc:
-            entry['error'] = str(exc)[:160]
         else:
             member = body.get('header', {}).get('member_id')
             entry.update(
