@@ -11,7 +11,6 @@ so that a blind leader can hand over to a standby that sees.
 """
 from __future__ import annotations
 
-import threading
 import time
 import typing as t
 
@@ -20,6 +19,7 @@ from oslo_log import log as logging
 
 from freezer_dr import cloud
 from freezer_dr import exceptions
+from freezer_dr import periodic
 
 LOG = logging.getLogger(__name__)
 
@@ -57,8 +57,10 @@ class CloudSight:
         self.checked_at: float | None = None    # last look (wall)
         self.error: str | None = 'not looked yet'
         self.looks = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # a daemon: a slow look may linger past stop()
+        self._looker = periodic.Periodic('sight', self.interval,
+                                         self._look_and_publish,
+                                         join_timeout=1.0)
 
     @property
     def sees(self) -> bool:
@@ -97,30 +99,23 @@ class CloudSight:
         return error is None
 
     def start(self) -> CloudSight:
-        self._thread = threading.Thread(target=self._run, name='sight',
-                                        daemon=True)
-        self._thread.start()
+        self._looker.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(1.0)     # a daemon: a slow look may linger
-            self._thread = None
+        self._looker.stop()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.look()
-            except Exception as exc:    # a bug must not end the looks
-                LOG.exception('looking at the cloud failed')
-                self.error = f'{type(exc).__name__}: {exc}'
-                self.checked_at = self._clock()
-            try:
-                self._publish(self.record())
-            except exceptions.StoreUnavailable as exc:
-                LOG.debug('cannot publish what this replica sees: %s', exc)
-            self._stop.wait(self.interval)
+    def _look_and_publish(self) -> None:
+        try:
+            self.look()
+        except Exception as exc:    # a bug must not end the looks
+            LOG.exception('looking at the cloud failed')
+            self.error = f'{type(exc).__name__}: {exc}'
+            self.checked_at = self._clock()
+        try:
+            self._publish(self.record())
+        except exceptions.StoreUnavailable as exc:
+            LOG.debug('cannot publish what this replica sees: %s', exc)
 
 
 def connector(conf: t.Any, interval: float) -> t.Callable[[], t.Any]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import typing as t
 
 from oslo_log import log as logging
+
+from freezer_dr import periodic
 
 LOG = logging.getLogger(__name__)
 
@@ -91,30 +92,20 @@ class Watchdog:
     def __init__(self, notifier: Notifier, health: Health) -> None:
         self.notifier = notifier
         self.health = health
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._pinger: periodic.Periodic | None = None
         self._silent_since_reason: str | None = None
 
     def start(self) -> Watchdog:
         interval = self.notifier.watchdog_interval
-        if not self.notifier.enabled or interval is None:
-            return self
-        self._thread = threading.Thread(
-            target=self._run, args=(interval / 2,), name='sd-watchdog',
-            daemon=True)
-        self._thread.start()
+        if self.notifier.enabled and interval is not None:
+            self._pinger = periodic.Periodic(
+                'sd-watchdog', interval / 2, self.ping_if_healthy).start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _run(self, period: float) -> None:
-        while not self._stop.is_set():
-            self.ping_if_healthy()
-            self._stop.wait(period)
+        if self._pinger is not None:
+            self._pinger.stop()
+            self._pinger = None
 
     def ping_if_healthy(self) -> bool:
         """One round: ping if healthy; True if a ping was sent."""
