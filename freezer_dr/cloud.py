@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import time
 import typing as t
 
 import keystoneauth1.exceptions as ks_exc
@@ -21,6 +20,7 @@ import keystoneauth1.session as ks_session
 import openstack.config
 import openstack.connection
 import openstack.exceptions as sdk_exc
+import tenacity
 from oslo_config import cfg
 from oslo_log import log as logging
 
@@ -183,17 +183,22 @@ def retry_server_errors(call: t.Callable[[], T],
     repeated here: they point at an outage, which the caller's backoff
     rides out without holding a thread.
     """
-    for delay in delays:
-        try:
-            return call()
-        except API_ERRORS as exc:
-            status = http_status(exc)
-            if status is None or status < 500:
-                raise
-            LOG.info('Request failed (%s); again in %.1f s',
-                     describe_error(exc), delay)
-        time.sleep(delay)
-    return call()
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_is_server_error),
+        stop=tenacity.stop_after_attempt(len(delays) + 1),
+        wait=tenacity.wait_chain(*map(tenacity.wait_fixed, delays)),
+        before_sleep=_log_resend, reraise=True)(call)
+
+
+def _is_server_error(exc: BaseException) -> bool:
+    status = http_status(exc) if isinstance(exc, API_ERRORS) else None
+    return status is not None and status >= 500
+
+
+def _log_resend(state: tenacity.RetryCallState) -> None:
+    LOG.info('Request failed (%s); again in %.1f s',
+             describe_error(state.outcome.exception()),
+             state.next_action.sleep)
 
 
 def parse_time(value: str | None) -> datetime.datetime | None:

@@ -110,8 +110,9 @@ class FailoverClient(Etcd3Client):
             except requests.RequestException as exc:
                 delivered = _maybe_delivered(exc)
                 last = _translate(exc, endpoint, self.backend)
-                failures.append(f'{endpoint}: {describe_request_error(exc)}')
-                self._move_on(index, describe_request_error(exc))
+                why = describe_request_error(exc)
+                failures.append(f'{endpoint}: {why}')
+                self._move_on(index, why)
                 if delivered and not repeatable:
                     raise last from exc
                 continue
